@@ -1,0 +1,442 @@
+//! Settings: `config/default.toml` (compiled in), then `--config FILE`, then
+//! `SILKROUTE__SECTION__KEY` environment variables.
+//!
+//! Loading either yields a complete, checked [`Settings`] or one line naming the offending key,
+//! before anything connects anywhere.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::engine::EngineSettings;
+
+/// The checked-in defaults, built into the binary so that it runs from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub kafka: KafkaSettings,
+    pub topics: TopicSettings,
+    pub http: HttpSettings,
+    pub freight: FreightSettings,
+    pub ranking: RankingSettings,
+    pub limits: LimitSettings,
+    pub processing: ProcessingSettings,
+    pub log: LogSettings,
+    pub shutdown: ShutdownSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    pub bootstrap_servers: String,
+    pub group_id: String,
+    pub client_id: String,
+    pub session_timeout_ms: u32,
+    pub sasl_username: String,
+    pub sasl_password: String,
+    #[serde(default)]
+    pub librdkafka: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSettings {
+    pub trade: String,
+    pub freight: String,
+    pub fx: String,
+    pub indicators: String,
+    pub dead_letter: String,
+    pub create: bool,
+    pub partitions: i32,
+    pub replication_factor: i32,
+}
+
+impl TopicSettings {
+    pub fn inputs(&self) -> [&str; 3] {
+        [&self.trade, &self.freight, &self.fx]
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub listen: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreightSettings {
+    pub streak_threshold: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RankingSettings {
+    pub exclude_regions: Vec<String>,
+    pub top_n: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub max_message_bytes: usize,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Guarantee {
+    AtLeastOnce,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessingSettings {
+    pub guarantee: Guarantee,
+    pub batch_max_messages: usize,
+    pub batch_max_wait_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSettings {
+    pub timeout_ms: u64,
+}
+
+/// A configuration problem, always one line naming the key where there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Loads defaults, the optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given (tests need not touch the process's).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SILKROUTE__"))
+            .collect();
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "--config {}: no such file",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("SILKROUTE")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("ranking.exclude_regions")
+                .source(Some(env)),
+        );
+        let merged = builder.build().map_err(one_line)?;
+        check_known_keys(&merged)?;
+        let settings: Settings = merged.try_deserialize().map_err(one_line)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Rules across or inside fields that types alone do not express.
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if self
+            .kafka
+            .bootstrap_servers
+            .split(',')
+            .all(|s| s.trim().is_empty())
+        {
+            return bad(
+                "kafka.bootstrap_servers",
+                "must list at least one host:port",
+            );
+        }
+        if let Some(s) = self
+            .kafka
+            .bootstrap_servers
+            .split(',')
+            .find(|s| !s.trim().contains(':'))
+        {
+            return bad(
+                "kafka.bootstrap_servers",
+                &format!("{:?} is not host:port", s.trim()),
+            );
+        }
+        if self.kafka.group_id.trim().is_empty() {
+            return bad("kafka.group_id", "must not be empty");
+        }
+        let topics = [
+            ("topics.trade", &self.topics.trade),
+            ("topics.freight", &self.topics.freight),
+            ("topics.fx", &self.topics.fx),
+            ("topics.indicators", &self.topics.indicators),
+            ("topics.dead_letter", &self.topics.dead_letter),
+        ];
+        for (key, name) in topics {
+            let valid = !name.is_empty()
+                && name.len() <= 249
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !valid {
+                return bad(key, &format!("{name:?} is not a valid Kafka topic name"));
+            }
+        }
+        for (key, name) in &topics[3..] {
+            if self.topics.inputs().contains(&name.as_str()) {
+                return bad(key, "must differ from the input topics");
+            }
+        }
+        if self.topics.indicators == self.topics.dead_letter {
+            return bad("topics.dead_letter", "must differ from topics.indicators");
+        }
+        if self.topics.partitions == 0 || self.topics.partitions < -1 {
+            return bad(
+                "topics.partitions",
+                "must be positive, or -1 for the broker default",
+            );
+        }
+        if self.topics.replication_factor == 0 || self.topics.replication_factor < -1 {
+            return bad(
+                "topics.replication_factor",
+                "must be positive, or -1 for the broker default",
+            );
+        }
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "http.listen",
+                &format!(
+                    "{:?} is not an address such as 0.0.0.0:9464",
+                    self.http.listen
+                ),
+            );
+        }
+        if self.ranking.top_n == 0 {
+            return bad("ranking.top_n", "must be at least 1");
+        }
+        if self.limits.max_message_bytes == 0 {
+            return bad("limits.max_message_bytes", "must be at least 1");
+        }
+        if self.processing.batch_max_messages == 0 {
+            return bad("processing.batch_max_messages", "must be at least 1");
+        }
+        if self.shutdown.timeout_ms < 1000 {
+            return bad("shutdown.timeout_ms", "must be at least 1000");
+        }
+        for key in self.kafka.librdkafka.keys() {
+            if matches!(
+                key.as_str(),
+                "bootstrap.servers"
+                    | "group.id"
+                    | "enable.auto.commit"
+                    | "enable.auto.offset.store"
+                    | "transactional.id"
+            ) {
+                return bad(
+                    &format!("kafka.librdkafka.\"{key}\""),
+                    "is managed by silkroute; use the typed setting",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn engine(&self) -> EngineSettings {
+        EngineSettings {
+            streak_threshold: self.freight.streak_threshold,
+            exclude_regions: self
+                .ranking
+                .exclude_regions
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            top_n: self.ranking.top_n,
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.http.listen.parse().expect("checked at load")
+    }
+}
+
+fn one_line(e: config::ConfigError) -> ConfigError {
+    ConfigError(e.to_string().replace('\n', " "))
+}
+
+/// Refuses keys that `default.toml` does not define (it defines every key), naming the full
+/// path; `kafka.librdkafka` is free-form.
+fn check_known_keys(merged: &config::Config) -> Result<(), ConfigError> {
+    let defaults = config::Config::builder()
+        .add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .map_err(one_line)?;
+    let known: config::Map<String, config::Value> = defaults.try_deserialize().map_err(one_line)?;
+    let given: config::Map<String, config::Value> =
+        merged.clone().try_deserialize().map_err(one_line)?;
+    compare(&known, &given, "")
+}
+
+fn compare(
+    known: &config::Map<String, config::Value>,
+    given: &config::Map<String, config::Value>,
+    prefix: &str,
+) -> Result<(), ConfigError> {
+    for (key, value) in given {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if path == "kafka.librdkafka" {
+            continue;
+        }
+        let Some(expected) = known.get(key) else {
+            return Err(ConfigError(format!(
+                "{path}: unknown key (see config/default.toml for every key)"
+            )));
+        };
+        if let (Ok(k), Ok(g)) = (expected.clone().into_table(), value.clone().into_table()) {
+            compare(&k, &g, &path)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_env(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_from(
+            None,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn the_defaults_are_the_contracts() {
+        let s = load_env(&[]).unwrap();
+        assert_eq!(s.kafka.bootstrap_servers, "localhost:9092");
+        assert_eq!(s.kafka.group_id, "silkroute");
+        assert_eq!(
+            s.topics.inputs(),
+            [
+                "customs.trade.monthly",
+                "freight.trains.monthly",
+                "fx.rates.monthly"
+            ]
+        );
+        assert_eq!(s.topics.indicators, "silkroute.indicators");
+        assert_eq!(s.topics.dead_letter, "silkroute.dlq");
+        assert_eq!(s.http.listen, "0.0.0.0:9464");
+        assert_eq!(s.freight.streak_threshold, 600);
+        assert_eq!(s.ranking.exclude_regions, vec!["CN"]);
+        assert_eq!(s.ranking.top_n, 10);
+        assert_eq!(s.limits.max_message_bytes, 1_048_576);
+    }
+
+    #[test]
+    fn environment_variables_override_with_double_underscores() {
+        let s = load_env(&[
+            ("SILKROUTE__KAFKA__BOOTSTRAP_SERVERS", "a:1,b:2"),
+            ("SILKROUTE__FREIGHT__STREAK_THRESHOLD", "700"),
+            ("SILKROUTE__RANKING__EXCLUDE_REGIONS", "CN,HK"),
+        ])
+        .unwrap();
+        assert_eq!(s.kafka.bootstrap_servers, "a:1,b:2");
+        assert_eq!(s.freight.streak_threshold, 700);
+        assert_eq!(s.engine().exclude_regions, vec!["CN", "HK"]);
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_may_pass_librdkafka_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[kafka]\ngroup_id = \"g2\"\n[kafka.librdkafka]\n\"security.protocol\" = \"SASL_SSL\"\n").unwrap();
+        let s = Settings::load_from(Some(&path), Vec::new()).unwrap();
+        assert_eq!(s.kafka.group_id, "g2");
+        assert_eq!(
+            s.kafka
+                .librdkafka
+                .get("security.protocol")
+                .map(String::as_str),
+            Some("SASL_SSL")
+        );
+    }
+
+    #[test]
+    fn every_bad_setting_names_its_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "SILKROUTE__KAFKA__BOOTSTRAP_SERVERS",
+                "",
+                "kafka.bootstrap_servers",
+            ),
+            (
+                "SILKROUTE__KAFKA__BOOTSTRAP_SERVERS",
+                " , ",
+                "kafka.bootstrap_servers",
+            ),
+            ("SILKROUTE__KAFKA__NO_SUCH_KEY", "1", "kafka.no_such_key"),
+            ("SILKROUTE__NOPE__X", "1", "nope"),
+            (
+                "SILKROUTE__FREIGHT__STREAK_THRESHOLD",
+                "many",
+                "freight.streak_threshold",
+            ),
+            ("SILKROUTE__RANKING__TOP_N", "0", "ranking.top_n"),
+            ("SILKROUTE__HTTP__LISTEN", "nowhere", "http.listen"),
+            ("SILKROUTE__LOG__FORMAT", "xml", "log.format"),
+            (
+                "SILKROUTE__TOPICS__INDICATORS",
+                "customs.trade.monthly",
+                "topics.indicators",
+            ),
+            (
+                "SILKROUTE__PROCESSING__GUARANTEE",
+                "sometimes",
+                "processing.guarantee",
+            ),
+        ];
+        for (var, value, key) in cases {
+            let err = load_env(&[(var, value)]).expect_err(var).to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! The indicator engine: validated events in, changed indicator records out.
+//!
+//! Pure and synchronous: no I/O, no clock, no async. [`Engine::apply`] folds one event into
+//! the cell store under the revision rules (§2) and marks what it affects; [`Engine::flush`]
+//! re-derives only the marked records and returns those whose JSON differs from what was last
+//! returned for their key. Records are a pure function of the current cells, so any order of
+//! the same events (without same-revision conflicts) ends in the same records.
+
+mod freight;
+mod fx;
+pub mod months;
+pub mod record;
+mod trade;
+
+use rustc_hash::FxHashMap;
+
+use crate::event::Event;
+use record::{fingerprint, Output, Record};
+
+/// What the engine needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// `freight.streak_threshold`: a month counts towards a streak when strictly above it.
+    pub streak_threshold: u32,
+    /// `ranking.exclude_regions`: regions never ranked (the national aggregate).
+    pub exclude_regions: Vec<String>,
+    /// `ranking.top_n`: length of the leaders lists.
+    pub top_n: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            streak_threshold: 600,
+            exclude_regions: vec!["CN".to_string()],
+            top_n: 10,
+        }
+    }
+}
+
+/// What became of one event (§2 "Revisions, duplicates, order").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Applied,
+    /// Lower revision than the cell's current one.
+    Stale,
+    /// Same revision and the same values as the current one.
+    Duplicate,
+}
+
+/// The revision rule for one cell: a higher revision wins; an equal one with different values
+/// wins too (later in log order); an equal one with equal values is a duplicate.
+pub(crate) fn revise<V: PartialEq>(
+    present: bool,
+    current: u32,
+    current_value: &V,
+    revision: u32,
+    value: &V,
+) -> Outcome {
+    if !present || revision > current {
+        Outcome::Applied
+    } else if revision < current {
+        Outcome::Stale
+    } else if current_value == value {
+        Outcome::Duplicate
+    } else {
+        Outcome::Applied
+    }
+}
+
+pub struct Engine {
+    settings: EngineSettings,
+    trade: trade::TradeBook,
+    freight: freight::FreightBook,
+    fx: fx::FxBook,
+    /// Fingerprints of records published by an earlier run, keyed by record key, consulted
+    /// the first time this run derives each key (see [`Engine::seed_published`]).
+    seeds: FxHashMap<String, u64>,
+    /// Reused serialization buffer: most re-derived records turn out unchanged, and those
+    /// need no allocation.
+    scratch: Vec<u8>,
+}
+
+impl Engine {
+    pub fn new(settings: EngineSettings) -> Engine {
+        Engine {
+            trade: trade::TradeBook::new(&settings.exclude_regions),
+            freight: freight::FreightBook::new(settings.streak_threshold),
+            fx: fx::FxBook::default(),
+            settings,
+            seeds: FxHashMap::default(),
+            scratch: Vec::with_capacity(1024),
+        }
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+
+    pub fn apply(&mut self, event: &Event<'_>) -> Outcome {
+        match event {
+            Event::Trade(e) => self.trade.apply(e),
+            Event::Freight(e) => self.freight.apply(e),
+            Event::Fx(e) => self.fx.apply(e),
+        }
+    }
+
+    /// Cells held (trade, freight and exchange-rate cells).
+    pub fn cells(&self) -> u64 {
+        self.trade.cells() + self.freight.cells() + self.fx.cells()
+    }
+
+    /// Rough heap bytes of the cell store, for the memory benchmark.
+    pub fn approx_bytes(&self) -> usize {
+        self.trade.approx_bytes()
+    }
+
+    /// Tells the engine that `key` was already published with this fingerprint (for example
+    /// read back from the compacted indicators topic at start), so that re-deriving the same
+    /// record publishes nothing.
+    pub fn seed_published(&mut self, key: String, fingerprint: u64) {
+        self.seeds.insert(key, fingerprint);
+    }
+
+    /// Re-derives every record the events since the last flush may have changed and returns,
+    /// sorted by key, those whose content differs from what was last returned for the key.
+    pub fn flush(&mut self) -> Vec<Output> {
+        self.flush_with(true)
+    }
+
+    fn flush_with(&mut self, publish: bool) -> Vec<Output> {
+        let mut out = Vec::new();
+        if let Some(d) = self.fx.usd_dirty.take() {
+            self.trade.mark_usd_changed(d);
+        }
+        let seeds = &mut self.seeds;
+        let scratch = &mut self.scratch;
+        let mut emit = |record: Record, published: &mut u64| {
+            if !publish {
+                return;
+            }
+            scratch.clear();
+            serde_json::to_writer(&mut *scratch, &record).expect("records always serialize");
+            let fp = fingerprint(scratch);
+            if *published == fp {
+                return;
+            }
+            let key = record.key();
+            if *published == 0 && !seeds.is_empty() {
+                if let Some(seeded) = seeds.remove(&key) {
+                    if seeded == fp {
+                        *published = fp;
+                        return;
+                    }
+                }
+            }
+            *published = fp;
+            out.push(Output {
+                key,
+                json: scratch.clone(),
+                record,
+            });
+        };
+        let top_n = self.settings.top_n;
+        // One closure serves three record kinds: split it into the shapes each book wants.
+        let emit = std::cell::RefCell::new(&mut emit);
+        self.trade.flush(
+            &self.fx.usd,
+            top_n,
+            |r, p| (emit.borrow_mut())(Record::Trade(r), p),
+            |r, p| (emit.borrow_mut())(Record::Leaders(r), p),
+        );
+        self.freight
+            .flush(|r, p| (emit.borrow_mut())(Record::Freight(r), p));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// Forgets what the events applied since the last flush changed, without emitting it:
+    /// used after rebuilding state whose records were already published by an earlier run.
+    /// Their keys keep "never published in this run", so the seeds still guard them.
+    pub fn discard_changes(&mut self) {
+        let _ = self.flush_with(false);
+    }
+
+    /// Re-derives every record and returns those that differ from what was last published
+    /// (or seeded): the reconciliation after a restart has caught up with its inputs.
+    pub fn reconcile(&mut self) -> Vec<Output> {
+        self.trade.mark_all();
+        self.freight.mark_all();
+        self.flush()
+    }
+
+    /// Every current record, sorted by key (what `replay` prints and `/v1/indicators` serves).
+    pub fn records(&self) -> Vec<Record> {
+        let mut all = Vec::new();
+        self.trade
+            .all_records(&self.fx.usd, self.settings.top_n, |r| all.push(r));
+        self.freight.all_records(|r| all.push(Record::Freight(r)));
+        let mut keyed: Vec<(String, Record)> = all.into_iter().map(|r| (r.key(), r)).collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed.into_iter().map(|(_, r)| r).collect()
+    }
+}

@@ -1,0 +1,686 @@
+//! Trade cells and the records derived from them: `trade` (§3) per series and month, the
+//! national YoY ranks between regions, and `trade_leaders` per breakdown.
+//!
+//! Cells live in lines: one line per (region, dimension, member) holding, month by month, the
+//! import, export and explicit total cells. A line's total flow is derived on read (explicit
+//! total, else import + export), so a correction to either side re-derives it for free.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::fx::UsdRates;
+use super::months::{Dirty, MonthVec};
+use super::record::{LeadersRecord, ShareLeader, TradeRecord, YoyLeader};
+use super::{revise, Outcome};
+use crate::event::{Flow, TradeEvent, TOTAL_DIMENSION};
+use crate::money::{self, Hundredths};
+use crate::period::Period;
+
+pub type RegionId = u32;
+pub type LineId = u32;
+pub type GroupId = u32;
+
+/// How far a change to month M reaches: that year's later YTDs, the TTMs that hold M, and the
+/// next year's prior YTDs, all within M … M+23.
+pub const REACH_MONTHS: u32 = 23;
+
+const NO_USD: i64 = i64::MIN;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cell {
+    fen: i64,
+    usd: i64,
+    revision: u32,
+    present: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Slot {
+    cells: [Cell; 3],
+    /// Fingerprint of the record last published per flow; 0 = never.
+    published: [u64; 3],
+}
+
+impl Slot {
+    /// The month's (fen, dollars if known) for `flow`; the total is derived when not explicit.
+    fn value(&self, flow: Flow) -> Option<(i64, Option<i64>)> {
+        let usd = |c: &Cell| (c.usd != NO_USD).then_some(c.usd);
+        match flow {
+            Flow::Import | Flow::Export => {
+                let c = &self.cells[flow.index()];
+                c.present.then(|| (c.fen, usd(c)))
+            }
+            Flow::Total => {
+                let t = &self.cells[Flow::Total.index()];
+                if t.present {
+                    return Some((t.fen, usd(t)));
+                }
+                let (i, e) = (&self.cells[0], &self.cells[1]);
+                (i.present && e.present).then(|| {
+                    let dollars = match (usd(i), usd(e)) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        _ => None,
+                    };
+                    (i.fen + e.fen, dollars)
+                })
+            }
+        }
+    }
+}
+
+pub struct Line {
+    region: RegionId,
+    dimension: Arc<str>,
+    /// `None` for the region's total line.
+    member: Option<Arc<str>>,
+    group: Option<GroupId>,
+    months: MonthVec<Slot>,
+    dirty: Option<Dirty>,
+}
+
+pub struct Group {
+    region: RegionId,
+    dimension: Arc<str>,
+    members: Vec<LineId>,
+    index: FxHashMap<Arc<str>, LineId>,
+    published: MonthVec<[u64; 3]>,
+    dirty: Option<Dirty>,
+}
+
+struct Region {
+    name: Arc<str>,
+    excluded: bool,
+    total_line: Option<LineId>,
+    groups: Vec<GroupId>,
+    dims: FxHashMap<Arc<str>, GroupId>,
+    /// Months at which the total line changed since the last flush: every member's share
+    /// and every leaders record of the region depend on it.
+    total_dirty: Option<Dirty>,
+}
+
+/// National ranks of one period: per flow, (region, rank) sorted by region, and how many ranked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RankTable {
+    flows: [(Vec<(RegionId, u32)>, u32); 3],
+}
+
+/// Window sums of one line: (sum in fen, months present).
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    sum: i64,
+    months: u32,
+}
+
+pub struct TradeBook {
+    regions: Vec<Region>,
+    region_index: FxHashMap<Arc<str>, RegionId>,
+    lines: Vec<Line>,
+    groups: Vec<Group>,
+    dirty_lines: Vec<LineId>,
+    dirty_groups: Vec<GroupId>,
+    dirty_totals: Vec<RegionId>,
+    rank_dirty: Option<Dirty>,
+    ranks: FxHashMap<Period, RankTable>,
+    excluded: Vec<String>,
+    total_dimension: Arc<str>,
+    cells: u64,
+}
+
+impl TradeBook {
+    pub fn new(excluded: &[String]) -> TradeBook {
+        TradeBook {
+            regions: Vec::new(),
+            region_index: FxHashMap::default(),
+            lines: Vec::new(),
+            groups: Vec::new(),
+            dirty_lines: Vec::new(),
+            dirty_groups: Vec::new(),
+            dirty_totals: Vec::new(),
+            rank_dirty: None,
+            ranks: FxHashMap::default(),
+            excluded: excluded.to_vec(),
+            total_dimension: Arc::from(TOTAL_DIMENSION),
+            cells: 0,
+        }
+    }
+
+    pub fn cells(&self) -> u64 {
+        self.cells
+    }
+
+    pub fn approx_bytes(&self) -> usize {
+        self.lines
+            .iter()
+            .map(|l| l.months.capacity_bytes() + std::mem::size_of::<Line>())
+            .sum::<usize>()
+            + self
+                .groups
+                .iter()
+                .map(|g| {
+                    g.published.capacity_bytes()
+                        + g.members.capacity() * 4
+                        + g.index.capacity() * 24
+                })
+                .sum::<usize>()
+    }
+
+    fn region_id(&mut self, name: &str) -> RegionId {
+        if let Some(&id) = self.region_index.get(name) {
+            return id;
+        }
+        let id = self.regions.len() as RegionId;
+        let name: Arc<str> = Arc::from(name);
+        self.regions.push(Region {
+            name: name.clone(),
+            excluded: self.excluded.iter().any(|x| **x == *name),
+            total_line: None,
+            groups: Vec::new(),
+            dims: FxHashMap::default(),
+            total_dirty: None,
+        });
+        self.region_index.insert(name, id);
+        id
+    }
+
+    fn new_line(
+        &mut self,
+        region: RegionId,
+        dimension: Arc<str>,
+        member: Option<Arc<str>>,
+        group: Option<GroupId>,
+    ) -> LineId {
+        let id = self.lines.len() as LineId;
+        self.lines.push(Line {
+            region,
+            dimension,
+            member,
+            group,
+            months: MonthVec::new(),
+            dirty: None,
+        });
+        id
+    }
+
+    fn line_id(&mut self, e: &TradeEvent<'_>) -> LineId {
+        let r = self.region_id(&e.region);
+        let Some(member) = e.member.as_deref() else {
+            if let Some(id) = self.regions[r as usize].total_line {
+                return id;
+            }
+            let id = self.new_line(r, self.total_dimension.clone(), None, None);
+            self.regions[r as usize].total_line = Some(id);
+            return id;
+        };
+        let group = match self.regions[r as usize].dims.get(e.dimension.as_ref()) {
+            Some(&g) => g,
+            None => {
+                let g = self.groups.len() as GroupId;
+                let dimension: Arc<str> = Arc::from(e.dimension.as_ref());
+                self.groups.push(Group {
+                    region: r,
+                    dimension: dimension.clone(),
+                    members: Vec::new(),
+                    index: FxHashMap::default(),
+                    published: MonthVec::new(),
+                    dirty: None,
+                });
+                let region = &mut self.regions[r as usize];
+                region.dims.insert(dimension, g);
+                region.groups.push(g);
+                g
+            }
+        };
+        if let Some(&id) = self.groups[group as usize].index.get(member) {
+            return id;
+        }
+        let member: Arc<str> = Arc::from(member);
+        let dimension = self.groups[group as usize].dimension.clone();
+        let id = self.new_line(r, dimension, Some(member.clone()), Some(group));
+        let g = &mut self.groups[group as usize];
+        g.members.push(id);
+        g.index.insert(member, id);
+        id
+    }
+
+    pub fn apply(&mut self, e: &TradeEvent<'_>) -> Outcome {
+        let id = self.line_id(e);
+        let line = &mut self.lines[id as usize];
+        let cell = &mut line.months.slot(e.period).cells[e.flow.index()];
+        let usd = e.value_usd.map_or(NO_USD, |u| u.0);
+        let outcome = revise(
+            cell.present,
+            cell.revision,
+            &(cell.fen, cell.usd),
+            e.revision,
+            &(e.value_cny.0, usd),
+        );
+        if outcome != Outcome::Applied {
+            return outcome;
+        }
+        if !cell.present {
+            self.cells += 1;
+        }
+        *cell = Cell {
+            fen: e.value_cny.0,
+            usd,
+            revision: e.revision,
+            present: true,
+        };
+        self.mark_line(id, e.period, e.period);
+        let line = &self.lines[id as usize];
+        match line.group {
+            Some(g) => self.mark_group(g, e.period, e.period),
+            None => {
+                let r = line.region;
+                if Dirty::merge(
+                    &mut self.regions[r as usize].total_dirty,
+                    e.period,
+                    e.period,
+                ) {
+                    self.dirty_totals.push(r);
+                }
+                Dirty::merge(&mut self.rank_dirty, e.period, e.period);
+            }
+        }
+        Outcome::Applied
+    }
+
+    fn mark_line(&mut self, id: LineId, from: Period, to: Period) {
+        if Dirty::merge(&mut self.lines[id as usize].dirty, from, to) {
+            self.dirty_lines.push(id);
+        }
+    }
+
+    fn mark_group(&mut self, id: GroupId, from: Period, to: Period) {
+        if Dirty::merge(&mut self.groups[id as usize].dirty, from, to) {
+            self.dirty_groups.push(id);
+        }
+    }
+
+    /// Marks every line and group whole, so the next flush re-derives every record.
+    pub fn mark_all(&mut self) {
+        for id in 0..self.lines.len() as LineId {
+            if let Some((first, last)) = self.lines[id as usize].months.span() {
+                self.mark_line(id, first, last);
+            }
+        }
+        for g in 0..self.groups.len() as GroupId {
+            if let Some((first, last)) = self.group_span(g) {
+                self.mark_group(g, first, last);
+            }
+        }
+        if let Some((first, last)) = self.total_span() {
+            Dirty::merge(&mut self.rank_dirty, first, last);
+        }
+    }
+
+    /// The USD rate of some months changed: every line's dollar YTDs there may too.
+    pub fn mark_usd_changed(&mut self, d: Dirty) {
+        for id in 0..self.lines.len() as LineId {
+            self.mark_line(id, d.from, d.to);
+        }
+    }
+
+    /// Re-derives everything marked since the last call; `emit` sees every record that may
+    /// have changed together with its fingerprint slot.
+    pub fn flush(
+        &mut self,
+        usd: &UsdRates,
+        top_n: usize,
+        mut emit_trade: impl FnMut(TradeRecord, &mut u64),
+        mut emit_leaders: impl FnMut(LeadersRecord, &mut u64),
+    ) {
+        // A region total moved: shares and leaders of all its breakdowns follow.
+        for r in std::mem::take(&mut self.dirty_totals) {
+            let Some(d) = self.regions[r as usize].total_dirty.take() else {
+                continue;
+            };
+            for gi in 0..self.regions[r as usize].groups.len() {
+                let g = self.regions[r as usize].groups[gi];
+                self.mark_group(g, d.from, d.to);
+                for mi in 0..self.groups[g as usize].members.len() {
+                    let id = self.groups[g as usize].members[mi];
+                    self.mark_line(id, d.from, d.to);
+                }
+            }
+        }
+        if let Some(d) = self.rank_dirty.take() {
+            self.rerank(d);
+        }
+        for id in std::mem::take(&mut self.dirty_lines) {
+            let Some(d) = self.lines[id as usize].dirty.take() else {
+                continue;
+            };
+            let Some((first, last)) = self.lines[id as usize].months.span() else {
+                continue;
+            };
+            let from = d.from.max(first);
+            let to = d.to.plus(REACH_MONTHS).min(last);
+            for p in (from.0..=to.0).map(Period) {
+                for flow in Flow::ALL {
+                    let Some(record) = self.trade_record(id, p, flow, usd) else {
+                        continue;
+                    };
+                    let slot = self.lines[id as usize]
+                        .months
+                        .get_mut(p)
+                        .expect("inside span");
+                    emit_trade(record, &mut slot.published[flow.index()]);
+                }
+            }
+        }
+        for g in std::mem::take(&mut self.dirty_groups) {
+            let Some(d) = self.groups[g as usize].dirty.take() else {
+                continue;
+            };
+            let Some((first, last)) = self.group_span(g) else {
+                continue;
+            };
+            let from = d.from.max(first);
+            let to = d.to.plus(REACH_MONTHS).min(last);
+            for p in (from.0..=to.0).map(Period) {
+                for flow in Flow::ALL {
+                    let Some(record) = self.leaders_record(g, p, flow, top_n) else {
+                        continue;
+                    };
+                    let fps = self.groups[g as usize].published.slot(p);
+                    emit_leaders(record, &mut fps[flow.index()]);
+                }
+            }
+        }
+    }
+
+    fn group_span(&self, g: GroupId) -> Option<(Period, Period)> {
+        self.groups[g as usize]
+            .members
+            .iter()
+            .filter_map(|&id| self.lines[id as usize].months.span())
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+    }
+
+    /// Recomputes national ranks for every period a total changed could reach, and marks the
+    /// total lines whose rank moved.
+    fn rerank(&mut self, d: Dirty) {
+        let Some((first, last)) = self.total_span() else {
+            return;
+        };
+        let from = d.from.max(first);
+        let to = d.to.plus(REACH_MONTHS).min(last);
+        for p in (from.0..=to.0).map(Period) {
+            let table = RankTable {
+                flows: Flow::ALL.map(|flow| self.rank_flow(p, flow)),
+            };
+            let old = self.ranks.get(&p);
+            if old == Some(&table) || (old.is_none() && table == RankTable::default()) {
+                continue;
+            }
+            let mut touched: Vec<RegionId> = table
+                .flows
+                .iter()
+                .flat_map(|(v, _)| v.iter().map(|&(r, _)| r))
+                .collect();
+            if let Some(old) = old {
+                touched.extend(
+                    old.flows
+                        .iter()
+                        .flat_map(|(v, _)| v.iter().map(|&(r, _)| r)),
+                );
+            }
+            touched.sort_unstable();
+            touched.dedup();
+            self.ranks.insert(p, table);
+            for r in touched {
+                if let Some(id) = self.regions[r as usize].total_line {
+                    self.mark_line(id, p, p);
+                }
+            }
+        }
+    }
+
+    fn total_span(&self) -> Option<(Period, Period)> {
+        self.regions
+            .iter()
+            .filter_map(|r| r.total_line)
+            .filter_map(|id| self.lines[id as usize].months.span())
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+    }
+
+    fn rank_flow(&self, p: Period, flow: Flow) -> (Vec<(RegionId, u32)>, u32) {
+        let mut entries: Vec<(RegionId, i64, i64)> = Vec::new();
+        for (r, region) in self.regions.iter().enumerate() {
+            let Some(id) = region.total_line.filter(|_| !region.excluded) else {
+                continue;
+            };
+            if let Some((ytd, prior)) = self.yoy_parts(&self.lines[id as usize], p, flow) {
+                entries.push((r as RegionId, ytd, prior));
+            }
+        }
+        entries.sort_by(|a, b| compare_growth((b.1, b.2), (a.1, a.2)));
+        let mut ranked: Vec<(RegionId, u32)> = Vec::with_capacity(entries.len());
+        for i in 0..entries.len() {
+            let rank = if i > 0
+                && compare_growth(
+                    (entries[i].1, entries[i].2),
+                    (entries[i - 1].1, entries[i - 1].2),
+                ) == Ordering::Equal
+            {
+                ranked[i - 1].1
+            } else {
+                i as u32 + 1
+            };
+            ranked.push((entries[i].0, rank));
+        }
+        let of = ranked.len() as u32;
+        ranked.sort_unstable();
+        (ranked, of)
+    }
+
+    fn window(line: &Line, from: Period, to: Period, flow: Flow) -> Window {
+        let mut w = Window { sum: 0, months: 0 };
+        for slot in line.months.window(from, to) {
+            if let Some((fen, _)) = slot.value(flow) {
+                w.sum += fen;
+                w.months += 1;
+            }
+        }
+        w
+    }
+
+    fn ytd(line: &Line, p: Period, flow: Flow) -> Window {
+        Self::window(line, p.year_start(), p, flow)
+    }
+
+    /// The prior-year YTD sum, if that window is complete.
+    fn prior_ytd(line: &Line, p: Period, flow: Flow) -> Option<i64> {
+        let prior = p.minus(12)?;
+        let w = Self::window(line, prior.year_start(), prior, flow);
+        (w.months == p.month()).then_some(w.sum)
+    }
+
+    /// (YTD, prior YTD) when the year-on-year growth is defined: both windows complete and the
+    /// prior above zero.
+    fn yoy_parts(&self, line: &Line, p: Period, flow: Flow) -> Option<(i64, i64)> {
+        let ytd = Self::ytd(line, p, flow);
+        if ytd.months != p.month() {
+            return None;
+        }
+        let prior = Self::prior_ytd(line, p, flow).filter(|&v| v > 0)?;
+        Some((ytd.sum, prior))
+    }
+
+    fn share(&self, region: RegionId, member_ytd: Window, p: Period, flow: Flow) -> Option<f64> {
+        if member_ytd.months != p.month() {
+            return None;
+        }
+        let total = &self.lines[self.regions[region as usize].total_line? as usize];
+        let t = Self::ytd(total, p, flow);
+        (t.months == p.month() && t.sum > 0)
+            .then(|| money::percent(member_ytd.sum as i128, t.sum as i128))
+    }
+
+    fn ytd_usd(line: &Line, p: Period, flow: Flow, usd: &UsdRates) -> Option<Hundredths> {
+        let mut cents: i64 = 0;
+        for q in (p.year_start().0..=p.0).map(Period) {
+            let Some((fen, dollars)) = line.months.get(q).and_then(|s| s.value(flow)) else {
+                continue;
+            };
+            cents += match dollars {
+                Some(d) => d,
+                None => money::cny_to_usd(Hundredths(fen), usd.rate(q)?).0,
+            };
+        }
+        Some(Hundredths(cents))
+    }
+
+    pub fn trade_record(
+        &self,
+        id: LineId,
+        p: Period,
+        flow: Flow,
+        usd: &UsdRates,
+    ) -> Option<TradeRecord> {
+        let line = &self.lines[id as usize];
+        let (month, _) = line.months.get(p)?.value(flow)?;
+        let ytd = Self::ytd(line, p, flow);
+        let prior = Self::prior_ytd(line, p, flow);
+        let yoy = self
+            .yoy_parts(line, p, flow)
+            .map(|(y, pr)| money::percent((y - pr) as i128, pr as i128));
+        let ttm = p
+            .minus(11)
+            .map(|from| Self::window(line, from, p, flow))
+            .filter(|w| w.months == 12)
+            .map(|w| Hundredths(w.sum));
+        let region = &self.regions[line.region as usize];
+        let (share, rank) = match line.member {
+            Some(_) => (self.share(line.region, ytd, p, flow), None),
+            None => {
+                let rank = self.ranks.get(&p).and_then(|t| {
+                    let (v, of) = &t.flows[flow.index()];
+                    v.binary_search_by_key(&line.region, |e| e.0)
+                        .ok()
+                        .map(|i| (v[i].1, *of))
+                });
+                (None, rank.filter(|_| yoy.is_some() && !region.excluded))
+            }
+        };
+        Some(TradeRecord {
+            kind: "trade",
+            region: region.name.clone(),
+            flow: flow.as_str(),
+            dimension: line.dimension.clone(),
+            member: line.member.clone(),
+            period: p,
+            month_cny: Hundredths(month),
+            ytd_cny: Hundredths(ytd.sum),
+            months_in_ytd: ytd.months,
+            prior_ytd_cny: prior.map(Hundredths),
+            ytd_yoy_pct: yoy,
+            ytd_usd: Self::ytd_usd(line, p, flow, usd),
+            ttm_cny: ttm,
+            share_pct: share,
+            yoy_rank: rank.map(|r| r.0),
+            yoy_rank_of: rank.map(|r| r.1),
+        })
+    }
+
+    pub fn leaders_record(
+        &self,
+        g: GroupId,
+        p: Period,
+        flow: Flow,
+        top_n: usize,
+    ) -> Option<LeadersRecord> {
+        let group = &self.groups[g as usize];
+        let mut any = false;
+        let mut complete: Vec<(&Arc<str>, Window, Option<(i64, i64)>)> = Vec::new();
+        for &id in &group.members {
+            let line = &self.lines[id as usize];
+            if line.months.get(p).and_then(|s| s.value(flow)).is_none() {
+                continue;
+            }
+            any = true;
+            let ytd = Self::ytd(line, p, flow);
+            if ytd.months == p.month() {
+                let member = line.member.as_ref().expect("group lines have members");
+                complete.push((member, ytd, self.yoy_parts(line, p, flow)));
+            }
+        }
+        if !any {
+            return None;
+        }
+        complete.sort_by(|a, b| b.1.sum.cmp(&a.1.sum).then_with(|| a.0.cmp(b.0)));
+        let by_share = complete
+            .iter()
+            .take(top_n)
+            .map(|(m, w, _)| ShareLeader {
+                member: (*m).clone(),
+                ytd_cny: Hundredths(w.sum),
+                share_pct: self.share(group.region, *w, p, flow),
+            })
+            .collect();
+        let mut growing: Vec<_> = complete
+            .iter()
+            .filter_map(|(m, _, yoy)| yoy.map(|g| (*m, g)))
+            .collect();
+        growing.sort_by(|a, b| compare_growth(b.1, a.1).then_with(|| a.0.cmp(b.0)));
+        let by_yoy = growing
+            .iter()
+            .take(top_n)
+            .map(|(m, (y, pr))| YoyLeader {
+                member: (*m).clone(),
+                ytd_yoy_pct: money::percent((y - pr) as i128, *pr as i128),
+            })
+            .collect();
+        Some(LeadersRecord {
+            kind: "trade_leaders",
+            region: self.regions[group.region as usize].name.clone(),
+            flow: flow.as_str(),
+            dimension: group.dimension.clone(),
+            period: p,
+            members_ranked: complete.len() as u32,
+            by_share,
+            by_yoy,
+        })
+    }
+
+    /// Every record this book currently defines, in no particular order.
+    pub fn all_records(
+        &self,
+        usd: &UsdRates,
+        top_n: usize,
+        mut each: impl FnMut(super::record::Record),
+    ) {
+        for id in 0..self.lines.len() as LineId {
+            let Some((first, last)) = self.lines[id as usize].months.span() else {
+                continue;
+            };
+            for p in (first.0..=last.0).map(Period) {
+                for flow in Flow::ALL {
+                    if let Some(r) = self.trade_record(id, p, flow, usd) {
+                        each(super::record::Record::Trade(r));
+                    }
+                }
+            }
+        }
+        for g in 0..self.groups.len() as GroupId {
+            let Some((first, last)) = self.group_span(g) else {
+                continue;
+            };
+            for p in (first.0..=last.0).map(Period) {
+                for flow in Flow::ALL {
+                    if let Some(r) = self.leaders_record(g, p, flow, top_n) {
+                        each(super::record::Record::Leaders(r));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Orders growth ratios ytd/prior exactly (prior > 0), by cross-multiplying in 128 bits.
+fn compare_growth(a: (i64, i64), b: (i64, i64)) -> Ordering {
+    (a.0 as i128 * b.1 as i128).cmp(&(b.0 as i128 * a.1 as i128))
+}

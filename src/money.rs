@@ -1,0 +1,307 @@
+//! Exact money and rates, parsed from their decimal text.
+//!
+//! Yuan and US dollars are held as integer hundredths (fen, cents) in `i64`; exchange rates as
+//! integer millionths. Nothing here goes through floating point, so a figure read as
+//! `123456789012.34` is written back as exactly `"123456789012.34"`.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// An amount in hundredths of a currency unit (fen for yuan, cents for dollars).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hundredths(pub i64);
+
+impl fmt::Display for Hundredths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+impl Serialize for Hundredths {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Why a decimal text was refused; the caller turns it into a field-naming detail line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecimalError {
+    NotANumber,
+    Negative,
+    TooManyDecimals(u32),
+    TooLarge,
+    NotPositive,
+}
+
+impl fmt::Display for DecimalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecimalError::NotANumber => f.write_str("is not a decimal number"),
+            DecimalError::Negative => f.write_str("must not be negative"),
+            DecimalError::TooManyDecimals(n) => write!(f, "has more than {n} decimal places"),
+            DecimalError::TooLarge => f.write_str("is too large"),
+            DecimalError::NotPositive => f.write_str("must be greater than zero"),
+        }
+    }
+}
+
+/// Parses a plain or exponent-form decimal (`"12.5"`, `"1.25e1"`) into an integer count of
+/// `10^-scale` units. Trailing zeros beyond `scale` are accepted (`"1.500"` is 1.50), any other
+/// digit beyond it is refused rather than rounded. `max_units` bounds the result.
+pub fn parse_scaled(text: &str, scale: u32, max_units: u128) -> Result<i64, DecimalError> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let negative = match bytes.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let mut digits: u128 = 0;
+    let mut frac_digits: i64 = 0;
+    let mut seen_digit = false;
+    let mut seen_point = false;
+    let mut overflow = false;
+    // Digits past 38 significant ones cannot matter for values bounded by `max_units`
+    // unless they are non-zero fractional digits, which we still must refuse.
+    let mut dropped_nonzero = false;
+    let mut dropped_int_digits: i64 = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b @ b'0'..=b'9' => {
+                seen_digit = true;
+                let d = (b - b'0') as u128;
+                if !overflow {
+                    match digits.checked_mul(10).and_then(|v| v.checked_add(d)) {
+                        Some(v) => digits = v,
+                        None => overflow = true,
+                    }
+                }
+                if overflow {
+                    if seen_point {
+                        dropped_nonzero |= d != 0;
+                    } else {
+                        dropped_int_digits += 1;
+                    }
+                } else if seen_point {
+                    frac_digits += 1;
+                }
+            }
+            b'.' if !seen_point => seen_point = true,
+            b'e' | b'E' => break,
+            _ => return Err(DecimalError::NotANumber),
+        }
+        i += 1;
+    }
+    if !seen_digit {
+        return Err(DecimalError::NotANumber);
+    }
+    let mut exponent: i64 = 0;
+    if i < bytes.len() {
+        let exp_text = &text[i + 1..];
+        exponent = exp_text
+            .parse::<i64>()
+            .map_err(|_| DecimalError::NotANumber)?;
+        if exponent.abs() > 1000 {
+            return Err(if exponent > 0 && digits != 0 {
+                DecimalError::TooLarge
+            } else {
+                DecimalError::NotANumber
+            });
+        }
+    }
+    if dropped_int_digits > 0 && digits != 0 {
+        return Err(DecimalError::TooLarge);
+    }
+    // value = digits * 10^(exponent - frac_digits); we want value * 10^scale.
+    let mut shift = exponent - frac_digits + scale as i64;
+    let mut units = digits;
+    if dropped_nonzero {
+        return Err(DecimalError::TooManyDecimals(scale));
+    }
+    while shift < 0 {
+        if units % 10 != 0 {
+            return Err(DecimalError::TooManyDecimals(scale));
+        }
+        units /= 10;
+        shift += 1;
+    }
+    while shift > 0 && units != 0 {
+        units = units.checked_mul(10).ok_or(DecimalError::TooLarge)?;
+        if units > max_units {
+            return Err(DecimalError::TooLarge);
+        }
+        shift -= 1;
+    }
+    if negative && units != 0 {
+        return Err(DecimalError::Negative);
+    }
+    if units > max_units {
+        return Err(DecimalError::TooLarge);
+    }
+    Ok(units as i64)
+}
+
+/// The largest money value the contract allows: 10^15 units, in hundredths.
+pub const MAX_MONEY_HUNDREDTHS: u128 = 100_000_000_000_000_000;
+
+/// Parses a money amount (≥ 0, at most two decimals, at most 10^15).
+pub fn parse_money(text: &str) -> Result<Hundredths, DecimalError> {
+    parse_scaled(text, 2, MAX_MONEY_HUNDREDTHS).map(Hundredths)
+}
+
+/// A rate in millionths (`cny_per_unit` has at most six decimals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Micros(pub i64);
+
+/// Parses an exchange rate: > 0, at most six decimals.
+pub fn parse_rate(text: &str) -> Result<Micros, DecimalError> {
+    // A rate above a million yuan per unit is not a rate; the bound keeps products in i128.
+    let units = parse_scaled(text, 6, 1_000_000_000_000)?;
+    if units == 0 {
+        return Err(DecimalError::NotPositive);
+    }
+    Ok(Micros(units))
+}
+
+/// Divides, rounding half to even: the rounding the contract prescribes for currency conversion.
+pub fn div_round_half_even(numerator: i128, denominator: i128) -> i128 {
+    debug_assert!(denominator > 0 && numerator >= 0);
+    let q = numerator / denominator;
+    let r = numerator % denominator;
+    match (2 * r).cmp(&denominator) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    }
+}
+
+/// Converts yuan to dollars at `rate` yuan per dollar, to the cent, half to even.
+pub fn cny_to_usd(cny: Hundredths, rate: Micros) -> Hundredths {
+    // cents = fen / 100 / (micros / 10^6) * 100 = fen * 10^6 / micros
+    Hundredths(div_round_half_even(cny.0 as i128 * 1_000_000, rate.0 as i128) as i64)
+}
+
+/// A percentage `(numerator / denominator) * 100`, rounded half to even at six decimals,
+/// computed on integers so that equal ratios always give equal numbers.
+pub fn percent(numerator: i128, denominator: i128) -> f64 {
+    debug_assert!(denominator > 0);
+    let scaled = numerator * 100_000_000;
+    let negative = scaled < 0;
+    let magnitude = div_round_half_even(scaled.abs(), denominator);
+    let signed = if negative { -magnitude } else { magnitude };
+    signed as f64 / 1_000_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_keeps_every_fen_of_large_values() {
+        assert_eq!(
+            parse_money("123456789012.34").unwrap(),
+            Hundredths(12_345_678_901_234)
+        );
+        assert_eq!(
+            Hundredths(12_345_678_901_234).to_string(),
+            "123456789012.34"
+        );
+    }
+
+    #[test]
+    fn money_is_written_with_exactly_two_decimals() {
+        assert_eq!(Hundredths(0).to_string(), "0.00");
+        assert_eq!(Hundredths(5).to_string(), "0.05");
+        assert_eq!(
+            Hundredths(32_239_000_000_000).to_string(),
+            "322390000000.00"
+        );
+    }
+
+    #[test]
+    fn exponent_forms_and_trailing_zeros_are_exact() {
+        assert_eq!(
+            parse_money("3.2239e11").unwrap(),
+            Hundredths(32_239_000_000_000)
+        );
+        assert_eq!(parse_money("1.500").unwrap(), Hundredths(150));
+        assert_eq!(parse_money("12").unwrap(), Hundredths(1200));
+        assert_eq!(parse_money("0.1E1").unwrap(), Hundredths(100));
+    }
+
+    #[test]
+    fn a_third_decimal_is_refused_not_rounded() {
+        assert_eq!(parse_money("1.005"), Err(DecimalError::TooManyDecimals(2)));
+        assert_eq!(parse_money("1e-3"), Err(DecimalError::TooManyDecimals(2)));
+    }
+
+    #[test]
+    fn negative_and_oversized_money_is_refused() {
+        assert_eq!(parse_money("-1"), Err(DecimalError::Negative));
+        assert_eq!(parse_money("-0.00").unwrap(), Hundredths(0));
+        assert_eq!(
+            parse_money("1000000000000000").unwrap(),
+            Hundredths(100_000_000_000_000_000)
+        );
+        assert_eq!(
+            parse_money("1000000000000000.01"),
+            Err(DecimalError::TooLarge)
+        );
+        assert_eq!(parse_money("1e40"), Err(DecimalError::TooLarge));
+        assert_eq!(
+            parse_money("99999999999999999999999999999999999999999"),
+            Err(DecimalError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn malformed_decimals_are_refused() {
+        for text in ["", "abc", "1.2.3", ".", "1e", "--1", "1,5", " 1"] {
+            assert_eq!(parse_money(text), Err(DecimalError::NotANumber), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rates_take_six_decimals_and_must_be_positive() {
+        assert_eq!(parse_rate("7.298945").unwrap(), Micros(7_298_945));
+        assert_eq!(
+            parse_rate("7.1234567"),
+            Err(DecimalError::TooManyDecimals(6))
+        );
+        assert_eq!(parse_rate("0"), Err(DecimalError::NotPositive));
+    }
+
+    #[test]
+    fn conversion_rounds_half_to_even_at_the_cent() {
+        // 1.00 yuan at 8 yuan per dollar = 0.125 dollars -> 0.12 (2 is even)
+        assert_eq!(
+            cny_to_usd(Hundredths(100), Micros(8_000_000)),
+            Hundredths(12)
+        );
+        // 3.00 yuan at 8 = 0.375 -> 0.38
+        assert_eq!(
+            cny_to_usd(Hundredths(300), Micros(8_000_000)),
+            Hundredths(38)
+        );
+        assert_eq!(
+            cny_to_usd(Hundredths(32_239_000_000_000), Micros(7_300_000)),
+            Hundredths(4_416_301_369_863)
+        );
+    }
+
+    #[test]
+    fn percentages_are_exact_to_six_decimals() {
+        assert_eq!(percent(29, 100), 29.0);
+        assert_eq!(percent(1, 3), 33.333333);
+        assert_eq!(percent(-1, 8), -12.5);
+    }
+}

@@ -1,0 +1,121 @@
+//! Calendar months as the indicators count them.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// A calendar month, stored as `year * 12 + (month - 1)` so that windows are ranges of integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period(pub u32);
+
+/// The earliest year the contract accepts.
+pub const FIRST_YEAR: u32 = 1990;
+
+impl Period {
+    pub fn new(year: u32, month: u32) -> Period {
+        debug_assert!((1..=12).contains(&month));
+        Period(year * 12 + month - 1)
+    }
+
+    pub fn year(self) -> u32 {
+        self.0 / 12
+    }
+
+    /// 1 for January.
+    pub fn month(self) -> u32 {
+        self.0 % 12 + 1
+    }
+
+    /// January of the same year.
+    pub fn year_start(self) -> Period {
+        Period(self.0 - self.0 % 12)
+    }
+
+    pub fn plus(self, months: u32) -> Period {
+        Period(self.0 + months)
+    }
+
+    /// `None` before the first representable month.
+    pub fn minus(self, months: u32) -> Option<Period> {
+        self.0.checked_sub(months).map(Period)
+    }
+
+    /// Parses `YYYY-MM` (month 01–12). Range rules (year ≥ 1990, not in the future) are the
+    /// caller's, since the current month comes from outside the engine.
+    pub fn parse(text: &str) -> Option<Period> {
+        let b = text.as_bytes();
+        if b.len() != 7
+            || b[4] != b'-'
+            || !b
+                .iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || c.is_ascii_digit())
+        {
+            return None;
+        }
+        let year: u32 = text[..4].parse().ok()?;
+        let month: u32 = text[5..].parse().ok()?;
+        (1..=12).contains(&month).then(|| Period::new(year, month))
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year(), self.month())
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_round_trip_through_text() {
+        let p = Period::parse("2024-09").unwrap();
+        assert_eq!((p.year(), p.month()), (2024, 9));
+        assert_eq!(p.to_string(), "2024-09");
+        assert_eq!(p.year_start().to_string(), "2024-01");
+        assert_eq!(p.minus(11).unwrap().to_string(), "2023-10");
+    }
+
+    #[test]
+    fn malformed_periods_are_refused() {
+        for text in [
+            "2024-13",
+            "2024-00",
+            "2024-9",
+            "24-09",
+            "2024/09",
+            "2024-09-01",
+            "abcd-ef",
+            "2024-+9",
+        ] {
+            assert!(Period::parse(text).is_none(), "{text}");
+        }
+    }
+}
+
+/// The current UTC month, for the shell to pass into parsing (the engine has no clock).
+pub fn current_utc_month() -> Period {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u32;
+    Period::new(year, month)
+}
