@@ -8,10 +8,30 @@
 //! - [`engine`]: the pure indicator engine. Cells under the revision rules, and the `trade`,
 //!   `trade_leaders` and `freight` records derived from them, emitted only when changed.
 //! - [`replay`]: the offline command: JSONL files through the engine to stdout.
+//!
+//! The shell around it:
+//!
+//! - [`config`]: layered settings, checked once at start.
+//! - [`pipeline`]: the life of one message (consume → apply or dead-letter → publish → store
+//!   offset), at least once. [`restore`] rebuilds state at start.
+//! - [`kafka`]: client settings, topic creation, lag and rebalance metrics.
+//! - [`service`]: start-up, the lifecycle ([`lifecycle`]) and graceful shutdown.
+//! - [`http`], [`metrics`], [`telemetry`]: probes and records, Prometheus metrics, logs.
+//! - [`publish`], [`demo`]: loading events into Kafka; the embedded-broker demo.
 
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod event;
+pub mod http;
+pub mod kafka;
+pub mod lifecycle;
+pub mod metrics;
 pub mod money;
 pub mod period;
+pub mod pipeline;
+pub mod publish;
 pub mod replay;
+pub mod restore;
+pub mod service;
+pub mod telemetry;

@@ -31,6 +31,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the service: consume the input topics, publish changed indicators and dead
+    /// letters, serve /metrics, /healthz, /readyz and /v1/indicators on http.listen. Stops
+    /// gracefully on SIGTERM or SIGINT.
+    Run,
+    /// Start an embedded Kafka (librdkafka's mock cluster), load the bundled sample data, run
+    /// the service on it, print the headline indicators and serve HTTP until Ctrl-C. Needs no
+    /// broker.
+    Demo,
+    /// Load JSONL events from FILEs into the input topics (trade keyed by region, freight by
+    /// port, fx by currency). Every line is validated first; any bad line publishes nothing.
+    Publish {
+        /// Event files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Send lines unchecked and unkeyed to --topic (default: topics.trade), e.g. to test
+        /// the dead-letter topic.
+        #[arg(long)]
+        raw: bool,
+        /// Target topic for --raw.
+        #[arg(long, requires = "raw", value_name = "TOPIC")]
+        topic: Option<String>,
+    },
     /// Run the engine offline: read JSONL events from FILEs (`-` = stdin), print the final
     /// indicator records as JSONL sorted by key; bad lines and a summary go to stderr.
     Replay {
@@ -38,6 +60,12 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn main() -> ExitCode {
@@ -49,7 +77,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    silkroute::telemetry::init(settings.log.format);
     let result = match cli.command {
+        Command::Run => {
+            runtime().and_then(|rt| rt.block_on(silkroute::service::run_until_signal(settings)))
+        }
+        Command::Demo => {
+            let until = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            silkroute::demo::run(settings, until)
+        }
+        Command::Publish { files, raw, topic } => {
+            let mut settings = settings;
+            if let Some(t) = topic {
+                settings.topics.trade = t;
+            }
+            match runtime()
+                .and_then(|rt| rt.block_on(silkroute::publish::run(&settings, &files, raw)))
+            {
+                Ok(0) => Ok(()),
+                Ok(code) => return ExitCode::from(code),
+                Err(e) => Err(e),
+            }
+        }
         Command::Replay { files } => {
             let rules = ParseRules {
                 max_message_bytes: settings.limits.max_message_bytes,

@@ -1,0 +1,259 @@
+//! Kafka clients as silkroute configures them: client settings, the consumer context that
+//! feeds lag and rebalance metrics, topic creation and the wait for input topics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaResult;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::types::RDKafkaErrorCode;
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+
+/// Settings every client shares: brokers, client id, credentials, pass-through options.
+pub fn base_config(settings: &Settings) -> ClientConfig {
+    let k = &settings.kafka;
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.bootstrap_servers)
+        .set("client.id", &k.client_id);
+    for (key, value) in &k.librdkafka {
+        c.set(key, value);
+    }
+    if !k.sasl_username.is_empty() {
+        c.set("sasl.username", &k.sasl_username);
+    }
+    if !k.sasl_password.is_empty() {
+        c.set("sasl.password", &k.sasl_password);
+    }
+    c
+}
+
+/// The group consumer of the input topics. Offsets are stored by the pipeline only after a
+/// message's outcome is acknowledged, and committed from the stored ones.
+pub fn consumer_config(settings: &Settings) -> ClientConfig {
+    let mut c = base_config(settings);
+    c.set("group.id", &settings.kafka.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set(
+            "session.timeout.ms",
+            settings.kafka.session_timeout_ms.to_string(),
+        )
+        .set("statistics.interval.ms", "5000")
+        .set("partition.assignment.strategy", "cooperative-sticky");
+    c
+}
+
+/// A consumer that reads partitions by assignment, outside any group (restores).
+pub fn reader_config(settings: &Settings) -> ClientConfig {
+    let mut c = base_config(settings);
+    c.set("group.id", format!("{}-reader", settings.kafka.group_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "true");
+    c
+}
+
+pub fn producer_config(settings: &Settings) -> ClientConfig {
+    let mut c = base_config(settings);
+    c.set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set(
+            "message.max.bytes",
+            (settings.limits.max_message_bytes + 65_536)
+                .max(1_000_000)
+                .to_string(),
+        );
+    c
+}
+
+/// Feeds librdkafka's statistics (lag per partition) and rebalances into the metrics.
+pub struct ServiceContext {
+    pub metrics: Arc<Metrics>,
+    pub input_topics: Vec<String>,
+}
+
+impl ClientContext for ServiceContext {
+    fn stats(&self, stats: Statistics) {
+        for (name, topic) in &stats.topics {
+            if !self.input_topics.contains(name) {
+                continue;
+            }
+            for (id, p) in &topic.partitions {
+                // -1 is librdkafka's internal unassigned partition; -1 lag means "not known".
+                if *id < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                self.metrics
+                    .consumer_lag
+                    .with_label_values(&[name, &id.to_string()])
+                    .set(p.consumer_lag);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for ServiceContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.metrics.rebalances.with_label_values(&["revoke"]).inc();
+            for e in tpl.elements() {
+                let _ = self
+                    .metrics
+                    .consumer_lag
+                    .remove_label_values(&[e.topic(), &e.partition().to_string()]);
+                info!(
+                    topic = e.topic(),
+                    partition = e.partition(),
+                    "Partition revoked."
+                );
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.metrics.rebalances.with_label_values(&["assign"]).inc();
+                for e in tpl.elements() {
+                    info!(
+                        topic = e.topic(),
+                        partition = e.partition(),
+                        "Partition assigned."
+                    );
+                }
+            }
+            Rebalance::Error(e) => warn!(error = %e, "Rebalance failed."),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // "No offset stored" is the normal answer of an idle auto-commit.
+            if !matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) {
+                warn!(error = %e, "Offset commit failed; it is retried at the next commit.");
+            }
+        }
+    }
+}
+
+/// Creates the output topics when missing: indicators compacted, dead letters plain.
+pub async fn create_output_topics(settings: &Settings) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = base_config(settings)
+        .create()
+        .context("creating the Kafka admin client")?;
+    let t = &settings.topics;
+    let indicators = NewTopic::new(
+        &t.indicators,
+        t.partitions,
+        TopicReplication::Fixed(t.replication_factor),
+    )
+    .set("cleanup.policy", "compact");
+    let dead_letter = NewTopic::new(
+        &t.dead_letter,
+        t.partitions,
+        TopicReplication::Fixed(t.replication_factor),
+    );
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(30)))
+        .request_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics([&indicators, &dead_letter], &opts)
+        .await
+        .context("creating the output topics")?;
+    for result in results {
+        match result {
+            Ok(name) => info!(topic = %name, "Topic created."),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => info!(topic = %name, "Topic exists."),
+            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code} (create it yourself or set topics.create = false)"),
+        }
+    }
+    Ok(())
+}
+
+/// Partition counts of `topics`, waiting (with a log line every so often) while any is missing.
+pub async fn wait_for_topics(
+    settings: &Settings,
+    topics: &[&str],
+    mut stop: impl FnMut() -> bool,
+) -> anyhow::Result<Vec<(String, i32)>> {
+    let client: BaseConsumer = reader_config(settings)
+        .create()
+        .context("creating a metadata client")?;
+    let mut waited = 0u32;
+    loop {
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for topic in topics {
+            let md = tokio::task::block_in_place(|| {
+                client.fetch_metadata(Some(topic), Duration::from_secs(10))
+            });
+            match md {
+                Ok(md) => match md.topics().first() {
+                    Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                        found.push((topic.to_string(), t.partitions().len() as i32))
+                    }
+                    _ => missing.push(*topic),
+                },
+                Err(e) => {
+                    if waited % 10 == 0 {
+                        warn!(error = %e, brokers = %settings.kafka.bootstrap_servers, "Kafka is not reachable yet; retrying.");
+                    }
+                    missing.push(*topic);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        if waited % 10 == 0 {
+            warn!(topics = ?missing, "Input topic does not exist yet; waiting for it (create it, or publish to it).");
+        }
+        waited += 1;
+        if stop() {
+            anyhow::bail!("stopped while waiting for input topics");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// `topic` has `partitions`: the list of all of them at `offset`.
+pub fn all_partitions(topics: &[(String, i32)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, n) in topics {
+        for p in 0..*n {
+            tpl.add_partition(topic, p);
+        }
+    }
+    tpl
+}
+
+/// Low and high watermarks of every partition.
+pub fn watermarks<C: Consumer<X>, X: ConsumerContext>(
+    client: &C,
+    topics: &[(String, i32)],
+) -> anyhow::Result<Vec<(String, i32, i64, i64)>> {
+    let mut out = Vec::new();
+    for (topic, n) in topics {
+        for p in 0..*n {
+            let (lo, hi) = client
+                .fetch_watermarks(topic, p, Duration::from_secs(30))
+                .with_context(|| format!("reading the end offsets of {topic}/{p}"))?;
+            out.push((topic.clone(), p, lo, hi));
+        }
+    }
+    Ok(out)
+}

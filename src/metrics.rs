@@ -1,0 +1,336 @@
+//! Every metric silkroute exports (§5), defined in one place.
+//!
+//! Labels are bounded sets (topics, partitions, reason codes, record kinds, and the series
+//! present in the data), never raw error text. Business gauges follow each series' latest
+//! period: a record for an older period (a restatement of last year) does not move them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::engine::record::{Record, RecordKind};
+use crate::event::Reason;
+use crate::period::Period;
+
+pub struct Metrics {
+    registry: Registry,
+    pub events_consumed: IntCounterVec,
+    pub events_rejected: IntCounterVec,
+    pub events_ignored: IntCounterVec,
+    pub indicators_published: IntCounterVec,
+    pub consumer_lag: IntGaugeVec,
+    pub processing_duration: Histogram,
+    pub last_event_timestamp: Gauge,
+    pub state_cells: IntGauge,
+    pub rebalances: IntCounterVec,
+    pub produce_errors: IntCounterVec,
+    pub restore_in_progress: IntGauge,
+    pub restore_records: IntCounterVec,
+    trade_ytd: GaugeVec,
+    trade_yoy: GaugeVec,
+    trade_share: GaugeVec,
+    trade_rank: GaugeVec,
+    freight_month: GaugeVec,
+    freight_ytd: GaugeVec,
+    freight_yoy: GaugeVec,
+    freight_streak: GaugeVec,
+    freight_threshold: GaugeVec,
+    /// Latest period seen per business series key: gauges show only that period.
+    latest: Mutex<HashMap<String, Period>>,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+const TRADE_LABELS: [&str; 4] = ["area", "flow", "dimension", "member"];
+const FREIGHT_LABELS: [&str; 2] = ["port", "service"];
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let events_consumed = counter(
+            &registry,
+            "silkroute_events_consumed_total",
+            "Input messages consumed, by input topic.",
+            &["topic"],
+        );
+        let events_rejected = counter(
+            &registry,
+            "silkroute_events_rejected_total",
+            "Input messages dead-lettered, by reason.",
+            &["reason"],
+        );
+        for r in Reason::ALL {
+            events_rejected.with_label_values(&[r.as_str()]);
+        }
+        let events_ignored = counter(
+            &registry,
+            "silkroute_events_ignored_total",
+            "Valid events ignored as stale or duplicate.",
+            &["reason"],
+        );
+        for r in ["stale", "duplicate"] {
+            events_ignored.with_label_values(&[r]);
+        }
+        let indicators_published = counter(
+            &registry,
+            "silkroute_indicators_published_total",
+            "Indicator records acknowledged by Kafka, by kind.",
+            &["kind"],
+        );
+        for k in RecordKind::ALL {
+            indicators_published.with_label_values(&[k.as_str()]);
+        }
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new("silkroute_consumer_lag_messages", "Messages between the consumer's position and the partition end (librdkafka statistics)."),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(consumer_lag.clone()))
+            .expect("unique metric");
+        let processing_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "silkroute_processing_duration_seconds",
+                "From a message received to its indicators acknowledged by Kafka.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(processing_duration.clone()))
+            .expect("unique metric");
+        let last_event_timestamp = Gauge::new(
+            "silkroute_last_event_timestamp_seconds",
+            "Kafka timestamp of the last event consumed.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(last_event_timestamp.clone()))
+            .expect("unique metric");
+        let state_cells =
+            IntGauge::new("silkroute_state_cells", "Cells held in the engine's state.")
+                .expect("valid metric");
+        registry
+            .register(Box::new(state_cells.clone()))
+            .expect("unique metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "silkroute_build_info",
+                "Build information; the value is always 1.",
+            ),
+            &["version"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(build_info.clone()))
+            .expect("unique metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let rebalances = counter(
+            &registry,
+            "silkroute_rebalances_total",
+            "Consumer group rebalances seen, by event.",
+            &["event"],
+        );
+        for e in ["assign", "revoke"] {
+            rebalances.with_label_values(&[e]);
+        }
+        let produce_errors = counter(
+            &registry,
+            "silkroute_produce_errors_total",
+            "Records Kafka refused or timed out, by target topic.",
+            &["topic"],
+        );
+        let restore_in_progress = IntGauge::new(
+            "silkroute_restore_in_progress",
+            "1 while state is being restored at start.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(restore_in_progress.clone()))
+            .expect("unique metric");
+        let restore_records = counter(
+            &registry,
+            "silkroute_restore_records_total",
+            "Records read while restoring state, by source.",
+            &["source"],
+        );
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        let _ = registry.register(Box::new(process));
+        Metrics {
+            trade_ytd: gauge(
+                &registry,
+                "silkroute_trade_ytd_yuan",
+                "Year-to-date trade in yuan at the series' latest period.",
+                &TRADE_LABELS,
+            ),
+            trade_yoy: gauge(
+                &registry,
+                "silkroute_trade_ytd_yoy_ratio",
+                "Year-to-date growth on the prior year (0.29 = 29 %).",
+                &TRADE_LABELS,
+            ),
+            trade_share: gauge(
+                &registry,
+                "silkroute_trade_share_ratio",
+                "Year-to-date share of the region's total trade (0–1).",
+                &TRADE_LABELS,
+            ),
+            trade_rank: gauge(
+                &registry,
+                "silkroute_trade_yoy_rank",
+                "National rank by year-to-date growth (1 = highest).",
+                &["area", "flow"],
+            ),
+            freight_month: gauge(
+                &registry,
+                "silkroute_freight_trains_month",
+                "Trains in the series' latest month.",
+                &FREIGHT_LABELS,
+            ),
+            freight_ytd: gauge(
+                &registry,
+                "silkroute_freight_trains_ytd",
+                "Trains year to date.",
+                &FREIGHT_LABELS,
+            ),
+            freight_yoy: gauge(
+                &registry,
+                "silkroute_freight_trains_ytd_yoy_ratio",
+                "Year-to-date train growth on the prior year.",
+                &FREIGHT_LABELS,
+            ),
+            freight_streak: gauge(
+                &registry,
+                "silkroute_freight_streak_months",
+                "Consecutive months above the streak threshold.",
+                &FREIGHT_LABELS,
+            ),
+            freight_threshold: gauge(
+                &registry,
+                "silkroute_freight_streak_threshold",
+                "The streak threshold in trains.",
+                &FREIGHT_LABELS,
+            ),
+            registry,
+            events_consumed,
+            events_rejected,
+            events_ignored,
+            indicators_published,
+            consumer_lag,
+            processing_duration,
+            last_event_timestamp,
+            state_cells,
+            rebalances,
+            produce_errors,
+            restore_in_progress,
+            restore_records,
+            latest: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The text exposition for `/metrics`.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        buf
+    }
+
+    /// Moves the business gauges to `record` if it is its series' latest period.
+    pub fn observe(&self, record: &Record) {
+        let series = match record {
+            Record::Trade(r) => format!(
+                "t/{}/{}/{}/{}",
+                r.region,
+                r.flow,
+                r.dimension,
+                r.member.as_deref().unwrap_or("")
+            ),
+            Record::Freight(r) => format!("f/{}/{}", r.port, r.service),
+            Record::Leaders(_) => return,
+        };
+        {
+            let mut latest = self.latest.lock().expect("metrics lock");
+            let p = latest.entry(series).or_insert(record.period());
+            if record.period() < *p {
+                return;
+            }
+            *p = record.period();
+        }
+        fn set(g: &GaugeVec, labels: &[&str], value: Option<f64>) {
+            match value {
+                Some(v) => g.with_label_values(labels).set(v),
+                // A null indicator is an absent series, never 0.
+                None => {
+                    let _ = g.remove_label_values(labels);
+                }
+            }
+        }
+        match record {
+            Record::Trade(r) => {
+                let labels = [
+                    &*r.region,
+                    r.flow,
+                    &*r.dimension,
+                    r.member.as_deref().unwrap_or(""),
+                ];
+                set(&self.trade_ytd, &labels, Some(r.ytd_cny.0 as f64 / 100.0));
+                set(&self.trade_yoy, &labels, r.ytd_yoy_pct.map(|p| p / 100.0));
+                set(&self.trade_share, &labels, r.share_pct.map(|p| p / 100.0));
+                if r.member.is_none() {
+                    set(
+                        &self.trade_rank,
+                        &[&*r.region, r.flow],
+                        r.yoy_rank.map(f64::from),
+                    );
+                }
+            }
+            Record::Freight(r) => {
+                let labels = [&*r.port, &*r.service];
+                set(&self.freight_month, &labels, Some(r.month_trains as f64));
+                set(&self.freight_ytd, &labels, Some(r.ytd_trains as f64));
+                set(&self.freight_yoy, &labels, r.ytd_yoy_pct.map(|p| p / 100.0));
+                set(
+                    &self.freight_streak,
+                    &labels,
+                    Some(f64::from(r.streak_months)),
+                );
+                set(
+                    &self.freight_threshold,
+                    &labels,
+                    Some(f64::from(r.streak_threshold)),
+                );
+            }
+            Record::Leaders(_) => {}
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

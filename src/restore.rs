@@ -1,0 +1,172 @@
+//! Start-up restoration, until durable state exists: rebuild the cells by re-reading each
+//! input partition up to the group's committed offset, and learn what was already published by
+//! reading the compacted indicators topic. Nothing is published or dead-lettered here: those
+//! outcomes are already in Kafka, since offsets are committed only after them.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::engine::record::fingerprint;
+use crate::engine::Engine;
+use crate::event::{self, ParseRules};
+use crate::kafka;
+use crate::metrics::Metrics;
+
+/// Reads `ranges` (topic, partition, from, to-exclusive) and hands each message to `each`.
+fn read_ranges(
+    settings: &Settings,
+    ranges: &[(String, i32, i64, i64)],
+    what: &str,
+    mut each: impl FnMut(&[u8], Option<&[u8]>),
+) -> anyhow::Result<u64> {
+    let ranges: Vec<_> = ranges.iter().filter(|r| r.3 > r.2).cloned().collect();
+    if ranges.is_empty() {
+        return Ok(0);
+    }
+    let reader: BaseConsumer = kafka::reader_config(settings)
+        .create()
+        .context("creating a restore reader")?;
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
+    for (topic, p, from, to) in &ranges {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*from))?;
+        remaining.insert((topic.clone(), *p), *to);
+    }
+    reader
+        .assign(&tpl)
+        .context("assigning restore partitions")?;
+    let total: i64 = ranges.iter().map(|r| r.3 - r.2).sum();
+    let (mut read, mut last_log) = (0u64, Instant::now());
+    while !remaining.is_empty() {
+        match reader.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                let key = (m.topic().to_string(), m.partition());
+                let Some(&end) = remaining.get(&key) else {
+                    continue;
+                };
+                if m.offset() < end {
+                    each(m.key().unwrap_or_default(), m.payload());
+                    read += 1;
+                }
+                if m.offset() + 1 >= end {
+                    remaining.remove(&key);
+                }
+            }
+            // At a partition's end, or idle: positions tell which ranges are done even when
+            // the last offsets hold no message (transaction markers, compacted records).
+            Some(Err(KafkaError::PartitionEOF(_))) | None => {
+                if let Ok(positions) = reader.position() {
+                    for e in positions.elements() {
+                        if let (Offset::Offset(pos), Some(&end)) = (
+                            e.offset(),
+                            remaining.get(&(e.topic().to_string(), e.partition())),
+                        ) {
+                            if pos >= end {
+                                remaining.remove(&(e.topic().to_string(), e.partition()));
+                            }
+                        }
+                    }
+                }
+            }
+            Some(Err(e)) => warn!(error = %e, "Error while restoring; retrying."),
+        }
+        if last_log.elapsed() > Duration::from_secs(5) {
+            info!(what, read, total, "Restoring…");
+            last_log = Instant::now();
+        }
+    }
+    Ok(read)
+}
+
+/// Fingerprints of the records on the indicators topic, last value per key.
+pub fn seed_from_indicators(
+    settings: &Settings,
+    engine: &mut Engine,
+    metrics: &Metrics,
+) -> anyhow::Result<u64> {
+    let client: BaseConsumer = kafka::reader_config(settings)
+        .create()
+        .context("creating a restore reader")?;
+    let topic = &settings.topics.indicators;
+    let md = client
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .context("reading indicators topic metadata")?;
+    let partitions = md
+        .topics()
+        .first()
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+        .unwrap_or(0);
+    if partitions == 0 {
+        warn!(topic = %topic, "Indicators topic not found; assuming nothing was published yet.");
+        return Ok(0);
+    }
+    let ranges = kafka::watermarks(&client, &[(topic.clone(), partitions)])?;
+    let mut seeds: HashMap<String, u64> = HashMap::new();
+    let read = read_ranges(settings, &ranges, "indicators", |key, value| {
+        let key = String::from_utf8_lossy(key).into_owned();
+        match value {
+            Some(v) if !v.is_empty() => seeds.insert(key, fingerprint(v)),
+            _ => seeds.remove(&key),
+        };
+    })?;
+    metrics
+        .restore_records
+        .with_label_values(&["indicators"])
+        .inc_by(read);
+    let n = seeds.len() as u64;
+    for (k, fp) in seeds {
+        engine.seed_published(k, fp);
+    }
+    Ok(n)
+}
+
+/// Re-applies every input message below the group's committed offsets. Returns the offsets
+/// the group will resume from, per (topic, partition).
+pub fn rebuild_from_inputs<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    settings: &Settings,
+    group: &C,
+    inputs: &[(String, i32)],
+    engine: &mut Engine,
+    rules: &ParseRules,
+    metrics: &Metrics,
+) -> anyhow::Result<HashMap<(String, i32), i64>> {
+    let committed = group
+        .committed_offsets(kafka::all_partitions(inputs), Duration::from_secs(30))
+        .context("reading the group's committed offsets")?;
+    let marks = kafka::watermarks(group, inputs)?;
+    let mut resume = HashMap::new();
+    let mut ranges = Vec::new();
+    for (topic, p, lo, _hi) in &marks {
+        let upto = match committed.find_partition(topic, *p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => *lo,
+        };
+        resume.insert((topic.clone(), *p), upto);
+        ranges.push((topic.clone(), *p, *lo, upto));
+    }
+    let read = read_ranges(settings, &ranges, "inputs", |_, value| {
+        if let Ok(e) = event::parse(value.unwrap_or_default(), rules) {
+            engine.apply(&e);
+        }
+    })?;
+    metrics
+        .restore_records
+        .with_label_values(&["inputs"])
+        .inc_by(read);
+    engine.discard_changes();
+    info!(
+        events = read,
+        cells = engine.cells(),
+        "State rebuilt from the input topics."
+    );
+    Ok(resume)
+}

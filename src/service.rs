@@ -1,0 +1,235 @@
+//! `silkroute run`: wires the processing loop, Kafka clients and HTTP together, and stops
+//! them in order.
+//!
+//! Start: HTTP up (probes answer 503) → output topics created → input topics awaited → state
+//! restored → subscribe → catch up → ready. Stop (SIGTERM/SIGINT or [`ServiceHandle::stop`]):
+//! readiness off → fetching stops after the batch in hand → producer flushed → offsets
+//! committed → group left, all within `shutdown.timeout_ms`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, Producer};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+use crate::config::Settings;
+use crate::engine::record::Record;
+use crate::engine::Engine;
+use crate::event::ParseRules;
+use crate::http::{self, AppState, Filter, RecordQuery};
+use crate::kafka::{self, ServiceContext};
+use crate::lifecycle::{Lifecycle, State};
+use crate::metrics::Metrics;
+use crate::pipeline::Processor;
+use crate::{period, restore};
+
+pub struct ServiceHandle {
+    pub lifecycle: Arc<Lifecycle>,
+    pub metrics: Arc<Metrics>,
+    pub http_addr: SocketAddr,
+    queries: mpsc::Sender<RecordQuery>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+    http_stop: Option<oneshot::Sender<()>>,
+    timeout: Duration,
+}
+
+impl ServiceHandle {
+    /// Current records matching `filter`, from the processing loop.
+    pub async fn records(&self, filter: Filter) -> anyhow::Result<Vec<Record>> {
+        let (reply, answer) = oneshot::channel();
+        self.queries
+            .send(RecordQuery { filter, reply })
+            .await
+            .map_err(|_| anyhow::anyhow!("the processing loop is not running"))?;
+        Ok(answer.await?)
+    }
+
+    /// Resolves when the service ends by itself (a fatal error).
+    pub async fn stopped(&mut self) -> anyhow::Result<()> {
+        (&mut self.task)
+            .await
+            .context("the processing task panicked")?
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Graceful stop under `shutdown.timeout_ms`; an error if it could not finish in time.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.lifecycle.set(State::Draining);
+        info!("Shutting down: readiness off, draining.");
+        let _ = self.shutdown.send(true);
+        let result = match tokio::time::timeout(self.timeout, &mut self.task).await {
+            Ok(joined) => joined.context("the processing task panicked")?,
+            Err(_) => {
+                self.task.abort();
+                Err(anyhow::anyhow!(
+                    "shutdown did not finish within shutdown.timeout_ms = {} ms",
+                    self.timeout.as_millis()
+                ))
+            }
+        };
+        if let Some(stop) = self.http_stop.take() {
+            let _ = stop.send(());
+        }
+        result
+    }
+}
+
+/// Starts the service in the background; returns once HTTP is listening.
+pub async fn start(settings: Settings) -> anyhow::Result<ServiceHandle> {
+    let metrics = Arc::new(Metrics::new());
+    let lifecycle = Arc::new(Lifecycle::new());
+    let (queries_tx, queries_rx) = mpsc::channel(16);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(settings.listen_addr())
+        .await
+        .with_context(|| format!("cannot listen on http.listen = {}", settings.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let app = http::router(AppState {
+        metrics: metrics.clone(),
+        lifecycle: lifecycle.clone(),
+        queries: queries_tx.clone(),
+    });
+    let (http_stop, http_stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = http_stopped.await;
+        });
+        if let Err(e) = served.await {
+            error!(error = %e, "HTTP server failed.");
+        }
+    });
+    info!(address = %http_addr, "HTTP listening.");
+    let timeout = Duration::from_millis(settings.shutdown.timeout_ms);
+    let task = {
+        let (metrics, lifecycle) = (metrics.clone(), lifecycle.clone());
+        tokio::spawn(async move {
+            let result = main_loop(
+                settings,
+                metrics,
+                lifecycle.clone(),
+                queries_rx,
+                shutdown_rx,
+            )
+            .await;
+            match &result {
+                Ok(()) => lifecycle.set(State::Stopped),
+                Err(e) => {
+                    error!(error = %format!("{e:#}"), "The service stopped on an error.");
+                    lifecycle.set(State::Failed);
+                }
+            }
+            result
+        })
+    };
+    Ok(ServiceHandle {
+        lifecycle,
+        metrics,
+        http_addr,
+        queries: queries_tx,
+        shutdown: shutdown_tx,
+        task,
+        http_stop: Some(http_stop),
+        timeout,
+    })
+}
+
+async fn main_loop(
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    lifecycle: Arc<Lifecycle>,
+    mut queries: mpsc::Receiver<RecordQuery>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    if settings.topics.create {
+        kafka::create_output_topics(&settings).await?;
+    }
+    let input_names = settings.topics.inputs().map(String::from);
+    let stop_flag = shutdown.clone();
+    let inputs =
+        kafka::wait_for_topics(&settings, &settings.topics.inputs(), || *stop_flag.borrow())
+            .await?;
+
+    lifecycle.set(State::Restoring);
+    metrics.restore_in_progress.set(1);
+    let mut engine = Engine::new(settings.engine());
+    let context = ServiceContext {
+        metrics: metrics.clone(),
+        input_topics: input_names.to_vec(),
+    };
+    let consumer: StreamConsumer<ServiceContext> = kafka::consumer_config(&settings)
+        .create_with_context(context)
+        .context("creating the Kafka consumer")?;
+    let producer: FutureProducer = kafka::producer_config(&settings)
+        .create()
+        .context("creating the Kafka producer")?;
+    let rules = ParseRules {
+        max_message_bytes: settings.limits.max_message_bytes,
+        current_month: period::current_utc_month(),
+    };
+    let (catch_up, seeds) = tokio::task::block_in_place(|| -> anyhow::Result<_> {
+        let seeds = restore::seed_from_indicators(&settings, &mut engine, &metrics)?;
+        let resume = restore::rebuild_from_inputs(
+            &settings,
+            &consumer,
+            &inputs,
+            &mut engine,
+            &rules,
+            &metrics,
+        )?;
+        let ends = kafka::watermarks(&consumer, &inputs)?;
+        let catch_up = ends
+            .into_iter()
+            .filter(|(t, p, _, hi)| resume.get(&(t.clone(), *p)).is_some_and(|r| r < hi))
+            .map(|(t, p, _, hi)| ((t, p), hi))
+            .collect();
+        Ok((catch_up, seeds))
+    })?;
+    metrics.restore_in_progress.set(0);
+    metrics.state_cells.set(engine.cells() as i64);
+    info!(published_keys = seeds, cells = engine.cells(), "Restored.");
+
+    lifecycle.set(State::CatchingUp);
+    consumer
+        .subscribe(&settings.topics.inputs())
+        .context("subscribing to the input topics")?;
+    let mut processor = Processor {
+        settings,
+        engine,
+        producer,
+        metrics,
+        lifecycle: lifecycle.clone(),
+        catch_up,
+    };
+    let result = processor.run(&consumer, &mut queries, &mut shutdown).await;
+    lifecycle.set(State::Draining);
+    let flushed = tokio::task::block_in_place(|| processor.producer.flush(Duration::from_secs(10)));
+    if let Err(e) = flushed {
+        error!(error = %e, "Producer flush failed.");
+    }
+    processor.commit(&consumer);
+    consumer.unsubscribe();
+    drop(consumer);
+    info!("Left the consumer group.");
+    result
+}
+
+/// `silkroute run` in the foreground until SIGTERM or SIGINT.
+pub async fn run_until_signal(settings: Settings) -> anyhow::Result<()> {
+    let mut handle = start(settings).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received."),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received."),
+        result = handle.stopped() => return result,
+    }
+    handle.stop().await
+}
