@@ -80,7 +80,11 @@ impl Lifecycle {
         self.state() == State::Ready
     }
 
+    /// Alive while not ended and beating; a restore (one long blocking read) counts as alive.
     pub fn is_alive(&self) -> bool {
+        if self.state() == State::Restoring {
+            return true;
+        }
         let since = self.born.elapsed().as_millis() as u64 - self.beat_ms.load(Ordering::Relaxed);
         !matches!(self.state(), State::Stopped | State::Failed)
             && since < Self::STALL.as_millis() as u64

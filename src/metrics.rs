@@ -28,6 +28,7 @@ pub struct Metrics {
     pub state_cells: IntGauge,
     pub rebalances: IntCounterVec,
     pub produce_errors: IntCounterVec,
+    pub transactions: IntCounterVec,
     pub restore_in_progress: IntGauge,
     pub restore_records: IntCounterVec,
     trade_ytd: GaugeVec,
@@ -162,6 +163,15 @@ impl Metrics {
             "Records Kafka refused or timed out, by target topic.",
             &["topic"],
         );
+        let transactions = counter(
+            &registry,
+            "silkroute_transactions_total",
+            "Kafka transactions ended, by outcome (always 0 in at_least_once mode).",
+            &["outcome"],
+        );
+        for o in ["commit", "abort"] {
+            transactions.with_label_values(&[o]);
+        }
         let restore_in_progress = IntGauge::new(
             "silkroute_restore_in_progress",
             "1 while state is being restored at start.",
@@ -244,9 +254,20 @@ impl Metrics {
             state_cells,
             rebalances,
             produce_errors,
+            transactions,
             restore_in_progress,
             restore_records,
             latest: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Creates the per-topic series at zero, so dashboards and alerts see them from the start.
+    pub fn init_topics(&self, inputs: &[&str], outputs: &[&str]) {
+        for t in inputs {
+            self.events_consumed.with_label_values(&[t]);
+        }
+        for t in outputs {
+            self.produce_errors.with_label_values(&[t]);
         }
     }
 

@@ -86,6 +86,10 @@ impl ServiceHandle {
 /// Starts the service in the background; returns once HTTP is listening.
 pub async fn start(settings: Settings) -> anyhow::Result<ServiceHandle> {
     let metrics = Arc::new(Metrics::new());
+    metrics.init_topics(
+        &settings.topics.inputs(),
+        &[&settings.topics.indicators, &settings.topics.dead_letter],
+    );
     let lifecycle = Arc::new(Lifecycle::new());
     let (queries_tx, queries_rx) = mpsc::channel(16);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

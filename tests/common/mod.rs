@@ -1,0 +1,532 @@
+//! Test harness: a broker (librdkafka's mock cluster, or the real Kafka named by
+//! SILKROUTE_TEST_BOOTSTRAP), fresh topic and group names per test, and helpers to produce,
+//! read topics to their end, and wait for the service.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use serde_json::Value;
+use silkroute::config::Settings;
+
+pub struct Broker {
+    pub bootstrap: String,
+    /// Kept alive for the test's duration; not Send, so tests hold it on their own thread.
+    mock: Option<MockCluster<'static, DefaultProducerContext>>,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        if std::env::var("TEST_LOG").is_ok() {
+            silkroute::telemetry::init(silkroute::config::LogFormat::Text);
+        }
+        match std::env::var("SILKROUTE_TEST_BOOTSTRAP") {
+            Ok(b) if !b.is_empty() => Broker {
+                bootstrap: b,
+                mock: None,
+            },
+            _ => {
+                let mock = MockCluster::new(1).expect("mock cluster");
+                Broker {
+                    bootstrap: mock.bootstrap_servers(),
+                    mock: Some(mock),
+                }
+            }
+        }
+    }
+
+    pub fn is_real(&self) -> bool {
+        self.mock.is_none()
+    }
+
+    /// Creates topics (the mock only supports its own call; the real broker gets CreateTopics).
+    pub async fn create_topics(&self, topics: &[(&str, i32)]) {
+        match &self.mock {
+            Some(m) => {
+                for (t, p) in topics {
+                    m.create_topic(t, *p, 1).expect("mock topic");
+                }
+            }
+            None => {
+                let admin: AdminClient<DefaultClientContext> =
+                    self.config().create().expect("admin");
+                let new: Vec<NewTopic> = topics
+                    .iter()
+                    .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+                    .collect();
+                for r in admin
+                    .create_topics(&new, &AdminOptions::new())
+                    .await
+                    .expect("create topics")
+                {
+                    r.expect("topic created");
+                }
+            }
+        }
+    }
+
+    pub fn config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap);
+        c
+    }
+
+    pub fn producer(&self) -> FutureProducer {
+        self.config()
+            .set("linger.ms", "5")
+            .create()
+            .expect("producer")
+    }
+
+    pub async fn produce(&self, topic: &str, messages: &[(Option<&str>, &[u8])]) {
+        let producer = self.producer();
+        for chunk in messages.chunks(2000) {
+            let futures = chunk.iter().map(|(k, v)| {
+                let mut r: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).payload(v);
+                if let Some(k) = k {
+                    r = r.key(k);
+                }
+                producer.send(r, Duration::from_secs(30))
+            });
+            for r in futures::future::join_all(futures).await {
+                r.expect("produced");
+            }
+        }
+    }
+
+    /// Every message of `topic` from the beginning to its current end.
+    pub fn read_all(&self, topic: &str) -> Vec<Msg> {
+        self.read_from(topic, 0)
+    }
+
+    /// Messages of `topic` that are not in `seen` (an earlier read).
+    pub fn read_after(&self, topic: &str, seen: &[Msg]) -> Vec<Msg> {
+        let old: std::collections::HashSet<(i32, i64)> =
+            seen.iter().map(|m| (m.partition, m.offset)).collect();
+        self.read_all(topic)
+            .into_iter()
+            .filter(|m| !old.contains(&(m.partition, m.offset)))
+            .collect()
+    }
+
+    fn read_from(&self, topic: &str, skip: usize) -> Vec<Msg> {
+        let reader: BaseConsumer = self
+            .config()
+            .set("group.id", format!("reader-{}", unique()))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("reader");
+        let md = reader
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let partitions = md.topics()[0].partitions().len() as i32;
+        let mut tpl = TopicPartitionList::new();
+        let mut ends = HashMap::new();
+        for p in 0..partitions {
+            let (lo, hi) = reader
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks");
+            if hi > lo {
+                tpl.add_partition_offset(topic, p, Offset::Offset(lo))
+                    .unwrap();
+                ends.insert(p, hi);
+            }
+        }
+        let mut out = Vec::new();
+        if ends.is_empty() {
+            return out;
+        }
+        reader.assign(&tpl).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ends.is_empty() && Instant::now() < deadline {
+            if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|x| {
+                                (
+                                    x.key.to_string(),
+                                    String::from_utf8_lossy(x.value.unwrap_or_default())
+                                        .into_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Msg {
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                    headers,
+                    partition: m.partition(),
+                    offset: m.offset(),
+                });
+            }
+            if let Ok(pos) = reader.position() {
+                for e in pos.elements() {
+                    if let (Offset::Offset(o), Some(&end)) = (e.offset(), ends.get(&e.partition()))
+                    {
+                        if o >= end {
+                            ends.remove(&e.partition());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(ends.is_empty(), "could not read {topic} to its end");
+        out.sort_by_key(|m| (m.partition, m.offset));
+        out.into_iter().skip(skip).collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Msg {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, String)>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl Msg {
+    pub fn key_str(&self) -> String {
+        String::from_utf8_lossy(self.key.as_deref().unwrap_or_default()).into_owned()
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(self.value.as_deref().expect("value")).expect("json value")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.0 == name)
+            .map(|h| h.1.as_str())
+    }
+}
+
+pub fn unique() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        Instant::now().elapsed().subsec_nanos()
+    )
+}
+
+/// Fresh topic and group names for one test.
+#[derive(Clone, Debug)]
+pub struct Names {
+    pub trade: String,
+    pub freight: String,
+    pub fx: String,
+    pub indicators: String,
+    pub dead_letter: String,
+    pub group: String,
+}
+
+impl Names {
+    pub fn fresh() -> Names {
+        let u = unique();
+        Names {
+            trade: format!("trade-{u}"),
+            freight: format!("freight-{u}"),
+            fx: format!("fx-{u}"),
+            indicators: format!("indicators-{u}"),
+            dead_letter: format!("dlq-{u}"),
+            group: format!("group-{u}"),
+        }
+    }
+
+    pub fn env(&self, broker: &Broker) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = [
+            (
+                "SILKROUTE__KAFKA__BOOTSTRAP_SERVERS",
+                broker.bootstrap.as_str(),
+            ),
+            ("SILKROUTE__KAFKA__GROUP_ID", &self.group),
+            ("SILKROUTE__TOPICS__TRADE", &self.trade),
+            ("SILKROUTE__TOPICS__FREIGHT", &self.freight),
+            ("SILKROUTE__TOPICS__FX", &self.fx),
+            ("SILKROUTE__TOPICS__INDICATORS", &self.indicators),
+            ("SILKROUTE__TOPICS__DEAD_LETTER", &self.dead_letter),
+            ("SILKROUTE__HTTP__LISTEN", "127.0.0.1:0"),
+            ("SILKROUTE__SHUTDOWN__TIMEOUT_MS", "15000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if !broker.is_real() {
+            // The mock answers no CreateTopics: tests create every topic themselves.
+            v.push(("SILKROUTE__TOPICS__CREATE".into(), "false".into()));
+        } else {
+            v.push(("SILKROUTE__TOPICS__PARTITIONS".into(), "3".into()));
+            v.push(("SILKROUTE__TOPICS__REPLICATION_FACTOR".into(), "1".into()));
+        }
+        v
+    }
+
+    pub fn settings(&self, broker: &Broker, extra: &[(&str, &str)]) -> Settings {
+        let mut env = self.env(broker);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Settings::load_from(None, env).expect("test settings")
+    }
+
+    /// Input topics (3 partitions each) and, on the mock, the outputs too.
+    pub async fn create(&self, broker: &Broker) {
+        broker
+            .create_topics(&[(&self.trade, 3), (&self.freight, 3), (&self.fx, 1)])
+            .await;
+        if !broker.is_real() {
+            broker
+                .create_topics(&[(&self.indicators, 3), (&self.dead_letter, 1)])
+                .await;
+        }
+    }
+
+    pub fn topic_for(&self, event: &Value) -> &str {
+        match event["type"].as_str() {
+            Some("freight_trains") => &self.freight,
+            Some("fx_rate") => &self.fx,
+            _ => &self.trade,
+        }
+    }
+}
+
+/// The sample events (as JSON lines), in file order.
+pub fn sample_lines() -> Vec<String> {
+    let mut lines = Vec::new();
+    for (_, text) in silkroute::demo::SAMPLE {
+        lines.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from),
+        );
+    }
+    lines
+}
+
+/// A deterministic shuffle (xorshift), so failures reproduce.
+pub fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
+    let mut v = items.to_vec();
+    let mut s = seed | 1;
+    for i in (1..v.len()).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        v.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+/// Publishes JSON lines to their input topics, keyed as the contract asks.
+pub async fn publish_lines(broker: &Broker, names: &Names, lines: &[String]) {
+    let mut by_topic: BTreeMap<String, Vec<(Option<String>, Vec<u8>)>> = BTreeMap::new();
+    for line in lines {
+        let v: Value = serde_json::from_str(line).expect("sample line");
+        let key = ["region", "port", "currency"]
+            .iter()
+            .find_map(|f| v[*f].as_str())
+            .map(String::from);
+        by_topic
+            .entry(names.topic_for(&v).to_string())
+            .or_default()
+            .push((key, line.as_bytes().to_vec()));
+    }
+    for (topic, msgs) in by_topic {
+        let refs: Vec<(Option<&str>, &[u8])> = msgs
+            .iter()
+            .map(|(k, v)| (k.as_deref(), v.as_slice()))
+            .collect();
+        broker.produce(&topic, &refs).await;
+    }
+}
+
+/// Waits until `cond` holds, or panics after `secs`.
+pub async fn eventually(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Messages whose outcome (record, dead letter, or ignore) Kafka acknowledged.
+pub fn processed(h: &silkroute::service::ServiceHandle) -> u64 {
+    h.metrics.processing_duration.get_sample_count()
+}
+
+/// Last value per key, and the keys that were published twice in a row with equal content.
+pub fn compact(msgs: &[Msg]) -> (BTreeMap<String, Value>, Vec<String>) {
+    let mut last: BTreeMap<String, Value> = BTreeMap::new();
+    let mut repeats = Vec::new();
+    for m in msgs {
+        let v = m.json();
+        let k = m.key_str();
+        if last.get(&k) == Some(&v) {
+            repeats.push(k.clone());
+        }
+        last.insert(k, v);
+    }
+    (last, repeats)
+}
+
+/// The key a record should have, computed from its own fields (§3).
+pub fn key_of(v: &Value) -> String {
+    let s = |f: &str| v[f].as_str().unwrap_or("-").to_string();
+    match v["kind"].as_str() {
+        Some("trade") => format!(
+            "trade/{}/{}/{}/{}/{}",
+            s("region"),
+            s("flow"),
+            s("dimension"),
+            s("member"),
+            s("period")
+        ),
+        Some("trade_leaders") => format!(
+            "leaders/{}/{}/{}/{}",
+            s("region"),
+            s("flow"),
+            s("dimension"),
+            s("period")
+        ),
+        Some("freight") => format!("freight/{}/{}/{}", s("port"), s("service"), s("period")),
+        other => panic!("unknown kind {other:?}"),
+    }
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+fn money(v: &Value) -> f64 {
+    v.as_str()
+        .expect("money is a string")
+        .parse::<f64>()
+        .expect("decimal")
+}
+
+/// The 13 statements of ../shared/bulletin.md, as published, checked on records by key.
+pub fn assert_bulletin(records: &BTreeMap<String, Value>) {
+    let get = |k: &str| records.get(k).unwrap_or_else(|| panic!("no record {k}"));
+    let total = get("trade/XJ/total/total/-/2024-09");
+    assert_eq!(
+        total["ytd_cny"], "322390000000.00",
+        "1: 322.39 billion yuan"
+    );
+    assert_eq!(
+        round(money(&total["ytd_usd"]) / 1e9, 2),
+        44.17,
+        "2: $44.17 billion"
+    );
+    assert_eq!(
+        round(total["ytd_yoy_pct"].as_f64().unwrap(), 0),
+        29.0,
+        "3: up 29 %"
+    );
+    assert_eq!(total["yoy_rank"], 1, "4: first nationwide");
+    let bri = get("trade/XJ/total/partner_group/belt_and_road/2024-09");
+    assert_eq!(round(money(&bri["ytd_cny"]) / 1e9, 2), 297.85, "5");
+    assert_eq!(round(bri["ytd_yoy_pct"].as_f64().unwrap(), 1), 25.8, "5");
+    assert_eq!(round(bri["share_pct"].as_f64().unwrap(), 1), 92.4, "5");
+    let regions = get("leaders/XJ/total/partner_region/2024-09");
+    assert_eq!(
+        regions["by_yoy"][0]["member"], "central_eastern_europe",
+        "6"
+    );
+    assert_eq!(
+        round(regions["by_yoy"][0]["ytd_yoy_pct"].as_f64().unwrap(), 1),
+        437.1,
+        "6"
+    );
+    for (member, bn, yoy, share) in [
+        ("private", 298.35, 28.2, Some(92.5)),
+        ("state_owned", 21.68, 42.6, None),
+        ("foreign_invested", 1.87, 19.4, None),
+    ] {
+        let r = get(&format!("trade/XJ/total/enterprise_type/{member}/2024-09"));
+        assert_eq!(round(money(&r["ytd_cny"]) / 1e9, 2), bn, "7-9: {member}");
+        assert_eq!(
+            round(r["ytd_yoy_pct"].as_f64().unwrap(), 1),
+            yoy,
+            "7-9: {member}"
+        );
+        if let Some(share) = share {
+            assert_eq!(
+                round(r["share_pct"].as_f64().unwrap(), 1),
+                share,
+                "7: {member}"
+            );
+        }
+    }
+    let exports = get("leaders/XJ/export/commodity/2024-09");
+    assert_eq!(exports["by_share"][0]["member"], "labour_intensive", "10");
+    assert_eq!(exports["by_share"][1]["member"], "electromechanical", "10");
+    let imports = get("leaders/XJ/import/commodity/2024-09");
+    assert_eq!(imports["by_share"][0]["member"], "bulk_commodities", "11");
+    let khorgos = get("freight/khorgos/china_europe/2024-09");
+    assert_eq!(khorgos["ytd_trains"], 6269, "12");
+    assert_eq!(
+        round(khorgos["ytd_yoy_pct"].as_f64().unwrap(), 1),
+        8.1,
+        "12"
+    );
+    assert_eq!(khorgos["streak_months"], 12, "13");
+    assert_eq!(khorgos["streak_threshold"], 600, "13");
+}
+
+/// The records the offline engine derives from `lines`, by key (the reference a service run
+/// must equal).
+pub fn offline_records(lines: &[String]) -> BTreeMap<String, Value> {
+    let mut engine = silkroute::engine::Engine::new(silkroute::engine::EngineSettings::default());
+    let rules = silkroute::event::ParseRules {
+        max_message_bytes: 1 << 20,
+        current_month: silkroute::period::current_utc_month(),
+    };
+    for l in lines {
+        if let Ok(e) = silkroute::event::parse(l.as_bytes(), &rules) {
+            engine.apply(&e);
+        }
+    }
+    engine.discard_changes();
+    engine
+        .records()
+        .into_iter()
+        .map(|r| (r.key(), serde_json::from_slice(&r.to_json()).unwrap()))
+        .collect()
+}
+
+/// Asserts two record sets are equal, reporting the first differing keys rather than both sets.
+pub fn assert_same_records(
+    actual: &BTreeMap<String, Value>,
+    expected: &BTreeMap<String, Value>,
+    what: &str,
+) {
+    let mut diffs = Vec::new();
+    for (k, v) in expected {
+        match actual.get(k) {
+            None => diffs.push(format!("missing {k}")),
+            Some(a) if a != v => diffs.push(format!("{k}:\n  got      {a}\n  expected {v}")),
+            _ => {}
+        }
+    }
+    for k in actual.keys().filter(|k| !expected.contains_key(*k)) {
+        diffs.push(format!("unexpected {k}"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} differences, first:\n{}",
+        diffs.len(),
+        diffs.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+    );
+}

@@ -1,0 +1,424 @@
+//! The service end to end through Kafka: librdkafka's mock cluster by default, the real
+//! broker when SILKROUTE_TEST_BOOTSTRAP names one (`.ci/run` does both).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use silkroute::service;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffled_sample_reproduces_the_bulletin_and_a_restatement_updates_exactly_what_it_affects()
+{
+    let broker = Broker::start();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let lines = sample_lines();
+    publish_lines(&broker, &names, &shuffled(&lines, 7)).await;
+    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
+    eventually("sample processed", 90, || {
+        processed(&handle) == lines.len() as u64 && handle.lifecycle.is_ready()
+    })
+    .await;
+
+    let first = broker.read_all(&names.indicators);
+    let (records, repeats) = compact(&first);
+    assert!(
+        repeats.is_empty(),
+        "keys published twice with identical content: {repeats:?}"
+    );
+    assert_bulletin(&records);
+    assert_same_records(
+        &records,
+        &offline_records(&lines),
+        "the service's records equal the offline engine's",
+    );
+    for m in &first {
+        assert_eq!(
+            m.key_str(),
+            key_of(&m.json()),
+            "key matches the record's fields"
+        );
+    }
+
+    // Restate Xinjiang's September exports (revision 2): exactly the records whose content
+    // changes are published, nothing else.
+    let restatement = r#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"export","dimension":"total","value_cny":"30000000000.00","revision":2}"#.to_string();
+    let mut after_lines = lines.clone();
+    after_lines.push(restatement.clone());
+    let expected_after = offline_records(&after_lines);
+    let changed: BTreeSet<String> = expected_after
+        .iter()
+        .filter(|(k, v)| records.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(
+        changed.contains("trade/XJ/total/total/-/2024-09")
+            && changed.contains("trade/XJ/export/total/-/2024-09")
+    );
+    publish_lines(&broker, &names, &[restatement]).await;
+    eventually("restatement processed", 60, || {
+        processed(&handle) == lines.len() as u64 + 1
+    })
+    .await;
+    let update = broker.read_after(&names.indicators, &first);
+    let published: BTreeSet<String> = update.iter().map(Msg::key_str).collect();
+    assert_eq!(
+        published, changed,
+        "a restatement publishes exactly the affected records"
+    );
+    assert_eq!(update.len(), changed.len(), "each affected record once");
+    for m in &update {
+        assert_eq!(Some(&m.json()), expected_after.get(&m.key_str()));
+    }
+    handle.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processing_goes_on() {
+    let broker = Broker::start();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let big = format!(
+        r#"{{"type":"fx_rate","currency":"USD","period":"2024-01","cny_per_unit":"7.1","source":"{}"}}"#,
+        "x".repeat(3000)
+    );
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid_utf8", b"{\"type\":\"fx_rate\xff\"}".to_vec()),
+        ("malformed_json", b"{\"type\": ".to_vec()),
+        ("not_an_object", b"[1,2,3]".to_vec()),
+        ("too_large", big.into_bytes()),
+        (
+            "unknown_type",
+            br#"{"type":"weather","region":"XJ"}"#.to_vec(),
+        ),
+        (
+            "missing_field",
+            br#"{"type":"freight_trains","period":"2024-01","trains":5}"#.to_vec(),
+        ),
+        (
+            "invalid_field",
+            br#"{"type":"freight_trains","port":"khorgos","period":"2024-13","trains":5}"#.to_vec(),
+        ),
+    ];
+    let msgs: Vec<(Option<&str>, &[u8])> =
+        bad.iter().map(|(r, v)| (Some(*r), v.as_slice())).collect();
+    broker.produce(&names.trade, &msgs).await;
+    broker
+        .produce(
+            &names.freight,
+            &[(
+                Some("khorgos"),
+                br#"{"type":"freight_trains","port":"khorgos","period":"2024-01","trains":650}"#,
+            )],
+        )
+        .await;
+    let handle = service::start(
+        names.settings(&broker, &[("SILKROUTE__LIMITS__MAX_MESSAGE_BYTES", "2048")]),
+    )
+    .await
+    .unwrap();
+    eventually("all processed", 60, || processed(&handle) == 8).await;
+
+    let dead = broker.read_all(&names.dead_letter);
+    assert_eq!(dead.len(), bad.len());
+    for (reason, bytes) in &bad {
+        let d = dead
+            .iter()
+            .find(|d| d.key_str() == *reason)
+            .unwrap_or_else(|| panic!("no dead letter keyed {reason}"));
+        assert_eq!(
+            d.value.as_deref(),
+            Some(bytes.as_slice()),
+            "{reason}: original bytes"
+        );
+        assert_eq!(d.header("silkroute.error.reason"), Some(*reason));
+        assert!(!d
+            .header("silkroute.error.detail")
+            .unwrap_or_default()
+            .is_empty());
+        assert_eq!(
+            d.header("silkroute.source.topic"),
+            Some(names.trade.as_str())
+        );
+        let (p, o): (i32, i64) = (
+            d.header("silkroute.source.partition")
+                .unwrap()
+                .parse()
+                .unwrap(),
+            d.header("silkroute.source.offset")
+                .unwrap()
+                .parse()
+                .unwrap(),
+        );
+        assert!(p >= 0 && o >= 0);
+    }
+    let detail = dead
+        .iter()
+        .find(|d| d.key_str() == "invalid_field")
+        .unwrap()
+        .header("silkroute.error.detail")
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("period"),
+        "detail names the field: {detail}"
+    );
+    let (records, _) = compact(&broker.read_all(&names.indicators));
+    assert_eq!(
+        records["freight/khorgos/china_europe/2024-01"]["month_trains"], 650,
+        "the good event after the bad ones was applied"
+    );
+    let rejected: u64 = silkroute::event::Reason::ALL
+        .iter()
+        .map(|r| {
+            handle
+                .metrics
+                .events_rejected
+                .with_label_values(&[r.as_str()])
+                .get()
+        })
+        .sum();
+    assert_eq!(rejected, 7);
+    handle.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republished_events_and_a_restart_publish_no_new_record() {
+    let broker = Broker::start();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let lines = sample_lines();
+    publish_lines(&broker, &names, &lines).await;
+    let settings = names.settings(&broker, &[]);
+    let handle = service::start(settings.clone()).await.unwrap();
+    eventually("sample processed", 90, || {
+        processed(&handle) == lines.len() as u64 && handle.lifecycle.is_ready()
+    })
+    .await;
+    let published = broker.read_all(&names.indicators).len();
+
+    publish_lines(&broker, &names, &shuffled(&lines, 3)).await;
+    eventually("replay processed", 90, || {
+        processed(&handle) == 2 * lines.len() as u64
+    })
+    .await;
+    assert_eq!(
+        broker.read_all(&names.indicators).len(),
+        published,
+        "re-published events publish nothing"
+    );
+    let duplicates = handle
+        .metrics
+        .events_ignored
+        .with_label_values(&["duplicate"])
+        .get();
+    assert!(duplicates > 0);
+    handle.stop().await.unwrap();
+
+    // Restart: state rebuilt from the inputs, nothing republished.
+    let handle = service::start(settings).await.unwrap();
+    eventually("ready after restart", 60, || handle.lifecycle.is_ready()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = broker.read_all(&names.indicators);
+    assert_eq!(
+        after.len(),
+        published,
+        "a restart publishes no repeated record"
+    );
+
+    // ...and it continues correctly from its restored state.
+    let next =
+        r#"{"type":"freight_trains","port":"khorgos","period":"2024-10","trains":640}"#.to_string();
+    publish_lines(&broker, &names, &[next.clone()]).await;
+    eventually("new event processed", 60, || processed(&handle) == 1).await;
+    let (records, repeats) = compact(&broker.read_all(&names.indicators));
+    assert!(repeats.is_empty(), "{repeats:?}");
+    let r = &records["freight/khorgos/china_europe/2024-10"];
+    assert_eq!(r["ytd_trains"], 6269 + 640);
+    assert_eq!(r["streak_months"], 13);
+    handle.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_503_until_ready_and_from_the_start_of_shutdown() {
+    let broker = Broker::start();
+    let names = Names::fresh();
+    // Input topics do not exist yet: the service waits, not ready.
+    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
+    let url = |p: &str| format!("http://{}{p}", handle.http_addr);
+    let client = reqwest::Client::new();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        client.get(url("/readyz")).send().await.unwrap().status(),
+        503
+    );
+    assert_eq!(
+        client.get(url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    names.create(&broker).await;
+    publish_lines(&broker, &names, &sample_lines()).await;
+    eventually("ready", 90, || handle.lifecycle.is_ready()).await;
+    assert_eq!(
+        client.get(url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let body: serde_json::Value = client
+        .get(url(
+            "/v1/indicators?kind=freight&port=khorgos&period=2024-09",
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body.as_array().unwrap().len(), 1);
+    assert_eq!(body[0]["ytd_trains"], 6269);
+    let metrics = client
+        .get(url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"silkroute_freight_streak_months{port="khorgos",service="china_europe"} 12"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"silkroute_trade_yoy_rank{area="XJ",flow="total"} 1"#));
+    // The first step of a stop is readiness off, while HTTP still answers.
+    handle.lifecycle.set(silkroute::lifecycle::State::Draining);
+    assert_eq!(
+        client.get(url("/readyz")).send().await.unwrap().status(),
+        503
+    );
+    handle.stop().await.unwrap();
+}
+
+fn committed(broker: &Broker, group: &str, topics: &[(&str, i32)]) -> Vec<(String, i32, i64, i64)> {
+    let c: BaseConsumer = broker.config().set("group.id", group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (t, n) in topics {
+        for p in 0..*n {
+            tpl.add_partition(t, p);
+        }
+    }
+    let done = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    done.elements()
+        .iter()
+        .map(|e| {
+            let (_, hi) = c
+                .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
+                .unwrap();
+            let o = match e.offset() {
+                Offset::Offset(o) => o,
+                _ => 0,
+            };
+            (e.topic().to_string(), e.partition(), o, hi)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_commits_offsets_and_exits_cleanly_within_the_timeout() {
+    let broker = Broker::start();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    publish_lines(&broker, &names, &sample_lines()).await;
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_silkroute"))
+        .arg("run")
+        .envs(names.env(&broker))
+        .env("SILKROUTE__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(r) = client.get(&ready).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Ready means caught up; give the auto-commit a moment to be irrelevant: SIGTERM must commit.
+    let sent = Instant::now();
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let status = tokio::task::spawn_blocking(move || {
+        let s = child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (s, err)
+    })
+    .await
+    .unwrap();
+    assert!(
+        status.0.success(),
+        "exit status {:?}; stderr:\n{}",
+        status.0,
+        status.1
+    );
+    assert!(
+        sent.elapsed() < Duration::from_secs(15),
+        "exited within shutdown.timeout_ms"
+    );
+    assert!(status.1.contains("Left the consumer group"), "{}", status.1);
+    for (topic, p, offset, end) in committed(
+        &broker,
+        &names.group,
+        &[(&names.trade, 3), (&names.freight, 3), (&names.fx, 1)],
+    ) {
+        assert_eq!(
+            offset.max(0),
+            end,
+            "{topic}/{p}: committed offset reaches the end"
+        );
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn a_bad_config_exits_2_naming_the_key_before_connecting() {
+    for (var, value, key) in [
+        ("SILKROUTE__RANKING__TOP_N", "0", "ranking.top_n"),
+        (
+            "SILKROUTE__KAFKA__BOOTSTRAP_SERVERS",
+            "",
+            "kafka.bootstrap_servers",
+        ),
+        (
+            "SILKROUTE__KAFKA__BOOTSTRAPSERVERS",
+            "x:1",
+            "kafka.bootstrapservers",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_silkroute"))
+            .arg("run")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(key), "{err}");
+    }
+}
