@@ -236,6 +236,10 @@ pub fn parse<'a>(bytes: &'a [u8], rules: &ParseRules) -> Result<Event<'a>, Rejec
     })?;
     let raw: RawFields<'_> =
         serde_json::from_str(text).map_err(|e| classify_json_error(text, e))?;
+    // serde also fills a struct from an array of as many elements as it has fields.
+    if !text.trim_start().starts_with('{') {
+        return Err(not_an_object());
+    }
     let kind = string(raw.kind, "type")?.ok_or_else(|| Rejection::missing("type"))?;
     match kind.as_ref() {
         "customs_trade" => parse_trade(&raw, rules).map(Event::Trade),
@@ -254,14 +258,18 @@ pub fn parse<'a>(bytes: &'a [u8], rules: &ParseRules) -> Result<Event<'a>, Rejec
 fn classify_json_error(text: &str, e: serde_json::Error) -> Rejection {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Data if !text.trim_start().starts_with('{') => Rejection::new(
-            Reason::NotAnObject,
-            "the event is valid JSON but not an object",
-        ),
+        Category::Data if !text.trim_start().starts_with('{') => not_an_object(),
         // Only a duplicated key reaches here: every field is taken as raw JSON.
         Category::Data => Rejection::new(Reason::InvalidField, e.to_string()),
         _ => Rejection::new(Reason::MalformedJson, e.to_string()),
     }
+}
+
+fn not_an_object() -> Rejection {
+    Rejection::new(
+        Reason::NotAnObject,
+        "the event is valid JSON but not an object",
+    )
 }
 
 fn truncate(s: &str) -> &str {
@@ -277,6 +285,13 @@ fn string<'a>(raw: Option<&'a RawValue>, name: &str) -> Result<Option<Cow<'a, st
     let text = raw.get();
     if !text.starts_with('"') {
         return Err(Rejection::field(name, "must be a string"));
+    }
+    // The parser has checked the raw string (no control characters, valid escapes), so
+    // without a backslash its value is the text between the quotes.
+    if let Some(inner) = text[1..].strip_suffix('"') {
+        if !inner.contains('\\') {
+            return Ok(Some(Cow::Borrowed(inner)));
+        }
     }
     if let Ok(s) = serde_json::from_str::<&'a str>(text) {
         return Ok(Some(Cow::Borrowed(s)));
@@ -543,6 +558,16 @@ mod tests {
         assert_eq!(t.member.as_deref(), Some("café"));
         assert_eq!(t.value_usd, Some(Hundredths(20)));
         assert_eq!(t.revision, 3);
+    }
+
+    #[test]
+    fn spacing_and_escapes_do_not_change_a_string() {
+        let compact = parse(br#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"import","dimension":"partner_region","member":"a/b \"c\"","value_cny":"1.50"}"#, &rules()).unwrap();
+        let spaced = parse(b"{ \"type\" : \"customs_trade\" ,\n \"region\":\t\"X\\u004a\" , \"period\" : \"2024-09\", \"flow\": \"import\" , \"dimension\" :\"partner_region\", \"member\" : \"a\\/b \\\"c\\\"\" , \"value_cny\" : \"1.50\" }", &rules()).unwrap();
+        assert_eq!(compact, spaced);
+        let Event::Trade(t) = compact else { panic!() };
+        assert_eq!(t.member.as_deref(), Some("a/b \"c\""));
+        assert!(matches!(t.region, Cow::Borrowed("XJ")));
     }
 
     #[test]

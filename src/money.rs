@@ -184,10 +184,13 @@ pub fn div_round_half_even(numerator: i128, denominator: i128) -> i128 {
     }
 }
 
-/// Converts yuan to dollars at `rate` yuan per dollar, to the cent, half to even.
-pub fn cny_to_usd(cny: Hundredths, rate: Micros) -> Hundredths {
+/// Converts yuan to dollars at `rate` yuan per dollar, to the cent, half to even; `None` when
+/// the dollars do not fit in an `i64` of cents (only at absurdly small rates: 10^15 yuan needs
+/// a rate below 0.011 to get there).
+pub fn cny_to_usd(cny: Hundredths, rate: Micros) -> Option<Hundredths> {
     // cents = fen / 100 / (micros / 10^6) * 100 = fen * 10^6 / micros
-    Hundredths(div_round_half_even(cny.0 as i128 * 1_000_000, rate.0 as i128) as i64)
+    let cents = div_round_half_even(cny.0 as i128 * 1_000_000, rate.0 as i128);
+    i64::try_from(cents).ok().map(Hundredths)
 }
 
 /// A percentage `(numerator / denominator) * 100`, rounded half to even at six decimals,
@@ -285,16 +288,16 @@ mod tests {
         // 1.00 yuan at 8 yuan per dollar = 0.125 dollars -> 0.12 (2 is even)
         assert_eq!(
             cny_to_usd(Hundredths(100), Micros(8_000_000)),
-            Hundredths(12)
+            Some(Hundredths(12))
         );
         // 3.00 yuan at 8 = 0.375 -> 0.38
         assert_eq!(
             cny_to_usd(Hundredths(300), Micros(8_000_000)),
-            Hundredths(38)
+            Some(Hundredths(38))
         );
         assert_eq!(
             cny_to_usd(Hundredths(32_239_000_000_000), Micros(7_300_000)),
-            Hundredths(4_416_301_369_863)
+            Some(Hundredths(4_416_301_369_863))
         );
     }
 

@@ -68,6 +68,21 @@ pub(crate) fn revise<V: PartialEq>(
     }
 }
 
+/// Sorts outputs by key, stably. An output is a few hundred bytes, so this sorts indices and
+/// moves each output once, rather than moving outputs on every step of the sort.
+fn sort_by_key(out: Vec<Output>) -> Vec<Output> {
+    if out.len() < 2 {
+        return out;
+    }
+    let mut order: Vec<u32> = (0..out.len() as u32).collect();
+    order.sort_by(|&a, &b| out[a as usize].key.cmp(&out[b as usize].key));
+    let mut slots: Vec<Option<Output>> = out.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| slots[i as usize].take().expect("each index once"))
+        .collect()
+}
+
 pub struct Engine {
     settings: EngineSettings,
     trade: trade::TradeBook,
@@ -172,8 +187,7 @@ impl Engine {
         );
         self.freight
             .flush(|r, p| (emit.borrow_mut())(Record::Freight(r), p));
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        out
+        sort_by_key(out)
     }
 
     /// Forgets what the events applied since the last flush changed, without emitting it:
@@ -191,7 +205,8 @@ impl Engine {
         self.flush()
     }
 
-    /// Every current record, sorted by key (what `replay` prints and `/v1/indicators` serves).
+    /// Every current record as of the last flush (national ranks are re-derived by
+    /// [`Engine::flush`]), sorted by key: what `replay` prints and `/v1/indicators` serves.
     pub fn records(&self) -> Vec<Record> {
         let mut all = Vec::new();
         self.trade

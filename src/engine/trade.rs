@@ -526,10 +526,12 @@ impl TradeBook {
             let Some((fen, dollars)) = line.months.get(q).and_then(|s| s.value(flow)) else {
                 continue;
             };
-            cents += match dollars {
+            let month = match dollars {
                 Some(d) => d,
-                None => money::cny_to_usd(Hundredths(fen), usd.rate(q)?).0,
+                None => money::cny_to_usd(Hundredths(fen), usd.rate(q)?)?.0,
             };
+            // Past i64 cents (only at absurd rates) the sum is null, never a wrapped figure.
+            cents = cents.checked_add(month)?;
         }
         Some(Hundredths(cents))
     }
@@ -545,9 +547,10 @@ impl TradeBook {
         let (month, _) = line.months.get(p)?.value(flow)?;
         let ytd = Self::ytd(line, p, flow);
         let prior = Self::prior_ytd(line, p, flow);
-        let yoy = self
-            .yoy_parts(line, p, flow)
-            .map(|(y, pr)| money::percent((y - pr) as i128, pr as i128));
+        // As `yoy_parts`, reusing the windows just summed.
+        let yoy = prior
+            .filter(|&pr| ytd.months == p.month() && pr > 0)
+            .map(|pr| money::percent((ytd.sum - pr) as i128, pr as i128));
         let ttm = p
             .minus(11)
             .map(|from| Self::window(line, from, p, flow))
@@ -605,7 +608,11 @@ impl TradeBook {
             let ytd = Self::ytd(line, p, flow);
             if ytd.months == p.month() {
                 let member = line.member.as_ref().expect("group lines have members");
-                complete.push((member, ytd, self.yoy_parts(line, p, flow)));
+                // As `yoy_parts`, whose YTD window is the complete one just summed.
+                let yoy = Self::prior_ytd(line, p, flow)
+                    .filter(|&prior| prior > 0)
+                    .map(|prior| (ytd.sum, prior));
+                complete.push((member, ytd, yoy));
             }
         }
         if !any {

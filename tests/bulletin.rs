@@ -1,0 +1,402 @@
+//! The 13 published statements of the bulletin (shared/bulletin.md), reproduced from the
+//! reconstructed sample data in `data/sample/` and compared as they were published (322.39
+//! billion, 29 %, ...). Also checks the `replay` command end to end through the real binary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use silkroute::engine::EngineSettings;
+use silkroute::event::ParseRules;
+use silkroute::period;
+use silkroute::replay::{self, Tally};
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/sample")
+        .join(name)
+}
+
+/// The sample files in the order a shell expands `data/sample/*.jsonl`.
+fn sample_files() -> Vec<PathBuf> {
+    ["freight.jsonl", "fx.jsonl", "trade.jsonl"]
+        .iter()
+        .map(|f| sample(f))
+        .collect()
+}
+
+struct Replayed {
+    stdout: Vec<u8>,
+    records: BTreeMap<String, Value>,
+    tally: Tally,
+    stderr: String,
+}
+
+/// The whole sample through `replay::run` with the default settings, once per test binary.
+fn replayed() -> &'static Replayed {
+    static RUN: OnceLock<Replayed> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let rules = ParseRules {
+            max_message_bytes: 1_048_576,
+            current_month: period::current_utc_month(),
+        };
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let tally = replay::run(
+            &sample_files(),
+            EngineSettings::default(),
+            &rules,
+            &mut out,
+            &mut err,
+        )
+        .expect("replay of the sample runs");
+        let mut records = BTreeMap::new();
+        for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let v: Value = serde_json::from_slice(line).expect("each line is JSON");
+            let key = key_of(&v);
+            assert!(records.insert(key.clone(), v).is_none(), "{key} twice");
+        }
+        Replayed {
+            stdout: out,
+            records,
+            tally,
+            stderr: String::from_utf8(err).unwrap(),
+        }
+    })
+}
+
+fn record(key: &str) -> &'static Value {
+    replayed()
+        .records
+        .get(key)
+        .unwrap_or_else(|| panic!("no record {key}"))
+}
+
+/// The Kafka key of a record, computed from its fields as contract §3 defines it.
+fn key_of(v: &Value) -> String {
+    let s = |f: &str| -> &str {
+        v[f].as_str()
+            .unwrap_or_else(|| panic!("{f} is not a string in {v}"))
+    };
+    match s("kind") {
+        "trade" => format!(
+            "trade/{}/{}/{}/{}/{}",
+            s("region"),
+            s("flow"),
+            s("dimension"),
+            v["member"].as_str().unwrap_or("-"),
+            s("period")
+        ),
+        "trade_leaders" => format!(
+            "leaders/{}/{}/{}/{}",
+            s("region"),
+            s("flow"),
+            s("dimension"),
+            s("period")
+        ),
+        "freight" => format!("freight/{}/{}/{}", s("port"), s("service"), s("period")),
+        other => panic!("unknown kind {other}"),
+    }
+}
+
+/// A money string (`"322390000000.00"`, exactly two decimals) in hundredths.
+fn hundredths(v: &Value) -> i128 {
+    let text = v
+        .as_str()
+        .unwrap_or_else(|| panic!("money must be a string, got {v}"));
+    let (units, cents) = text.split_once('.').expect("two decimals");
+    assert_eq!(cents.len(), 2, "{text}");
+    units.parse::<i128>().unwrap() * 100 + cents.parse::<i128>().unwrap()
+}
+
+/// Billions to two decimals, as the bulletin rounds them: round(value / 1e9, 2), in
+/// hundredths of a billion (322.39 bn -> 32239).
+fn billions_2dp(v: &Value) -> i128 {
+    let h = hundredths(v);
+    // one hundredth of a billion = 10^7 units = 10^9 hundredths; round half up
+    (h + 500_000_000) / 1_000_000_000
+}
+
+/// A percentage rounded to `dp` decimals, in units of 10^-dp (25.8 % -> 258 with dp 1).
+fn pct(v: &Value, dp: i32) -> i64 {
+    let x = v
+        .as_f64()
+        .unwrap_or_else(|| panic!("percentage must be a number, got {v}"));
+    (x * 10f64.powi(dp)).round() as i64
+}
+
+const XJ_TOTAL: &str = "trade/XJ/total/total/-/2024-09";
+
+#[test]
+fn statement_1_xinjiang_trade_was_322_39_billion_yuan() {
+    let r = record(XJ_TOTAL);
+    assert_eq!(billions_2dp(&r["ytd_cny"]), 32239);
+    assert_eq!(r["months_in_ytd"], 9);
+}
+
+#[test]
+fn statement_2_which_is_44_17_billion_dollars() {
+    assert_eq!(billions_2dp(&record(XJ_TOTAL)["ytd_usd"]), 4417);
+}
+
+#[test]
+fn statement_3_up_29_percent_year_on_year() {
+    let r = record(XJ_TOTAL);
+    assert_eq!(pct(&r["ytd_yoy_pct"], 0), 29);
+    // The 2023 figure the growth implies: 322.39 / 1.29 = 249.9 bn.
+    assert_eq!((billions_2dp(&r["prior_ytd_cny"]) + 5) / 10, 2499);
+}
+
+#[test]
+fn statement_4_first_nationwide_in_growth() {
+    let r = record(XJ_TOTAL);
+    assert_eq!(r["yoy_rank"], 1);
+    // 31 provinces; the national aggregate is not one of them.
+    assert_eq!(r["yoy_rank_of"], 31);
+    let cn = record("trade/CN/total/total/-/2024-09");
+    assert_eq!(cn["yoy_rank"], Value::Null);
+    assert_eq!(cn["yoy_rank_of"], Value::Null);
+    assert!(cn["ytd_yoy_pct"].is_number());
+    // Every other province grew less, and ranks run from 1 to 31 with XJ alone at 1.
+    let mut ranked = 0;
+    for (key, r) in &replayed().records {
+        if key.starts_with("trade/")
+            && key.ends_with("/total/total/-/2024-09")
+            && !key.starts_with("trade/CN/")
+        {
+            ranked += 1;
+            if key != XJ_TOTAL {
+                assert!(r["ytd_yoy_pct"].as_f64().unwrap() < 29.0, "{key}");
+                assert!(r["yoy_rank"].as_u64().unwrap() > 1, "{key}");
+                assert_eq!(r["yoy_rank_of"], 31, "{key}");
+            }
+        }
+    }
+    assert_eq!(ranked, 31);
+}
+
+#[test]
+fn statement_5_belt_and_road_partners_297_85_billion_up_25_8_share_92_4() {
+    let r = record("trade/XJ/total/partner_group/belt_and_road/2024-09");
+    assert_eq!(billions_2dp(&r["ytd_cny"]), 29785);
+    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 258);
+    assert_eq!(pct(&r["share_pct"], 1), 924);
+}
+
+#[test]
+fn statement_6_central_and_eastern_europe_led_partner_growth_at_437_1() {
+    let l = record("leaders/XJ/total/partner_region/2024-09");
+    let first = &l["by_yoy"][0];
+    assert_eq!(first["member"], "central_eastern_europe");
+    assert_eq!(pct(&first["ytd_yoy_pct"], 1), 4371);
+    // All nine partner regions have complete windows.
+    assert_eq!(l["members_ranked"], 9);
+}
+
+#[test]
+fn statement_7_private_enterprises_298_35_billion_up_28_2_share_92_5() {
+    let r = record("trade/XJ/total/enterprise_type/private/2024-09");
+    assert_eq!(billions_2dp(&r["ytd_cny"]), 29835);
+    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 282);
+    assert_eq!(pct(&r["share_pct"], 1), 925);
+}
+
+#[test]
+fn statement_8_state_owned_enterprises_21_68_billion_up_42_6() {
+    let r = record("trade/XJ/total/enterprise_type/state_owned/2024-09");
+    assert_eq!(billions_2dp(&r["ytd_cny"]), 2168);
+    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 426);
+}
+
+#[test]
+fn statement_9_foreign_invested_enterprises_1_87_billion_up_19_4() {
+    let r = record("trade/XJ/total/enterprise_type/foreign_invested/2024-09");
+    assert_eq!(billions_2dp(&r["ytd_cny"]), 187);
+    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 194);
+}
+
+#[test]
+fn statement_10_exports_led_by_labour_intensive_then_electromechanical_products() {
+    let l = record("leaders/XJ/export/commodity/2024-09");
+    assert_eq!(l["by_share"][0]["member"], "labour_intensive");
+    assert_eq!(l["by_share"][1]["member"], "electromechanical");
+}
+
+#[test]
+fn statement_11_imports_dominated_by_bulk_commodities() {
+    let l = record("leaders/XJ/import/commodity/2024-09");
+    assert_eq!(l["by_share"][0]["member"], "bulk_commodities");
+}
+
+#[test]
+fn statement_12_khorgos_6269_trains_up_8_1() {
+    let r = record("freight/khorgos/china_europe/2024-09");
+    assert_eq!(r["ytd_trains"], 6269);
+    assert_eq!(r["months_in_ytd"], 9);
+    assert_eq!(r["prior_ytd_trains"], 5799);
+    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 81);
+}
+
+#[test]
+fn statement_13_khorgos_above_600_for_12_consecutive_months() {
+    let r = record("freight/khorgos/china_europe/2024-09");
+    assert_eq!(r["streak_months"], 12);
+    assert_eq!(r["streak_threshold"], 600);
+    // September 2023 was not above 600, so the streak then was 0.
+    assert_eq!(
+        record("freight/khorgos/china_europe/2023-09")["streak_months"],
+        0
+    );
+}
+
+#[test]
+fn the_sample_has_one_stale_event_and_nothing_rejected() {
+    let t = replayed().tally;
+    // 1874 trade + 42 freight + 21 fx events.
+    assert_eq!(t.events, 1937);
+    assert_eq!(t.stale, 1);
+    assert_eq!(t.duplicate, 0);
+    assert_eq!(t.rejected, 0);
+    assert_eq!(t.applied, 1936);
+    assert_eq!(
+        replayed().stderr,
+        "1937 events: applied 1936, stale 1, duplicate 0, rejected 0\n"
+    );
+    // The stale replay of a preliminary figure did not undo its revision.
+    assert_eq!(
+        record("trade/XJ/import/total/-/2024-07")["month_cny"],
+        "7431213703.13"
+    );
+    assert_eq!(
+        record("trade/XJ/total/enterprise_type/private/2024-08")["month_cny"],
+        "35446316274.60"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The binary
+// ---------------------------------------------------------------------------------------
+
+/// The binary with no configuration from this process's environment.
+fn silkroute() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_silkroute"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SILKROUTE__") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+fn stderr_lines(out: &Output) -> Vec<String> {
+    String::from_utf8(out.stderr.clone())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses `N events: applied A, stale S, duplicate D, rejected R`.
+fn summary(line: &str) -> [u64; 5] {
+    let (n, rest) = line
+        .split_once(" events: applied ")
+        .unwrap_or_else(|| panic!("not a summary line: {line:?}"));
+    let (a, rest) = rest.split_once(", stale ").expect(line);
+    let (s, rest) = rest.split_once(", duplicate ").expect(line);
+    let (d, r) = rest.split_once(", rejected ").expect(line);
+    [n, a, s, d, r].map(|x| x.parse().unwrap_or_else(|_| panic!("{line:?}")))
+}
+
+#[test]
+fn the_binary_replays_the_sample_as_json_lines_sorted_by_key() {
+    let out = silkroute()
+        .arg("replay")
+        .args(sample_files())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let keys: Vec<String> = stdout
+        .lines()
+        .map(|l| key_of(&serde_json::from_str(l).expect("each line is JSON")))
+        .collect();
+    assert!(!keys.is_empty());
+    assert!(
+        keys.windows(2).all(|w| w[0] < w[1]),
+        "stdout must be sorted by key, each key once"
+    );
+    let errors = stderr_lines(&out);
+    assert_eq!(summary(errors.last().unwrap()), [1937, 1936, 1, 0, 0]);
+    // The binary prints what the library computes.
+    assert_eq!(out.stdout, replayed().stdout);
+    assert!(keys.contains(&XJ_TOTAL.to_string()));
+}
+
+#[test]
+fn a_bad_line_is_reported_with_its_file_and_line_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"type":"freight_trains","port":"khorgos","period":"2024-01","trains":700}"#,
+            "\n",
+            r#"{"type":"weather","period":"2024-01"}"#,
+            "\n",
+            "\n",
+            "this is not json\n",
+            r#"{"type":"freight_trains","port":"khorgos","period":"2024-01","trains":700}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = silkroute().arg("replay").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let errors = stderr_lines(&out);
+    let name = path.display().to_string();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    for (line, (number, reason)) in errors
+        .iter()
+        .zip([(2, "unknown_type"), (4, "malformed_json")])
+    {
+        let prefix = format!("{name}:{number}: {reason}: ");
+        assert!(
+            line.starts_with(&prefix),
+            "{line:?} should start with {prefix:?}"
+        );
+        assert!(line.len() > prefix.len(), "a detail follows: {line:?}");
+    }
+    assert_eq!(summary(&errors[2]), [4, 1, 0, 1, 2]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1);
+    let r: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(key_of(&r), "freight/khorgos/china_europe/2024-01");
+    assert_eq!(r["month_trains"], 700);
+}
+
+#[test]
+fn an_unknown_configuration_key_exits_with_code_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[freight]\nstreak_treshold = 500\n").unwrap();
+    let out = silkroute()
+        .arg("--config")
+        .arg(&config)
+        .arg("replay")
+        .arg(sample("fx.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let errors = stderr_lines(&out);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("freight.streak_treshold"), "{errors:?}");
+    assert!(out.stdout.is_empty());
+}

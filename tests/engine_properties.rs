@@ -1,0 +1,822 @@
+//! The engine's laws, on small random sets of events over a few regions, breakdown members,
+//! flows, months, ports and exchange rates:
+//!
+//! - order independence: any permutation, and any split into flushed batches, ends in the
+//!   same records and the same last-published value per key;
+//! - idempotence: an event applied twice is a duplicate and publishes nothing;
+//! - revisions: the highest revision of a cell wins whatever the order;
+//! - replaying the whole stream after a flush publishes nothing;
+//! - the last value published for each key is that key's current record;
+//! - a restart seeded with what was published re-publishes only what differs.
+//!
+//! Generated events never give one cell two different values under the same revision: that
+//! is the one case where the contract makes log order matter.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+use silkroute::engine::record::fingerprint;
+use silkroute::engine::{Engine, EngineSettings, Outcome};
+use silkroute::event::{self, ParseRules};
+use silkroute::period::Period;
+
+const REGIONS: [&str; 3] = ["AA", "BB", "CN"];
+/// (dimension, member) lines of a region.
+const LINES: [(&str, Option<&str>); 4] = [
+    ("total", None),
+    ("commodity", Some("m1")),
+    ("commodity", Some("m2")),
+    ("partner_group", Some("x")),
+];
+const FLOWS: [&str; 3] = ["import", "export", "total"];
+/// Few months, so that YTD and prior windows are often complete.
+const TRADE_PERIODS: [&str; 6] = [
+    "2023-01", "2023-02", "2023-03", "2024-01", "2024-02", "2024-03",
+];
+/// Yuan in fen: small values so that ties in ranks and leaders happen.
+const CNY: [i64; 6] = [0, 100, 250, 10_000, 10_001, 700];
+const USD: [Option<i64>; 4] = [None, None, Some(100), Some(330)];
+const RATES: [&str; 3] = ["7", "7.3", "8"];
+const PORTS: [&str; 2] = ["p1", "p2"];
+/// Around the default threshold of 600.
+const TRAINS: [u32; 5] = [0, 599, 600, 601, 700];
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Trade {
+        region: usize,
+        line: usize,
+        flow: usize,
+        period: usize,
+        cny: usize,
+        usd: usize,
+        revision: u32,
+    },
+    Freight {
+        port: usize,
+        /// Month index from 2023-01, over fifteen months (streaks need runs).
+        month: u32,
+        trains: usize,
+        revision: u32,
+    },
+    Fx {
+        period: usize,
+        rate: usize,
+        revision: u32,
+    },
+}
+
+fn freight_period(month: u32) -> String {
+    Period(Period::new(2023, 1).0 + month).to_string()
+}
+
+impl Ev {
+    /// Cell identity (§2) and revision.
+    fn cell(&self) -> (String, u32) {
+        match *self {
+            Ev::Trade {
+                region,
+                line,
+                flow,
+                period,
+                revision,
+                ..
+            } => (format!("t/{region}/{line}/{flow}/{period}"), revision),
+            Ev::Freight {
+                port,
+                month,
+                revision,
+                ..
+            } => (format!("f/{port}/{month}"), revision),
+            Ev::Fx {
+                period, revision, ..
+            } => (format!("x/{period}"), revision),
+        }
+    }
+
+    fn value(&self) -> (usize, usize) {
+        match *self {
+            Ev::Trade { cny, usd, .. } => (cny, usd),
+            Ev::Freight { trains, .. } => (trains, 0),
+            Ev::Fx { rate, .. } => (rate, 0),
+        }
+    }
+
+    fn with_value(&mut self, (a, b): (usize, usize)) {
+        match self {
+            Ev::Trade { cny, usd, .. } => (*cny, *usd) = (a, b),
+            Ev::Freight { trains, .. } => *trains = a,
+            Ev::Fx { rate, .. } => *rate = a,
+        }
+    }
+
+    fn json(&self) -> String {
+        let money = |fen: i64| format!("\"{}.{:02}\"", fen / 100, fen % 100);
+        match *self {
+            Ev::Trade {
+                region,
+                line,
+                flow,
+                period,
+                cny,
+                usd,
+                revision,
+            } => {
+                let (dimension, member) = LINES[line];
+                let member = member.map_or(String::new(), |m| format!(",\"member\":\"{m}\""));
+                let usd = USD[usd].map_or(String::new(), |u| format!(",\"value_usd\":{}", money(u)));
+                format!(
+                    "{{\"type\":\"customs_trade\",\"region\":\"{}\",\"period\":\"{}\",\"flow\":\"{}\",\"dimension\":\"{dimension}\"{member},\"value_cny\":{}{usd},\"revision\":{revision}}}",
+                    REGIONS[region], TRADE_PERIODS[period], FLOWS[flow], money(CNY[cny])
+                )
+            }
+            Ev::Freight {
+                port,
+                month,
+                trains,
+                revision,
+            } => format!(
+                "{{\"type\":\"freight_trains\",\"port\":\"{}\",\"period\":\"{}\",\"trains\":{},\"revision\":{revision}}}",
+                PORTS[port],
+                freight_period(month),
+                TRAINS[trains]
+            ),
+            Ev::Fx {
+                period,
+                rate,
+                revision,
+            } => format!(
+                "{{\"type\":\"fx_rate\",\"currency\":\"USD\",\"period\":\"{}\",\"cny_per_unit\":\"{}\",\"revision\":{revision}}}",
+                TRADE_PERIODS[period], RATES[rate]
+            ),
+        }
+    }
+
+    /// The key of the record showing this cell's month value, and that value as JSON.
+    fn month_field(&self) -> Option<(String, &'static str, serde_json::Value)> {
+        match *self {
+            Ev::Trade {
+                region,
+                line,
+                flow,
+                period,
+                cny,
+                ..
+            } => {
+                let (dimension, member) = LINES[line];
+                let fen = CNY[cny];
+                Some((
+                    format!(
+                        "trade/{}/{}/{dimension}/{}/{}",
+                        REGIONS[region],
+                        FLOWS[flow],
+                        member.unwrap_or("-"),
+                        TRADE_PERIODS[period]
+                    ),
+                    "month_cny",
+                    serde_json::json!(format!("{}.{:02}", fen / 100, fen % 100)),
+                ))
+            }
+            Ev::Freight {
+                port,
+                month,
+                trains,
+                ..
+            } => Some((
+                format!(
+                    "freight/{}/china_europe/{}",
+                    PORTS[port],
+                    freight_period(month)
+                ),
+                "month_trains",
+                serde_json::json!(TRAINS[trains]),
+            )),
+            Ev::Fx { .. } => None,
+        }
+    }
+}
+
+fn an_event() -> impl Strategy<Value = Ev> {
+    let revision = 0u32..4;
+    prop_oneof![
+        4 => (0..REGIONS.len(), 0..LINES.len(), 0..FLOWS.len(), 0..TRADE_PERIODS.len(),
+              0..CNY.len(), 0..USD.len(), revision.clone())
+            .prop_map(|(region, line, flow, period, cny, usd, revision)| Ev::Trade {
+                region, line, flow, period, cny, usd, revision,
+            }),
+        1 => (0..PORTS.len(), 0u32..15, 0..TRAINS.len(), revision.clone())
+            .prop_map(|(port, month, trains, revision)| Ev::Freight { port, month, trains, revision }),
+        1 => (0..TRADE_PERIODS.len(), 0..RATES.len(), revision)
+            .prop_map(|(period, rate, revision)| Ev::Fx { period, rate, revision }),
+    ]
+}
+
+/// A whole trade series (region, line, flow) over the months, maybe missing one, so that
+/// windows are often complete and growth, shares, ranks and leaders get computed.
+fn a_series() -> impl Strategy<Value = Vec<Ev>> {
+    (
+        0..REGIONS.len(),
+        // the region totals half the time: ranks need several regions with growth
+        prop::sample::select(vec![0usize, 0, 0, 1, 2, 3]),
+        0..FLOWS.len(),
+        prop::collection::vec(0..CNY.len(), TRADE_PERIODS.len()),
+        0..USD.len(),
+        prop::option::weighted(0.3, 0..TRADE_PERIODS.len()),
+    )
+        .prop_map(|(region, line, flow, cny, usd, gap)| {
+            (0..TRADE_PERIODS.len())
+                .filter(|&p| Some(p) != gap)
+                .map(|period| Ev::Trade {
+                    region,
+                    line,
+                    flow,
+                    period,
+                    cny: cny[period],
+                    usd,
+                    revision: 0,
+                })
+                .collect()
+        })
+}
+
+/// A run of consecutive months of one port, so that streaks and windows build up.
+fn a_freight_run() -> impl Strategy<Value = Vec<Ev>> {
+    (
+        0..PORTS.len(),
+        0u32..4,
+        prop::collection::vec(prop::sample::select(vec![0usize, 3, 4, 4, 4, 2, 1]), 4..14),
+    )
+        .prop_map(|(port, start, trains)| {
+            trains
+                .into_iter()
+                .enumerate()
+                .map(|(i, trains)| Ev::Freight {
+                    port,
+                    month: start + i as u32,
+                    trains,
+                    revision: 0,
+                })
+                .collect()
+        })
+}
+
+/// Events in random order where a cell's revision always carries one value (repeats
+/// become duplicates): dense series and runs, overlaid with scattered events, revisions and
+/// repeats.
+fn events() -> impl Strategy<Value = Vec<Ev>> {
+    (
+        prop::collection::vec(a_series(), 0..10),
+        prop::collection::vec(a_freight_run(), 0..2),
+        prop::collection::vec(an_event(), 1..30),
+    )
+        .prop_map(|(series, runs, scattered)| {
+            let mut evs: Vec<Ev> = series.into_iter().chain(runs).flatten().collect();
+            evs.extend(scattered);
+            evs
+        })
+        .prop_shuffle()
+        .prop_map(|mut evs| {
+            let mut seen: BTreeMap<(String, u32), (usize, usize)> = BTreeMap::new();
+            for e in &mut evs {
+                let v = *seen.entry(e.cell()).or_insert_with(|| e.value());
+                e.with_value(v);
+            }
+            evs
+        })
+}
+
+/// The events and a permutation of them.
+fn events_and_shuffle() -> impl Strategy<Value = (Vec<Ev>, Vec<Ev>)> {
+    events().prop_flat_map(|evs| (Just(evs.clone()), Just(evs).prop_shuffle()))
+}
+
+fn rules() -> ParseRules {
+    ParseRules {
+        max_message_bytes: 1 << 20,
+        current_month: Period::new(2024, 12),
+    }
+}
+
+fn settings() -> EngineSettings {
+    EngineSettings {
+        top_n: 2,
+        ..EngineSettings::default()
+    }
+}
+
+fn apply(engine: &mut Engine, e: &Ev) -> Outcome {
+    let text = e.json();
+    let event = event::parse(text.as_bytes(), &rules()).unwrap_or_else(|r| panic!("{text}: {r}"));
+    engine.apply(&event)
+}
+
+/// Every current record as key -> JSON.
+fn records(engine: &Engine) -> BTreeMap<String, Vec<u8>> {
+    engine
+        .records()
+        .into_iter()
+        .map(|r| (r.key(), r.to_json()))
+        .collect()
+}
+
+/// Flushes into `published` (key -> last JSON published), returning how many came out.
+fn publish(engine: &mut Engine, published: &mut BTreeMap<String, Vec<u8>>) -> usize {
+    let out = engine.flush();
+    let n = out.len();
+    for o in out {
+        assert_eq!(o.json, o.record.to_json(), "{}", o.key);
+        published.insert(o.key, o.json);
+    }
+    n
+}
+
+/// Applies every event, flushing after those whose flag is set and at the end.
+fn run(evs: &[Ev], flush_after: &[bool]) -> (Engine, BTreeMap<String, Vec<u8>>) {
+    let mut engine = Engine::new(settings());
+    let mut published = BTreeMap::new();
+    for (i, e) in evs.iter().enumerate() {
+        apply(&mut engine, e);
+        if flush_after.get(i).copied().unwrap_or(false) {
+            publish(&mut engine, &mut published);
+        }
+    }
+    publish(&mut engine, &mut published);
+    (engine, published)
+}
+
+fn show(map: &BTreeMap<String, Vec<u8>>) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 128, ..Config::default() })]
+
+    #[test]
+    fn any_order_and_any_batching_end_in_the_same_records(
+        (evs, shuffled) in events_and_shuffle(),
+        flush_after in prop::collection::vec(any::<bool>(), 120),
+    ) {
+        let (a, published_a) = run(&evs, &[]);
+        let (b, published_b) = run(&shuffled, &[]);
+        let (c, published_c) = run(&shuffled, &flush_after);
+        let final_a = records(&a);
+        prop_assert_eq!(show(&final_a), show(&records(&b)));
+        prop_assert_eq!(show(&final_a), show(&records(&c)));
+        prop_assert_eq!(show(&published_a), show(&published_b));
+        prop_assert_eq!(show(&published_a), show(&published_c));
+    }
+
+    #[test]
+    fn the_last_value_published_for_each_key_is_its_current_record(
+        evs in events(),
+        flush_after in prop::collection::vec(any::<bool>(), 120),
+    ) {
+        let (engine, published) = run(&evs, &flush_after);
+        prop_assert_eq!(show(&published), show(&records(&engine)));
+    }
+
+    #[test]
+    fn an_event_applied_twice_is_a_duplicate_and_publishes_nothing(evs in events()) {
+        let (once, _) = run(&evs, &[]);
+        let mut twice = Engine::new(settings());
+        for e in &evs {
+            let first = apply(&mut twice, e);
+            twice.flush();
+            // Again at once: a duplicate of itself (or as stale as the first time, when a
+            // higher revision of the cell came earlier).
+            let expected = if first == Outcome::Stale { Outcome::Stale } else { Outcome::Duplicate };
+            prop_assert_eq!(apply(&mut twice, e), expected, "{}", e.json());
+            let again = twice.flush();
+            prop_assert!(again.is_empty(), "{} republished {:?}", e.json(),
+                again.iter().map(|o| &o.key).collect::<Vec<_>>());
+        }
+        prop_assert_eq!(show(&records(&once)), show(&records(&twice)));
+    }
+
+    #[test]
+    fn the_highest_revision_of_each_cell_wins_in_any_order(
+        (evs, shuffled) in events_and_shuffle(),
+    ) {
+        // What each application must report, from the revision rule alone.
+        let mut current: BTreeMap<String, (u32, (usize, usize))> = BTreeMap::new();
+        let mut engine = Engine::new(settings());
+        for e in &shuffled {
+            let (cell, revision) = e.cell();
+            let expected = match current.get(&cell) {
+                None => Outcome::Applied,
+                Some(&(r, _)) if revision > r => Outcome::Applied,
+                Some(&(r, _)) if revision < r => Outcome::Stale,
+                Some(&(_, v)) if v == e.value() => Outcome::Duplicate,
+                Some(_) => Outcome::Applied,
+            };
+            if expected == Outcome::Applied {
+                current.insert(cell, (revision, e.value()));
+            }
+            prop_assert_eq!(apply(&mut engine, e), expected, "{}", e.json());
+        }
+        engine.flush();
+        let now = records(&engine);
+        // The winner is the event of highest revision, whatever order they came in.
+        let mut best: BTreeMap<String, &Ev> = BTreeMap::new();
+        for e in &evs {
+            let (cell, revision) = e.cell();
+            let keep = best.get(&cell).is_some_and(|b| b.cell().1 >= revision);
+            if !keep {
+                best.insert(cell, e);
+            }
+        }
+        for e in best.values() {
+            let Some((key, field, value)) = e.month_field() else { continue };
+            let record: serde_json::Value = serde_json::from_slice(
+                now.get(&key).unwrap_or_else(|| panic!("no record {key}")),
+            ).unwrap();
+            prop_assert_eq!(&record[field], &value, "{}", key);
+        }
+    }
+
+    #[test]
+    fn replaying_the_whole_stream_after_a_flush_publishes_nothing(
+        (evs, shuffled) in events_and_shuffle(),
+    ) {
+        let (mut engine, _) = run(&evs, &[]);
+        let before = records(&engine);
+        for e in &shuffled {
+            let outcome = apply(&mut engine, e);
+            prop_assert!(outcome != Outcome::Applied, "{} applied again", e.json());
+        }
+        let out = engine.flush();
+        prop_assert!(out.is_empty(), "republished {:?}", out.iter().map(|o| &o.key).collect::<Vec<_>>());
+        prop_assert_eq!(show(&before), show(&records(&engine)));
+        // Re-deriving everything finds nothing new either.
+        prop_assert!(engine.reconcile().is_empty());
+    }
+
+    #[test]
+    fn a_restart_seeded_with_what_was_published_publishes_only_the_difference(
+        evs in events(),
+        cut in 0usize..120,
+    ) {
+        // The previous run published the records of a prefix of the stream.
+        let cut = cut.min(evs.len());
+        let (_, earlier) = run(&evs[..cut], &[]);
+        // The new run rebuilds from the whole stream without publishing, then reconciles.
+        let mut engine = Engine::new(settings());
+        for (key, json) in &earlier {
+            engine.seed_published(key.clone(), fingerprint(json));
+        }
+        for e in &evs {
+            apply(&mut engine, e);
+        }
+        engine.discard_changes();
+        let out: BTreeMap<String, Vec<u8>> =
+            engine.reconcile().into_iter().map(|o| (o.key, o.json)).collect();
+        let expected: BTreeMap<String, Vec<u8>> = records(&engine)
+            .into_iter()
+            .filter(|(k, v)| earlier.get(k) != Some(v))
+            .collect();
+        prop_assert_eq!(show(&out), show(&expected));
+        prop_assert!(engine.flush().is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A reference model: contract §3 computed naively from the current cells
+// ---------------------------------------------------------------------------------------
+
+use serde_json::{json, Value};
+
+type TradeCells = BTreeMap<(usize, usize, usize, u32), (i64, Option<i64>)>;
+
+/// The current cells (highest revision wins), and every record §3 defines on them, computed
+/// the slow, obvious way.
+struct Model {
+    /// (region, line, flow, period) -> (fen, cents if given); flow 2 is the explicit total.
+    trade: TradeCells,
+    /// period -> yuan per dollar in millionths
+    usd: BTreeMap<u32, i64>,
+    /// (port, period) -> trains
+    freight: BTreeMap<(usize, u32), u64>,
+}
+
+fn period_of(text: &str) -> u32 {
+    Period::parse(text).unwrap().0
+}
+
+fn money(fen: i64) -> Value {
+    json!(format!("{}.{:02}", fen / 100, fen % 100))
+}
+
+fn growth(now: i64, before: i64) -> f64 {
+    (now - before) as f64 * 100.0 / before as f64
+}
+
+fn half_even(n: i128, d: i128) -> i128 {
+    let (q, r) = (n / d, n % d);
+    match (2 * r).cmp(&d) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal if q % 2 == 0 => q,
+        std::cmp::Ordering::Equal => q + 1,
+    }
+}
+
+impl Model {
+    fn new(evs: &[Ev]) -> Model {
+        let mut best: BTreeMap<String, &Ev> = BTreeMap::new();
+        for e in evs {
+            let (cell, revision) = e.cell();
+            if best.get(&cell).is_none_or(|b| b.cell().1 < revision) {
+                best.insert(cell, e);
+            }
+        }
+        let mut m = Model {
+            trade: BTreeMap::new(),
+            usd: BTreeMap::new(),
+            freight: BTreeMap::new(),
+        };
+        for e in best.values() {
+            match **e {
+                Ev::Trade {
+                    region,
+                    line,
+                    flow,
+                    period,
+                    cny,
+                    usd,
+                    ..
+                } => {
+                    m.trade.insert(
+                        (region, line, flow, period_of(TRADE_PERIODS[period])),
+                        (CNY[cny], USD[usd]),
+                    );
+                }
+                Ev::Fx { period, rate, .. } => {
+                    let micros = (RATES[rate].parse::<f64>().unwrap() * 1e6).round() as i64;
+                    m.usd.insert(period_of(TRADE_PERIODS[period]), micros);
+                }
+                Ev::Freight {
+                    port,
+                    month,
+                    trains,
+                    ..
+                } => {
+                    m.freight.insert(
+                        (port, period_of(&freight_period(month))),
+                        TRAINS[trains] as u64,
+                    );
+                }
+            }
+        }
+        m
+    }
+
+    /// The month's value of a series: the explicit total, else import + export.
+    fn month(&self, r: usize, l: usize, flow: usize, p: u32) -> Option<(i64, Option<i64>)> {
+        if let Some(&v) = self.trade.get(&(r, l, flow, p)) {
+            return Some(v);
+        }
+        if flow != 2 {
+            return None;
+        }
+        let i = self.trade.get(&(r, l, 0, p))?;
+        let e = self.trade.get(&(r, l, 1, p))?;
+        let usd = match (i.1, e.1) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        Some((i.0 + e.0, usd))
+    }
+
+    /// (sum, months present) over `from..=to`.
+    fn window(&self, r: usize, l: usize, flow: usize, from: u32, to: u32) -> (i64, u32) {
+        (from..=to)
+            .filter_map(|q| self.month(r, l, flow, q))
+            .fold((0, 0), |(s, n), (v, _)| (s + v, n + 1))
+    }
+
+    fn ytd(&self, r: usize, l: usize, flow: usize, p: u32) -> (i64, u32) {
+        self.window(r, l, flow, p - p % 12, p)
+    }
+
+    fn complete_ytd(&self, r: usize, l: usize, flow: usize, p: u32) -> Option<i64> {
+        let (sum, n) = self.ytd(r, l, flow, p);
+        (n == p % 12 + 1).then_some(sum)
+    }
+
+    fn prior(&self, r: usize, l: usize, flow: usize, p: u32) -> Option<i64> {
+        self.complete_ytd(r, l, flow, p - 12)
+    }
+
+    fn yoy_parts(&self, r: usize, l: usize, flow: usize, p: u32) -> Option<(i64, i64)> {
+        let now = self.complete_ytd(r, l, flow, p)?;
+        let before = self.prior(r, l, flow, p).filter(|&v| v > 0)?;
+        Some((now, before))
+    }
+
+    fn share(&self, r: usize, l: usize, flow: usize, p: u32) -> Option<f64> {
+        let member = self.complete_ytd(r, l, flow, p)?;
+        let total = self.complete_ytd(r, 0, flow, p).filter(|&t| t > 0)?;
+        Some(member as f64 * 100.0 / total as f64)
+    }
+
+    fn ytd_usd(&self, r: usize, l: usize, flow: usize, p: u32) -> Option<i64> {
+        let mut cents = 0i64;
+        for q in p - p % 12..=p {
+            if let Some((fen, usd)) = self.month(r, l, flow, q) {
+                cents += match usd {
+                    Some(c) => c,
+                    None => half_even(fen as i128 * 1_000_000, *self.usd.get(&q)? as i128) as i64,
+                };
+            }
+        }
+        Some(cents)
+    }
+
+    /// (rank, ranked) of region `r` for (flow, p), regions other than CN competing.
+    fn rank(&self, r: usize, flow: usize, p: u32) -> Option<(u64, u64)> {
+        let excluded = |x: usize| REGIONS[x] == "CN";
+        if excluded(r) {
+            return None;
+        }
+        let (a, b) = self.yoy_parts(r, 0, flow, p)?;
+        let others: Vec<(i64, i64)> = (0..REGIONS.len())
+            .filter(|&x| !excluded(x))
+            .filter_map(|x| self.yoy_parts(x, 0, flow, p))
+            .collect();
+        let above = others
+            .iter()
+            .filter(|&&(c, d)| c as i128 * b as i128 > a as i128 * d as i128)
+            .count();
+        Some((above as u64 + 1, others.len() as u64))
+    }
+
+    fn records(&self) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        let periods: Vec<u32> = TRADE_PERIODS.iter().map(|t| period_of(t)).collect();
+        let text = |p: u32| Period(p).to_string();
+        for (r, region) in REGIONS.iter().enumerate() {
+            for (l, (dimension, member)) in LINES.iter().enumerate() {
+                for (flow, flow_name) in FLOWS.iter().enumerate() {
+                    for &p in &periods {
+                        let Some((month, _)) = self.month(r, l, flow, p) else {
+                            continue;
+                        };
+                        let (ytd, months) = self.ytd(r, l, flow, p);
+                        let ttm = self.window(r, l, flow, p - 11, p);
+                        let rank = if l == 0 { self.rank(r, flow, p) } else { None };
+                        let v = json!({
+                            "kind": "trade", "region": region, "flow": flow_name,
+                            "dimension": dimension, "member": member, "period": text(p),
+                            "month_cny": money(month), "ytd_cny": money(ytd),
+                            "months_in_ytd": months,
+                            "prior_ytd_cny": self.prior(r, l, flow, p).map(money),
+                            "ytd_yoy_pct": self.yoy_parts(r, l, flow, p).map(|(a, b)| growth(a, b)),
+                            "ytd_usd": self.ytd_usd(r, l, flow, p).map(money),
+                            "ttm_cny": (ttm.1 == 12).then(|| money(ttm.0)),
+                            "share_pct": if l == 0 { None } else { self.share(r, l, flow, p) },
+                            "yoy_rank": rank.map(|x| x.0),
+                            "yoy_rank_of": rank.map(|x| x.1),
+                        });
+                        out.insert(
+                            format!(
+                                "trade/{}/{flow_name}/{dimension}/{}/{}",
+                                region,
+                                member.unwrap_or("-"),
+                                text(p)
+                            ),
+                            v,
+                        );
+                    }
+                }
+            }
+            for dimension in ["commodity", "partner_group"] {
+                let lines: Vec<usize> = (0..LINES.len())
+                    .filter(|&l| LINES[l].0 == dimension)
+                    .collect();
+                for (flow, flow_name) in FLOWS.iter().enumerate() {
+                    for &p in &periods {
+                        if !lines.iter().any(|&l| self.month(r, l, flow, p).is_some()) {
+                            continue;
+                        }
+                        let complete: Vec<usize> = lines
+                            .iter()
+                            .copied()
+                            .filter(|&l| {
+                                self.month(r, l, flow, p).is_some()
+                                    && self.complete_ytd(r, l, flow, p).is_some()
+                            })
+                            .collect();
+                        let name = |l: usize| LINES[l].1.unwrap();
+                        let mut by_share = complete.clone();
+                        by_share.sort_by(|&a, &b| {
+                            self.complete_ytd(r, b, flow, p)
+                                .cmp(&self.complete_ytd(r, a, flow, p))
+                                .then(name(a).cmp(name(b)))
+                        });
+                        let mut by_yoy: Vec<(usize, (i64, i64))> = complete
+                            .iter()
+                            .filter_map(|&l| self.yoy_parts(r, l, flow, p).map(|g| (l, g)))
+                            .collect();
+                        by_yoy.sort_by(|(a, (a1, a2)), (b, (b1, b2))| {
+                            (*b1 as i128 * *a2 as i128)
+                                .cmp(&(*a1 as i128 * *b2 as i128))
+                                .then(name(*a).cmp(name(*b)))
+                        });
+                        let top_n = settings().top_n;
+                        let v = json!({
+                            "kind": "trade_leaders", "region": region, "flow": flow_name,
+                            "dimension": dimension, "period": text(p),
+                            "members_ranked": complete.len(),
+                            "by_share": by_share.iter().take(top_n).map(|&l| json!({
+                                "member": name(l),
+                                "ytd_cny": money(self.complete_ytd(r, l, flow, p).unwrap()),
+                                "share_pct": self.share(r, l, flow, p),
+                            })).collect::<Vec<_>>(),
+                            "by_yoy": by_yoy.iter().take(top_n).map(|&(l, (a, b))| json!({
+                                "member": name(l), "ytd_yoy_pct": growth(a, b),
+                            })).collect::<Vec<_>>(),
+                        });
+                        out.insert(
+                            format!("leaders/{}/{flow_name}/{dimension}/{}", region, text(p)),
+                            v,
+                        );
+                    }
+                }
+            }
+        }
+        let threshold = settings().streak_threshold as u64;
+        for (&(port, p), &trains) in &self.freight {
+            let window = |from: u32, to: u32| {
+                (from..=to)
+                    .filter_map(|q| self.freight.get(&(port, q)))
+                    .fold((0u64, 0u32), |(s, n), &t| (s + t, n + 1))
+            };
+            let (ytd, months) = window(p - p % 12, p);
+            let prior = window(p - 12 - p % 12, p - 12);
+            let prior = (prior.1 == p % 12 + 1).then_some(prior.0);
+            let yoy = match prior {
+                Some(b) if b > 0 && months == p % 12 + 1 => Some(growth(ytd as i64, b as i64)),
+                _ => None,
+            };
+            let ttm = window(p - 11, p);
+            let streak = (0..=p)
+                .take_while(|&k| {
+                    self.freight
+                        .get(&(port, p - k))
+                        .is_some_and(|&t| t > threshold)
+                })
+                .count();
+            let v = json!({
+                "kind": "freight", "port": PORTS[port], "service": "china_europe",
+                "period": text(p), "month_trains": trains, "ytd_trains": ytd,
+                "months_in_ytd": months, "prior_ytd_trains": prior, "ytd_yoy_pct": yoy,
+                "ttm_trains": (ttm.1 == 12).then_some(ttm.0),
+                "streak_months": streak, "streak_threshold": threshold,
+            });
+            out.insert(
+                format!("freight/{}/china_europe/{}", PORTS[port], text(p)),
+                v,
+            );
+        }
+        out
+    }
+}
+
+/// Equal, with percentages allowed the engine's rounding to six decimals.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() <= 1e-6
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 128, ..Config::default() })]
+
+    #[test]
+    fn records_are_the_contract_definitions_applied_to_the_current_cells(evs in events()) {
+        let (engine, _) = run(&evs, &[]);
+        let got: BTreeMap<String, Value> = records(&engine)
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::from_slice(&v).unwrap()))
+            .collect();
+        let want = Model::new(&evs).records();
+        prop_assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+        for (key, w) in &want {
+            let g = &got[key];
+            prop_assert!(same(g, w), "{}:\n engine {}\n model  {}", key, g, w);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! What only a real Apache Kafka can show: topic creation with configs, volume beyond the mock
+//! cluster's retention, the group coordinator handing partitions from one member to another,
+//! and a stock client (kcat) consuming our output. Needs SILKROUTE_TEST_BOOTSTRAP
+//! (`scripts/kafka.sh start`, then `SILKROUTE_TEST_BOOTSTRAP=127.0.0.1:9092 cargo test
+//! --features real-broker-tests --test real_broker`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use silkroute::service;
+
+fn real_broker() -> Broker {
+    assert!(
+        std::env::var("SILKROUTE_TEST_BOOTSTRAP").is_ok_and(|b| !b.is_empty()),
+        "the real-broker suite needs SILKROUTE_TEST_BOOTSTRAP (run scripts/kafka.sh start)"
+    );
+    let b = Broker::start();
+    assert!(b.is_real());
+    b
+}
+
+/// 20 regions × 24 months × import/export × (total + 60 members) ≈ 58k events: about twice
+/// what the mock cluster keeps per partition.
+fn volume_lines() -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    for month in 0..24 {
+        let period = format!("{}-{:02}", 2023 + month / 12, month % 12 + 1);
+        for r in 0..20 {
+            for flow in ["import", "export"] {
+                for m in 0..61 {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let fen = 1_000_000 + seed % 9_000_000_000;
+                    let value = format!("{}.{:02}", fen / 100, fen % 100);
+                    let line = if m == 0 {
+                        format!(
+                            r#"{{"type":"customs_trade","region":"R{r:02}","period":"{period}","flow":"{flow}","dimension":"total","value_cny":"{value}"}}"#
+                        )
+                    } else {
+                        format!(
+                            r#"{{"type":"customs_trade","region":"R{r:02}","period":"{period}","flow":"{flow}","dimension":"partner_country","member":"P{m:03}","value_cny":"{value}"}}"#
+                        )
+                    };
+                    lines.push(line);
+                }
+            }
+        }
+        lines.push(format!(
+            r#"{{"type":"fx_rate","currency":"USD","period":"{period}","cny_per_unit":"7.{:04}"}}"#,
+            1000 + month * 37
+        ));
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_creates_a_compacted_indicators_topic_and_a_dead_letter_topic() {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
+    eventually("ready", 60, || handle.lifecycle.is_ready()).await;
+    let admin: AdminClient<DefaultClientContext> = broker.config().create().unwrap();
+    let configs = admin
+        .describe_configs(
+            [
+                &ResourceSpecifier::Topic(&names.indicators),
+                &ResourceSpecifier::Topic(&names.dead_letter),
+            ],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    let policy = |i: usize| {
+        configs[i]
+            .as_ref()
+            .unwrap()
+            .get("cleanup.policy")
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(
+        policy(0).as_deref(),
+        Some("compact"),
+        "indicators topic is compacted"
+    );
+    assert_eq!(
+        policy(1).as_deref(),
+        Some("delete"),
+        "dead letters are kept as a log"
+    );
+    handle.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_beyond_the_mock_clusters_retention_gives_the_offline_engines_records() {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let lines = volume_lines();
+    publish_lines(&broker, &names, &lines).await;
+    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
+    eventually("backfill processed", 300, || {
+        processed(&handle) == lines.len() as u64 && handle.lifecycle.is_ready()
+    })
+    .await;
+    let (records, repeats) = compact(&broker.read_all(&names.indicators));
+    assert!(
+        repeats.is_empty(),
+        "{} keys repeated with identical content",
+        repeats.len()
+    );
+    assert_same_records(&records, &offline_records(&lines), "backfill through Kafka");
+    println!(
+        "real broker: {} events -> {} indicator keys",
+        lines.len(),
+        records.len()
+    );
+    handle.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_coordinator_hands_the_partitions_to_a_replacement_member_which_carries_on() {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let lines = sample_lines();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    publish_lines(&broker, &names, first).await;
+    let settings = names.settings(&broker, &[]);
+    let a = service::start(settings.clone()).await.unwrap();
+    eventually("member A processed its half", 90, || {
+        processed(&a) == first.len() as u64 && a.lifecycle.is_ready()
+    })
+    .await;
+    assert!(
+        a.metrics.rebalances.with_label_values(&["assign"]).get() >= 1,
+        "A was assigned partitions by the coordinator"
+    );
+    a.stop().await.unwrap();
+
+    publish_lines(&broker, &names, second).await;
+    let b = service::start(settings).await.unwrap();
+    eventually("member B processed the rest", 90, || {
+        processed(&b) == second.len() as u64 && b.lifecycle.is_ready()
+    })
+    .await;
+    assert!(b.metrics.rebalances.with_label_values(&["assign"]).get() >= 1);
+    let (records, repeats) = compact(&broker.read_all(&names.indicators));
+    assert!(repeats.is_empty(), "{repeats:?}");
+    assert_same_records(
+        &records,
+        &offline_records(&lines),
+        "A then B equals one run",
+    );
+    assert_bulletin(&records);
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kcat_in_a_consumer_group_reads_our_keys_and_json() {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    publish_lines(&broker, &names, &sample_lines()).await;
+    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
+    eventually("sample processed", 90, || {
+        processed(&handle) == sample_lines().len() as u64 && handle.lifecycle.is_ready()
+    })
+    .await;
+    handle.stop().await.unwrap();
+    let ours = broker.read_all(&names.indicators);
+    let (expected, _) = compact(&ours);
+
+    let out = tokio::task::spawn_blocking({
+        let (bootstrap, topic, group) = (
+            broker.bootstrap.clone(),
+            names.indicators.clone(),
+            format!("kcat-{}", unique()),
+        );
+        let count = ours.len().to_string();
+        move || {
+            Command::new("timeout")
+                .args([
+                    "120",
+                    "kcat",
+                    "-b",
+                    &bootstrap,
+                    "-G",
+                    &group,
+                    "-X",
+                    "auto.offset.reset=earliest",
+                    "-c",
+                    &count,
+                    "-q",
+                    "-f",
+                    "%k\t%s\n",
+                    &topic,
+                ])
+                .output()
+                .expect("kcat is installed (apt-get install kcat)")
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "kcat failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut seen: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for line in text.lines() {
+        let (key, json) = line.split_once('\t').expect("key<TAB>value");
+        let value: serde_json::Value = serde_json::from_str(json).expect("each value is JSON");
+        assert_eq!(key, key_of(&value), "the key names the record it carries");
+        seen.insert(key.to_string(), value);
+    }
+    assert_eq!(text.lines().count(), ours.len(), "kcat read every record");
+    assert_same_records(&seen, &expected, "what kcat read");
+    assert_eq!(
+        seen["trade/XJ/total/total/-/2024-09"]["ytd_cny"],
+        "322390000000.00"
+    );
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
