@@ -264,7 +264,7 @@ def toml_paths(table, prefix=()):
             yield p
 
 TOPICS = {"customs.trade.monthly", "freight.trains.monthly", "fx.rates.monthly", "silkroute.indicators", "silkroute.dlq"}
-EXPECTED_REPLICAS = {"overlays_dev": 1, "overlays_production": 3, "overlays_production-keda": None}
+EXPECTED_REPLICAS = {"overlays_dev": 1, "overlays_production": 1, "overlays_production-keda": None}
 
 for name in names:
     with open(os.path.join(build_dir, name + ".yaml")) as f:

@@ -553,6 +553,8 @@ def main(argv=None):
     while any(r[2] for r in results) and time.monotonic() < deadline:
         time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
         results = [evaluate(q) if r[2] else r for q, r in zip(queries, results)]
+    # Alerts are judged on the data as it stands now, not as it stood before the first scrape.
+    results = [evaluate(q) if q[0] == "alert" else r for q, r in zip(queries, results)]
 
     # Metric presence: a misspelt or missing metric makes a panel empty or an alert silent.
     used = []

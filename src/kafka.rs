@@ -13,7 +13,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaErrorCode;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -152,32 +152,43 @@ impl ConsumerContext for ServiceContext {
 
 /// Creates the output topics when missing: indicators compacted, dead letters plain.
 pub async fn create_output_topics(settings: &Settings) -> anyhow::Result<()> {
+    let t = &settings.topics;
+    create_topics(settings, &[(&t.indicators, true), (&t.dead_letter, false)]).await
+}
+
+/// Creates `topics` (name, compacted) when missing, with `topics.partitions` and
+/// `topics.replication_factor`.
+pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = base_config(settings)
         .create()
         .context("creating the Kafka admin client")?;
     let t = &settings.topics;
-    let indicators = NewTopic::new(
-        &t.indicators,
-        t.partitions,
-        TopicReplication::Fixed(t.replication_factor),
-    )
-    .set("cleanup.policy", "compact");
-    let dead_letter = NewTopic::new(
-        &t.dead_letter,
-        t.partitions,
-        TopicReplication::Fixed(t.replication_factor),
-    );
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|(name, compact)| {
+            let topic = NewTopic::new(
+                name,
+                t.partitions,
+                TopicReplication::Fixed(t.replication_factor),
+            );
+            if *compact {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
+        .collect();
     let opts = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(30)))
         .request_timeout(Some(Duration::from_secs(30)));
     let results = admin
-        .create_topics([&indicators, &dead_letter], &opts)
+        .create_topics(&new, &opts)
         .await
-        .context("creating the output topics")?;
+        .context("creating topics")?;
     for result in results {
         match result {
             Ok(name) => info!(topic = %name, "Topic created."),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => info!(topic = %name, "Topic exists."),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic = %name, "Topic exists."),
             Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code} (create it yourself or set topics.create = false)"),
         }
     }

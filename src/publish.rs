@@ -129,6 +129,17 @@ pub async fn run(settings: &Settings, files: &[impl AsRef<Path>], raw: bool) -> 
         eprintln!("silkroute: {} invalid lines; nothing was published (fix them, or use --raw to send lines unchecked)", errors.len());
         return Ok(1);
     }
+    if settings.topics.create {
+        let t = &settings.topics;
+        let mut wanted: Vec<(&str, bool)> = Vec::new();
+        for m in &messages {
+            if !wanted.iter().any(|(name, _)| *name == m.topic) {
+                wanted.push((m.topic.as_str(), false));
+            }
+        }
+        debug_assert!(wanted.iter().all(|(name, _)| *name != t.indicators));
+        crate::kafka::create_topics(settings, &wanted).await?;
+    }
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let n = send(settings, &messages, progress).await?;
     let count = |t: &str| messages.iter().filter(|m| m.topic == t).count();
