@@ -94,14 +94,24 @@ impl Processor {
                     let _ = q.reply.send(records);
                 }
                 first = consumer.recv() => {
+                    let first = match first {
+                        Ok(m) => m,
+                        // Broker outages and the like surface here; librdkafka reconnects by
+                        // itself, so the loop waits rather than ending the service.
+                        Err(e) => {
+                            warn!(error = %e, "Consumer error; retrying.");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
+                        }
+                    };
                     let rules = self.rules();
                     let mut batch = Batch::default();
-                    self.take(&first?, &mut batch, &rules);
+                    self.take(&first, &mut batch, &rules);
                     let deadline = tokio::time::Instant::now() + wait;
                     while batch.received.len() < max {
                         match tokio::time::timeout_at(deadline, consumer.recv()).await {
                             Ok(Ok(m)) => self.take(&m, &mut batch, &rules),
-                            Ok(Err(e)) => { warn!(error = %e, "Consumer error."); break }
+                            Ok(Err(e)) => { warn!(error = %e, "Consumer error; retrying."); break }
                             Err(_) => break,
                         }
                     }

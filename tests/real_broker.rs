@@ -25,42 +25,6 @@ fn real_broker() -> Broker {
     b
 }
 
-/// 20 regions × 24 months × import/export × (total + 60 members) ≈ 58k events: about twice
-/// what the mock cluster keeps per partition.
-fn volume_lines() -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut seed: u64 = 0x9e3779b97f4a7c15;
-    for month in 0..24 {
-        let period = format!("{}-{:02}", 2023 + month / 12, month % 12 + 1);
-        for r in 0..20 {
-            for flow in ["import", "export"] {
-                for m in 0..61 {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let fen = 1_000_000 + seed % 9_000_000_000;
-                    let value = format!("{}.{:02}", fen / 100, fen % 100);
-                    let line = if m == 0 {
-                        format!(
-                            r#"{{"type":"customs_trade","region":"R{r:02}","period":"{period}","flow":"{flow}","dimension":"total","value_cny":"{value}"}}"#
-                        )
-                    } else {
-                        format!(
-                            r#"{{"type":"customs_trade","region":"R{r:02}","period":"{period}","flow":"{flow}","dimension":"partner_country","member":"P{m:03}","value_cny":"{value}"}}"#
-                        )
-                    };
-                    lines.push(line);
-                }
-            }
-        }
-        lines.push(format!(
-            r#"{{"type":"fx_rate","currency":"USD","period":"{period}","cny_per_unit":"7.{:04}"}}"#,
-            1000 + month * 37
-        ));
-    }
-    lines
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_creates_a_compacted_indicators_topic_and_a_dead_letter_topic() {
     let broker = real_broker();

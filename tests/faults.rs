@@ -1,0 +1,244 @@
+//! Faults against the real broker, one at a time (run with `--test-threads=1`; the broker test
+//! stops the broker every other test would use): the service SIGKILLed during a backfill, and
+//! the broker SIGKILLed and restarted mid-stream. Each ends with the indicators topic equal,
+//! key by key, to the offline engine over the same input, every input offset committed, and
+//! every poison message dead-lettered. at_least_once mode: repeated records are allowed and
+//! counted in the output.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+fn real_broker() -> Broker {
+    assert!(
+        std::env::var("SILKROUTE_TEST_BOOTSTRAP").is_ok_and(|b| !b.is_empty()),
+        "needs SILKROUTE_TEST_BOOTSTRAP"
+    );
+    Broker::start()
+}
+
+/// A 58k-event backfill and the sample, shuffled together, restatements at revision 7, and
+/// poison mixed in: several seconds of work for a debug build.
+fn stream_with_poison() -> (Vec<String>, usize) {
+    let mut lines = volume_lines();
+    lines.extend(sample_lines());
+    let mut lines = shuffled(&lines, 11);
+    for m in 1..=9 {
+        lines.push(format!(r#"{{"type":"customs_trade","region":"XJ","period":"2024-{m:02}","flow":"export","dimension":"commodity","member":"other","value_cny":"{}.00","revision":7}}"#, 1_000_000_000 + m));
+    }
+    let poison = [
+        r#"{"type":"customs_trade","region":"XJ"}"#,
+        "not json",
+        "[1]",
+        r#"{"type":"weather"}"#,
+    ];
+    let mut with_poison = Vec::new();
+    for (i, l) in lines.into_iter().enumerate() {
+        if i % 997 == 0 {
+            with_poison.push(poison[(i / 997) % poison.len()].to_string());
+        }
+        with_poison.push(l);
+    }
+    let n = with_poison
+        .iter()
+        .filter(|l| poison.contains(&l.as_str()))
+        .count();
+    (with_poison, n)
+}
+
+async fn publish_mixed(broker: &Broker, names: &Names, lines: &[String]) {
+    let mut good = Vec::new();
+    for l in lines {
+        match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(v)
+                if v.get("region").is_some()
+                    || v.get("port").is_some()
+                    || v.get("currency").is_some() =>
+            {
+                good.push(l.clone())
+            }
+            _ => broker.produce(&names.trade, &[(None, l.as_bytes())]).await,
+        }
+    }
+    publish_lines(broker, names, &good).await;
+}
+
+fn spawn(names: &Names, broker: &Broker, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_silkroute"))
+        .arg("run")
+        .envs(names.env(broker))
+        .env("SILKROUTE__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("SILKROUTE__PROCESSING__BATCH_MAX_MESSAGES", "500")
+        // A SIGKILLed member holds its partitions until its session expires.
+        .env("SILKROUTE__KAFKA__SESSION_TIMEOUT_MS", "6000")
+        .stdout(Stdio::null())
+        .stderr(log_file(names))
+        .spawn()
+        .unwrap()
+}
+
+/// The service's log, kept for a failing run: target/faults-GROUP.log.
+fn log_file(names: &Names) -> Stdio {
+    let path = format!(
+        "{}/target/faults-{}.log",
+        env!("CARGO_MANIFEST_DIR"),
+        names.group
+    );
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    Stdio::from(file)
+}
+
+/// True when the group's committed offsets reach the end of every input partition.
+fn all_committed(broker: &Broker, names: &Names) -> bool {
+    let c: BaseConsumer = broker
+        .config()
+        .set("group.id", &names.group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (t, n) in [(&names.trade, 3), (&names.freight, 3), (&names.fx, 1)] {
+        for p in 0..n {
+            tpl.add_partition(t, p);
+        }
+    }
+    let Ok(done) = c.committed_offsets(tpl, Duration::from_secs(10)) else {
+        return false;
+    };
+    done.elements().iter().all(|e| {
+        let hi = c
+            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
+            .map(|w| w.1)
+            .unwrap_or(i64::MAX);
+        match e.offset() {
+            Offset::Offset(o) => o >= hi,
+            _ => hi == 0,
+        }
+    })
+}
+
+async fn ready(port: u16) -> bool {
+    reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .is_ok_and(|r| r.status() == 200)
+}
+
+fn check_outcome(broker: &Broker, names: &Names, lines: &[String], poison: usize, what: &str) {
+    let msgs = broker.read_all(&names.indicators);
+    let (records, repeats) = compact(&msgs);
+    let good: Vec<String> = lines
+        .iter()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v.is_object() && v.get("type") != Some(&"weather".into()))
+        })
+        .cloned()
+        .collect();
+    assert_same_records(&records, &offline_records(&good), what);
+    let dead = broker.read_all(&names.dead_letter);
+    let mut sources: Vec<(String, String)> = dead
+        .iter()
+        .map(|d| {
+            (
+                d.header("silkroute.source.partition").unwrap().to_string(),
+                d.header("silkroute.source.offset").unwrap().to_string(),
+            )
+        })
+        .collect();
+    sources.sort();
+    sources.dedup();
+    assert_eq!(
+        sources.len(),
+        poison,
+        "{what}: every poison message dead-lettered"
+    );
+    println!(
+        "{what}: {} records, {} keys, repeated identical records: {}, dead letters: {} ({} distinct)",
+        msgs.len(),
+        records.len(),
+        repeats.len(),
+        dead.len(),
+        sources.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_killed_three_times_during_a_backfill_still_ends_with_the_right_indicators() {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let (lines, poison) = stream_with_poison();
+    publish_mixed(&broker, &names, &lines).await;
+    let port = 21000 + (std::process::id() % 10000) as u16;
+    for (round, after_ms) in [4000u64, 6500, 9000].into_iter().enumerate() {
+        let mut child = spawn(&names, &broker, port);
+        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        println!("kill {} after {after_ms} ms", round + 1);
+    }
+    let mut child = spawn(&names, &broker, port);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !(ready(port).await && all_committed(&broker, &names)) {
+        assert!(Instant::now() < deadline, "never caught up after the kills");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    unsafe { kill(child.id() as i32, 15) };
+    assert!(child.wait().unwrap().success());
+    check_outcome(&broker, &names, &lines, poison, "SIGKILL x3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let (lines, poison) = stream_with_poison();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    publish_mixed(&broker, &names, first).await;
+    let port = 22000 + (std::process::id() % 10000) as u16;
+    let mut child = spawn(&names, &broker, port);
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
+    assert!(
+        Command::new(script).arg("kill").status().unwrap().success(),
+        "broker SIGKILL"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        Command::new(script)
+            .arg("start")
+            .status()
+            .unwrap()
+            .success(),
+        "broker restart"
+    );
+    publish_mixed(&broker, &names, second).await;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !(ready(port).await && all_committed(&broker, &names)) {
+        assert!(
+            Instant::now() < deadline,
+            "never caught up after the broker restart"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the service died with the broker"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    unsafe { kill(child.id() as i32, 15) };
+    assert!(child.wait().unwrap().success());
+    check_outcome(&broker, &names, &lines, poison, "broker SIGKILL + restart");
+}
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
