@@ -179,6 +179,26 @@ fn main() {
                 total
             })
         });
+        // The reference measured in the same run: only reading each message into a
+        // serde_json::Value, which any consumer of these events must at least do.
+        g.bench_function("reference_json_value_only", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let mut fields = 0usize;
+                    for m in &messages {
+                        let v: serde_json::Value = serde_json::from_slice(m).expect("valid JSON");
+                        fields += v.as_object().map_or(0, |o| o.len());
+                    }
+                    let took = start.elapsed();
+                    total += took;
+                    recorder.push("backfill/reference_json_value_only", took.as_secs_f64());
+                    black_box(fields);
+                }
+                total
+            })
+        });
         g.bench_function("apply_only", |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
@@ -230,7 +250,11 @@ fn main() {
 
     println!();
     println!("== silkroute engine benchmark summary (median of timed runs) ==");
-    for name in ["backfill/parse_and_apply", "backfill/apply_only"] {
+    for name in [
+        "backfill/parse_and_apply",
+        "backfill/apply_only",
+        "backfill/reference_json_value_only",
+    ] {
         if let Some(s) = recorder.median(name) {
             println!(
                 "{name}: {:.0} events/s ({n} events in {:.3} s, flush every {BATCH})",
@@ -238,6 +262,15 @@ fn main() {
                 s
             );
         }
+    }
+    if let (Some(engine), Some(reference)) = (
+        recorder.median("backfill/parse_and_apply"),
+        recorder.median("backfill/reference_json_value_only"),
+    ) {
+        println!(
+            "ratio: engine (parse + apply + flush) takes {:.2}x the time of parsing to serde_json::Value alone",
+            engine / reference
+        );
     }
     let small_t = recorder.median("restatement/10k_cells");
     let full_t = recorder.median("restatement/440k_cells");
