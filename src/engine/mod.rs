@@ -68,19 +68,38 @@ pub(crate) fn revise<V: PartialEq>(
     }
 }
 
-/// Sorts outputs by key, stably. An output is a few hundred bytes, so this sorts indices and
-/// moves each output once, rather than moving outputs on every step of the sort.
-fn sort_by_key(out: Vec<Output>) -> Vec<Output> {
+/// Sorts outputs by key, stably. An output is a few hundred bytes and a flush may return
+/// thousands, so this sorts (key, index) pairs and then moves the outputs into place within
+/// the same vector, following the permutation's cycles: no second vector of outputs to
+/// allocate (and fault in) per flush.
+fn sort_by_key(mut out: Vec<Output>) -> Vec<Output> {
     if out.len() < 2 {
         return out;
     }
-    let mut order: Vec<u32> = (0..out.len() as u32).collect();
-    order.sort_by(|&a, &b| out[a as usize].key.cmp(&out[b as usize].key));
-    let mut slots: Vec<Option<Output>> = out.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .map(|i| slots[i as usize].take().expect("each index once"))
-        .collect()
+    let mut order: Vec<u32> = {
+        let mut keyed: Vec<(&str, u32)> = out
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.key.as_str(), i as u32))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(b.0));
+        keyed.into_iter().map(|(_, i)| i).collect()
+    };
+    // Position `j` takes the output now at `order[j]`; a placed position is marked by
+    // pointing at itself.
+    for start in 0..out.len() {
+        let mut j = start;
+        loop {
+            let k = order[j] as usize;
+            order[j] = j as u32;
+            if k == start || k == j {
+                break;
+            }
+            out.swap(j, k);
+            j = k;
+        }
+    }
+    out
 }
 
 pub struct Engine {
@@ -155,7 +174,7 @@ impl Engine {
                 return;
             }
             scratch.clear();
-            serde_json::to_writer(&mut *scratch, &record).expect("records always serialize");
+            record.write_json(scratch);
             let fp = fingerprint(scratch);
             if *published == fp {
                 return;
@@ -215,5 +234,92 @@ impl Engine {
         let mut keyed: Vec<(String, Record)> = all.into_iter().map(|r| (r.key(), r)).collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
         keyed.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::record::FreightRecord;
+    use super::*;
+    use crate::period::Period;
+
+    #[test]
+    fn outputs_are_sorted_by_key_and_equal_keys_keep_their_order() {
+        let output = |key: &str, trains: u64| Output {
+            key: key.to_string(),
+            json: Vec::new(),
+            record: Record::Freight(FreightRecord {
+                kind: "freight",
+                port: Arc::from("p"),
+                service: Arc::from("s"),
+                period: Period::new(2024, 1),
+                month_trains: trains,
+                ytd_trains: 0,
+                months_in_ytd: 0,
+                prior_ytd_trains: None,
+                ytd_yoy_pct: None,
+                ttm_trains: None,
+                streak_months: 0,
+                streak_threshold: 0,
+            }),
+        };
+        let keys = ["b", "a/x", "a", "b", "", "a-", "a", "b"];
+        let out: Vec<Output> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| output(k, i as u64))
+            .collect();
+        let sorted: Vec<(String, u64)> = sort_by_key(out)
+            .into_iter()
+            .map(|o| match o.record {
+                Record::Freight(r) => (o.key, r.month_trains),
+                _ => unreachable!(),
+            })
+            .collect();
+        let expected: Vec<(String, u64)> = [
+            ("", 4),
+            ("a", 2),
+            ("a", 6),
+            ("a-", 5),
+            ("a/x", 1),
+            ("b", 0),
+            ("b", 3),
+            ("b", 7),
+        ]
+        .into_iter()
+        .map(|(k, i)| (k.to_string(), i))
+        .collect();
+        assert_eq!(sorted, expected);
+
+        // Longer runs with many ties, against a plain stable sort.
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for n in [2usize, 3, 17, 1000] {
+            let out: Vec<Output> = (0..n)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    output(&format!("k{}", x % 37), i as u64)
+                })
+                .collect();
+            let mut expected: Vec<(String, u64)> = out
+                .iter()
+                .map(|o| match &o.record {
+                    Record::Freight(r) => (o.key.clone(), r.month_trains),
+                    _ => unreachable!(),
+                })
+                .collect();
+            expected.sort_by(|a, b| a.0.cmp(&b.0));
+            let sorted: Vec<(String, u64)> = sort_by_key(out)
+                .into_iter()
+                .map(|o| match o.record {
+                    Record::Freight(r) => (o.key, r.month_trains),
+                    _ => unreachable!(),
+                })
+                .collect();
+            assert_eq!(sorted, expected, "{n}");
+        }
     }
 }

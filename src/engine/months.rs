@@ -40,6 +40,13 @@ impl<T: Default + Clone> MonthVec<T> {
         } else {
             let i = (p.0 - self.start.0) as usize;
             if i >= self.items.len() {
+                // Grow by whole years rather than doubling: a series is filled month by month,
+                // and doubling left a 24-month backfill with room for 32 (a quarter of the
+                // trade store unused).
+                if i >= self.items.capacity() {
+                    let room = (i + 1).next_multiple_of(12);
+                    self.items.reserve_exact(room - self.items.len());
+                }
                 self.items.resize(i + 1, T::default());
             }
         }
@@ -127,5 +134,18 @@ mod tests {
         assert_eq!(v.get(Period(13)), None);
         assert_eq!(v.window(Period(0), Period(9)), &[7, 0]);
         assert_eq!(v.window(Period(11), Period(20)), &[0, 3]);
+    }
+
+    #[test]
+    fn a_month_vec_filled_month_by_month_keeps_room_for_whole_years_only() {
+        let mut v: MonthVec<u64> = MonthVec::new();
+        for m in 0..24 {
+            *v.slot(Period(24_273 + m)) = u64::from(m);
+        }
+        assert_eq!(v.capacity_bytes(), 24 * 8);
+        *v.slot(Period(24_273 + 24)) = 24;
+        assert_eq!(v.capacity_bytes(), 36 * 8);
+        let all: Vec<u64> = v.iter().map(|(_, &x)| x).collect();
+        assert_eq!(all, (0..25).collect::<Vec<u64>>());
     }
 }

@@ -145,7 +145,9 @@ impl Record {
             Record::Leaders(r) => (&["leaders", &r.region, r.flow, &r.dimension], r.period),
             Record::Freight(r) => (&["freight", &r.port, &r.service], r.period),
         };
-        let mut k = String::with_capacity(64);
+        // Exact for four-digit years (`YYYY-MM`): one allocation, no slack.
+        let len = parts.iter().map(|part| part.len() + 1).sum::<usize>() + 7;
+        let mut k = String::with_capacity(len);
         for part in parts {
             k.push_str(part);
             k.push('/');
@@ -154,8 +156,278 @@ impl Record {
         k
     }
 
+    /// The record's JSON: exactly the bytes `serde_json::to_vec(self)` gives (pinned by a
+    /// property test), written by hand.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("records always serialize")
+        let mut out = Vec::with_capacity(512);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends the record's JSON to `out`: the same bytes as `serde_json::to_writer`, without
+    /// the serializer machinery. Every re-derived record is written to compare fingerprints,
+    /// so this is the bulk of a flush.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Record::Trade(r) => json::trade(out, r),
+            Record::Leaders(r) => json::leaders(out, r),
+            Record::Freight(r) => json::freight(out, r),
+        }
+    }
+}
+
+/// A JSON writer for the three record kinds that writes exactly what the `Serialize` derives
+/// give through `serde_json` (compact): fields in declaration order, `null` for `None` and
+/// for non-finite floats, floats and integers through serde_json's own formatter, strings
+/// escaped as serde_json escapes them. The derives stay (HTTP serves records through them);
+/// `tests::hand_written_json_is_serde_json_byte_for_byte` pins the two together.
+mod json {
+    use serde_json::ser::{CompactFormatter, Formatter};
+
+    use super::*;
+
+    /// 0 for bytes written as they are; otherwise the letter of their short escape, or `u`
+    /// for a `\u00XX` escape. As serde_json: control bytes, the quote and the backslash are
+    /// escaped; `/` and DEL are not.
+    static ESCAPE: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut b = 0;
+        while b < 0x20 {
+            t[b] = b'u';
+            b += 1;
+        }
+        t[0x08] = b'b';
+        t[0x09] = b't';
+        t[0x0A] = b'n';
+        t[0x0C] = b'f';
+        t[0x0D] = b'r';
+        t[b'"' as usize] = b'"';
+        t[b'\\' as usize] = b'\\';
+        t
+    };
+
+    /// A JSON string: quoted, escaped only where a byte needs it.
+    #[inline]
+    pub fn string(out: &mut Vec<u8>, s: &str) {
+        let bytes = s.as_bytes();
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        // Record strings are short and rarely need an escape.
+        if bytes.iter().any(|&b| ESCAPE[b as usize] != 0) {
+            escaped(out, bytes);
+        } else {
+            out.extend_from_slice(bytes);
+        }
+        out.push(b'"');
+    }
+
+    #[cold]
+    fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let e = ESCAPE[b as usize];
+            if e == 0 {
+                continue;
+            }
+            out.extend_from_slice(&bytes[start..i]);
+            if e == b'u' {
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 0xF) as usize],
+                ]);
+            } else {
+                out.extend_from_slice(&[b'\\', e]);
+            }
+            start = i + 1;
+        }
+        out.extend_from_slice(&bytes[start..]);
+    }
+
+    #[inline]
+    fn key(out: &mut Vec<u8>, k: &[u8]) {
+        out.extend_from_slice(k);
+    }
+
+    #[inline]
+    fn null(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"null");
+    }
+
+    #[inline]
+    fn u32(out: &mut Vec<u8>, v: u32) {
+        CompactFormatter
+            .write_u32(out, v)
+            .expect("writing to a Vec cannot fail");
+    }
+
+    #[inline]
+    fn u64(out: &mut Vec<u8>, v: u64) {
+        CompactFormatter
+            .write_u64(out, v)
+            .expect("writing to a Vec cannot fail");
+    }
+
+    /// As serde_json's `serialize_f64`: `null` when not finite, else its own formatting.
+    #[inline]
+    fn f64(out: &mut Vec<u8>, v: f64) {
+        if v.is_finite() {
+            CompactFormatter
+                .write_f64(out, v)
+                .expect("writing to a Vec cannot fail");
+        } else {
+            null(out);
+        }
+    }
+
+    #[inline]
+    fn opt<T: Copy>(out: &mut Vec<u8>, v: Option<T>, write: fn(&mut Vec<u8>, T)) {
+        match v {
+            Some(v) => write(out, v),
+            None => null(out),
+        }
+    }
+
+    /// Money as its quoted decimal text (digits, `-` and `.`: nothing to escape).
+    #[inline]
+    fn money(out: &mut Vec<u8>, v: Hundredths) {
+        // Quotes and digits built on the stack, then copied once.
+        let mut buf = [b'"'; text::MONEY_MAX + 2];
+        let start = text::money_digits(v.0, &mut buf, text::MONEY_MAX + 1) - 1;
+        buf[start] = b'"';
+        out.extend_from_slice(&buf[start..]);
+    }
+
+    #[inline]
+    fn period(out: &mut Vec<u8>, p: Period) {
+        match text::period_text(p) {
+            Some(b) => {
+                out.push(b'"');
+                out.extend_from_slice(&b);
+                out.push(b'"');
+            }
+            // Digits and `-` only, as `collect_str` would write them.
+            None => string(out, &p.to_string()),
+        }
+    }
+
+    pub fn trade(out: &mut Vec<u8>, r: &TradeRecord) {
+        key(out, b"{\"kind\":");
+        string(out, r.kind);
+        key(out, b",\"region\":");
+        string(out, &r.region);
+        key(out, b",\"flow\":");
+        string(out, r.flow);
+        key(out, b",\"dimension\":");
+        string(out, &r.dimension);
+        key(out, b",\"member\":");
+        match &r.member {
+            Some(m) => string(out, m),
+            None => null(out),
+        }
+        key(out, b",\"period\":");
+        period(out, r.period);
+        key(out, b",\"month_cny\":");
+        money(out, r.month_cny);
+        key(out, b",\"ytd_cny\":");
+        money(out, r.ytd_cny);
+        key(out, b",\"months_in_ytd\":");
+        u32(out, r.months_in_ytd);
+        key(out, b",\"prior_ytd_cny\":");
+        opt(out, r.prior_ytd_cny, money);
+        key(out, b",\"ytd_yoy_pct\":");
+        opt(out, r.ytd_yoy_pct, f64);
+        key(out, b",\"ytd_usd\":");
+        opt(out, r.ytd_usd, money);
+        key(out, b",\"ttm_cny\":");
+        opt(out, r.ttm_cny, money);
+        key(out, b",\"share_pct\":");
+        opt(out, r.share_pct, f64);
+        key(out, b",\"yoy_rank\":");
+        opt(out, r.yoy_rank, u32);
+        key(out, b",\"yoy_rank_of\":");
+        opt(out, r.yoy_rank_of, u32);
+        out.push(b'}');
+    }
+
+    pub fn leaders(out: &mut Vec<u8>, r: &LeadersRecord) {
+        key(out, b"{\"kind\":");
+        string(out, r.kind);
+        key(out, b",\"region\":");
+        string(out, &r.region);
+        key(out, b",\"flow\":");
+        string(out, r.flow);
+        key(out, b",\"dimension\":");
+        string(out, &r.dimension);
+        key(out, b",\"period\":");
+        period(out, r.period);
+        key(out, b",\"members_ranked\":");
+        u32(out, r.members_ranked);
+        key(out, b",\"by_share\":[");
+        for (i, l) in r.by_share.iter().enumerate() {
+            key(
+                out,
+                if i == 0 {
+                    b"{\"member\":"
+                } else {
+                    b",{\"member\":"
+                },
+            );
+            string(out, &l.member);
+            key(out, b",\"ytd_cny\":");
+            money(out, l.ytd_cny);
+            key(out, b",\"share_pct\":");
+            opt(out, l.share_pct, f64);
+            out.push(b'}');
+        }
+        key(out, b"],\"by_yoy\":[");
+        for (i, l) in r.by_yoy.iter().enumerate() {
+            key(
+                out,
+                if i == 0 {
+                    b"{\"member\":"
+                } else {
+                    b",{\"member\":"
+                },
+            );
+            string(out, &l.member);
+            key(out, b",\"ytd_yoy_pct\":");
+            f64(out, l.ytd_yoy_pct);
+            out.push(b'}');
+        }
+        key(out, b"]}");
+    }
+
+    pub fn freight(out: &mut Vec<u8>, r: &FreightRecord) {
+        key(out, b"{\"kind\":");
+        string(out, r.kind);
+        key(out, b",\"port\":");
+        string(out, &r.port);
+        key(out, b",\"service\":");
+        string(out, &r.service);
+        key(out, b",\"period\":");
+        period(out, r.period);
+        key(out, b",\"month_trains\":");
+        u64(out, r.month_trains);
+        key(out, b",\"ytd_trains\":");
+        u64(out, r.ytd_trains);
+        key(out, b",\"months_in_ytd\":");
+        u32(out, r.months_in_ytd);
+        key(out, b",\"prior_ytd_trains\":");
+        opt(out, r.prior_ytd_trains, u64);
+        key(out, b",\"ytd_yoy_pct\":");
+        opt(out, r.ytd_yoy_pct, f64);
+        key(out, b",\"ttm_trains\":");
+        opt(out, r.ttm_trains, u64);
+        key(out, b",\"streak_months\":");
+        u32(out, r.streak_months);
+        key(out, b",\"streak_threshold\":");
+        u32(out, r.streak_threshold);
+        out.push(b'}');
     }
 }
 
@@ -166,31 +438,51 @@ mod text {
     use super::*;
 
     /// Room for `-` and the digits of any `i64`, a point and two decimals.
-    const MONEY_MAX: usize = 24;
+    pub(super) const MONEY_MAX: usize = 24;
 
-    fn money_text(fen: i64, buf: &mut [u8; MONEY_MAX]) -> &str {
+    /// `00`, `01`, … `99`: two digits per division.
+    static PAIRS: &[u8; 200] = b"\
+        0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
+
+    fn pair(n: u64) -> [u8; 2] {
+        let i = n as usize * 2;
+        [PAIRS[i], PAIRS[i + 1]]
+    }
+
+    /// Writes the money text into `buf` so that it ends just before `end`; returns where it
+    /// starts. `buf[..end]` must have room for [`MONEY_MAX`] bytes.
+    pub(super) fn money_digits(fen: i64, buf: &mut [u8], end: usize) -> usize {
         let mut abs = fen.unsigned_abs();
-        let mut i = MONEY_MAX;
-        for _ in 0..2 {
-            i -= 1;
-            buf[i] = b'0' + (abs % 10) as u8;
-            abs /= 10;
-        }
-        i -= 1;
+        let mut i = end - 3;
         buf[i] = b'.';
-        loop {
+        buf[i + 1..end].copy_from_slice(&pair(abs % 100));
+        abs /= 100;
+        while abs >= 100 {
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&pair(abs % 100));
+            abs /= 100;
+        }
+        if abs >= 10 {
+            i -= 2;
+            buf[i..i + 2].copy_from_slice(&pair(abs));
+        } else {
             i -= 1;
-            buf[i] = b'0' + (abs % 10) as u8;
-            abs /= 10;
-            if abs == 0 {
-                break;
-            }
+            buf[i] = b'0' + abs as u8;
         }
         if fen < 0 {
             i -= 1;
             buf[i] = b'-';
         }
-        std::str::from_utf8(&buf[i..]).expect("ASCII digits")
+        i
+    }
+
+    fn money_text(fen: i64, buf: &mut [u8; MONEY_MAX]) -> &str {
+        let start = money_digits(fen, buf, MONEY_MAX);
+        std::str::from_utf8(&buf[start..]).expect("ASCII digits")
     }
 
     pub fn money<S: Serializer>(v: &Hundredths, s: S) -> Result<S::Ok, S::Error> {
@@ -205,21 +497,15 @@ mod text {
     }
 
     /// `YYYY-MM` for four-digit years; `None` for others, which take `Display`.
-    fn period_text(p: Period) -> Option<[u8; 7]> {
+    pub(super) fn period_text(p: Period) -> Option<[u8; 7]> {
         let (year, month) = (p.year(), p.month());
         if year > 9999 {
             return None;
         }
-        let d = |n: u32| b'0' + (n % 10) as u8;
-        Some([
-            d(year / 1000),
-            d(year / 100),
-            d(year / 10),
-            d(year),
-            b'-',
-            d(month / 10),
-            d(month),
-        ])
+        let [c0, c1] = pair(u64::from(year / 100));
+        let [y0, y1] = pair(u64::from(year % 100));
+        let [m0, m1] = pair(u64::from(month));
+        Some([c0, c1, y0, y1, b'-', m0, m1])
     }
 
     pub fn period<S: Serializer>(p: &Period, s: S) -> Result<S::Ok, S::Error> {
@@ -231,7 +517,8 @@ mod text {
 
     pub fn push_period(out: &mut String, p: Period) {
         match period_text(p) {
-            Some(b) => out.push_str(std::str::from_utf8(&b).expect("ASCII digits")),
+            // ASCII: pushed as they are, without validating them as UTF-8.
+            Some(b) => b.into_iter().for_each(|c| out.push(char::from(c))),
             None => {
                 let _ = write!(out, "{p}");
             }
@@ -296,6 +583,261 @@ pub struct Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Strings heavy in what JSON escapes: quotes, backslashes, every control byte, DEL, `/`,
+    /// multi-byte characters, mixed with arbitrary Unicode.
+    fn text() -> impl Strategy<Value = String> {
+        let special = prop_oneof![
+            (0u8..0x20).prop_map(char::from),
+            prop::sample::select(vec!['"', '\\', '/', '\u{7f}', 'é', '中', '\u{2028}', '😀']),
+            any::<char>(),
+            prop::char::range('a', 'z'),
+        ];
+        prop::collection::vec(special, 0..24).prop_map(String::from_iter)
+    }
+
+    fn arc_text() -> impl Strategy<Value = Arc<str>> {
+        text().prop_map(Arc::from)
+    }
+
+    /// `kind` and `flow` are `&'static str`: the real ones and a few that need escaping.
+    fn static_text() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "trade",
+            "trade_leaders",
+            "freight",
+            "import",
+            "export",
+            "total",
+            "",
+            "q\"uo\\te\n\u{1}\u{1f}\u{7f}/é",
+        ])
+    }
+
+    /// Every kind of f64: special classes (NaN, ±inf, subnormals, ±0), plain ranges, and
+    /// arbitrary bit patterns.
+    fn float() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            -1e4..1e4f64,
+            -1e-3..1e-3f64,
+            any::<u64>().prop_map(f64::from_bits),
+            prop::sample::select(vec![
+                0.0,
+                -0.0,
+                1.0,
+                -1.0,
+                0.1,
+                100.0,
+                1e15,
+                1e16,
+                1e17,
+                1e21,
+                1e22,
+                -1e-7,
+                1e-6,
+                5e-324,
+                f64::MAX,
+                f64::MIN,
+                f64::MIN_POSITIVE,
+                f64::EPSILON,
+                f64::NAN,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+            ]),
+        ]
+    }
+
+    fn money() -> impl Strategy<Value = Hundredths> {
+        prop_oneof![any::<i64>(), -100_000i64..100_000].prop_map(Hundredths)
+    }
+
+    fn period() -> impl Strategy<Value = Period> {
+        // Past year 9999 the text takes `Display`'s path.
+        prop_oneof![23_880u32..24_400, 0u32..200_000, any::<u32>()].prop_map(Period)
+    }
+
+    fn trade() -> impl Strategy<Value = TradeRecord> {
+        (
+            (
+                static_text(),
+                arc_text(),
+                static_text(),
+                arc_text(),
+                proptest::option::of(arc_text()),
+                period(),
+            ),
+            (
+                money(),
+                money(),
+                any::<u32>(),
+                proptest::option::of(money()),
+            ),
+            (
+                proptest::option::of(float()),
+                proptest::option::of(money()),
+                proptest::option::of(money()),
+                proptest::option::of(float()),
+                proptest::option::of(any::<u32>()),
+                proptest::option::of(any::<u32>()),
+            ),
+        )
+            .prop_map(
+                |(
+                    (kind, region, flow, dimension, member, period),
+                    (month_cny, ytd_cny, months_in_ytd, prior_ytd_cny),
+                    (ytd_yoy_pct, ytd_usd, ttm_cny, share_pct, yoy_rank, yoy_rank_of),
+                )| TradeRecord {
+                    kind,
+                    region,
+                    flow,
+                    dimension,
+                    member,
+                    period,
+                    month_cny,
+                    ytd_cny,
+                    months_in_ytd,
+                    prior_ytd_cny,
+                    ytd_yoy_pct,
+                    ytd_usd,
+                    ttm_cny,
+                    share_pct,
+                    yoy_rank,
+                    yoy_rank_of,
+                },
+            )
+    }
+
+    fn leaders() -> impl Strategy<Value = LeadersRecord> {
+        let share = (arc_text(), money(), proptest::option::of(float())).prop_map(
+            |(member, ytd_cny, share_pct)| ShareLeader {
+                member,
+                ytd_cny,
+                share_pct,
+            },
+        );
+        let yoy = (arc_text(), float()).prop_map(|(member, ytd_yoy_pct)| YoyLeader {
+            member,
+            ytd_yoy_pct,
+        });
+        (
+            static_text(),
+            arc_text(),
+            static_text(),
+            arc_text(),
+            period(),
+            any::<u32>(),
+            prop::collection::vec(share, 0..4),
+            prop::collection::vec(yoy, 0..4),
+        )
+            .prop_map(
+                |(kind, region, flow, dimension, period, members_ranked, by_share, by_yoy)| {
+                    LeadersRecord {
+                        kind,
+                        region,
+                        flow,
+                        dimension,
+                        period,
+                        members_ranked,
+                        by_share,
+                        by_yoy,
+                    }
+                },
+            )
+    }
+
+    fn freight() -> impl Strategy<Value = FreightRecord> {
+        let count = || prop_oneof![any::<u64>(), 0u64..10_000];
+        (
+            (static_text(), arc_text(), arc_text(), period()),
+            (
+                count(),
+                count(),
+                any::<u32>(),
+                proptest::option::of(count()),
+            ),
+            (
+                proptest::option::of(float()),
+                proptest::option::of(count()),
+                any::<u32>(),
+                any::<u32>(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (kind, port, service, period),
+                    (month_trains, ytd_trains, months_in_ytd, prior_ytd_trains),
+                    (ytd_yoy_pct, ttm_trains, streak_months, streak_threshold),
+                )| FreightRecord {
+                    kind,
+                    port,
+                    service,
+                    period,
+                    month_trains,
+                    ytd_trains,
+                    months_in_ytd,
+                    prior_ytd_trains,
+                    ytd_yoy_pct,
+                    ttm_trains,
+                    streak_months,
+                    streak_threshold,
+                },
+            )
+    }
+
+    fn record() -> impl Strategy<Value = Record> {
+        prop_oneof![
+            trade().prop_map(Record::Trade),
+            leaders().prop_map(Record::Leaders),
+            freight().prop_map(Record::Freight),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn hand_written_json_is_serde_json_byte_for_byte(record in record()) {
+            let expected = serde_json::to_vec(&record).unwrap();
+            let written = record.to_json();
+            prop_assert_eq!(
+                String::from_utf8_lossy(&written),
+                String::from_utf8_lossy(&expected)
+            );
+            prop_assert_eq!(&written, &expected);
+            // Appending after earlier bytes, as the engine's reused buffer does.
+            let mut buf = b"xyz".to_vec();
+            record.write_json(&mut buf);
+            prop_assert_eq!(&buf[..3], b"xyz");
+            prop_assert_eq!(&buf[3..], &expected[..]);
+        }
+    }
+
+    #[test]
+    fn every_single_character_is_escaped_as_serde_json_escapes_it() {
+        let mut chars: Vec<char> = (0u32..0x800).filter_map(char::from_u32).collect();
+        chars.extend([
+            '\u{2028}',
+            '\u{2029}',
+            '\u{feff}',
+            '\u{fffd}',
+            '\u{10ffff}',
+            '😀',
+        ]);
+        for c in chars {
+            for s in [
+                c.to_string(),
+                format!("a{c}"),
+                format!("{c}b"),
+                format!("x{c}{c}y"),
+            ] {
+                let mut fast = Vec::new();
+                json::string(&mut fast, &s);
+                assert_eq!(fast, serde_json::to_vec(&s).unwrap(), "{:?}", s);
+            }
+        }
+    }
 
     #[test]
     fn keys_follow_the_contract() {

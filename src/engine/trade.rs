@@ -5,6 +5,7 @@
 //! import, export and explicit total cells. A line's total flow is derived on read (explicit
 //! total, else import + export), so a correction to either side re-derives it for free.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -105,6 +106,13 @@ struct Region {
 struct RankTable {
     flows: [(Vec<(RegionId, u32)>, u32); 3],
 }
+
+/// Region totals' complete, positive YTD sums by (region, month, flow): the denominators of
+/// shares. Memoized only while one batch of records is derived (cells do not change
+/// meanwhile), since every member's record and every leaders record of a region divides by
+/// the same few totals.
+#[derive(Default)]
+pub struct Denominators(RefCell<FxHashMap<(RegionId, Period, Flow), Option<i64>>>);
 
 /// Window sums of one line: (sum in fen, months present).
 #[derive(Clone, Copy, Debug)]
@@ -349,6 +357,7 @@ impl TradeBook {
         if let Some(d) = self.rank_dirty.take() {
             self.rerank(d);
         }
+        let denominators = Denominators::default();
         for id in std::mem::take(&mut self.dirty_lines) {
             let Some(d) = self.lines[id as usize].dirty.take() else {
                 continue;
@@ -360,7 +369,7 @@ impl TradeBook {
             let to = d.to.plus(REACH_MONTHS).min(last);
             for p in (from.0..=to.0).map(Period) {
                 for flow in Flow::ALL {
-                    let Some(record) = self.trade_record(id, p, flow, usd) else {
+                    let Some(record) = self.trade_record(id, p, flow, usd, &denominators) else {
                         continue;
                     };
                     let slot = self.lines[id as usize]
@@ -382,7 +391,7 @@ impl TradeBook {
             let to = d.to.plus(REACH_MONTHS).min(last);
             for p in (from.0..=to.0).map(Period) {
                 for flow in Flow::ALL {
-                    let Some(record) = self.leaders_record(g, p, flow, top_n) else {
+                    let Some(record) = self.leaders_record(g, p, flow, top_n, &denominators) else {
                         continue;
                     };
                     let fps = self.groups[g as usize].published.slot(p);
@@ -510,14 +519,30 @@ impl TradeBook {
         Some((ytd.sum, prior))
     }
 
-    fn share(&self, region: RegionId, member_ytd: Window, p: Period, flow: Flow) -> Option<f64> {
+    fn share(
+        &self,
+        region: RegionId,
+        member_ytd: Window,
+        p: Period,
+        flow: Flow,
+        denominators: &Denominators,
+    ) -> Option<f64> {
         if member_ytd.months != p.month() {
             return None;
         }
+        let total = *denominators
+            .0
+            .borrow_mut()
+            .entry((region, p, flow))
+            .or_insert_with(|| self.share_denominator(region, p, flow));
+        total.map(|t| money::percent(member_ytd.sum as i128, t as i128))
+    }
+
+    /// The region total's YTD when it is complete and above zero.
+    fn share_denominator(&self, region: RegionId, p: Period, flow: Flow) -> Option<i64> {
         let total = &self.lines[self.regions[region as usize].total_line? as usize];
         let t = Self::ytd(total, p, flow);
-        (t.months == p.month() && t.sum > 0)
-            .then(|| money::percent(member_ytd.sum as i128, t.sum as i128))
+        (t.months == p.month() && t.sum > 0).then_some(t.sum)
     }
 
     fn ytd_usd(line: &Line, p: Period, flow: Flow, usd: &UsdRates) -> Option<Hundredths> {
@@ -542,6 +567,7 @@ impl TradeBook {
         p: Period,
         flow: Flow,
         usd: &UsdRates,
+        denominators: &Denominators,
     ) -> Option<TradeRecord> {
         let line = &self.lines[id as usize];
         let (month, _) = line.months.get(p)?.value(flow)?;
@@ -551,14 +577,24 @@ impl TradeBook {
         let yoy = prior
             .filter(|&pr| ytd.months == p.month() && pr > 0)
             .map(|pr| money::percent((ytd.sum - pr) as i128, pr as i128));
+        // The TTM is the YTD and the months before it in the twelve: only those are summed.
         let ttm = p
             .minus(11)
-            .map(|from| Self::window(line, from, p, flow))
+            .map(|from| match p.year_start().minus(1) {
+                Some(before) if from <= before => {
+                    let head = Self::window(line, from, before, flow);
+                    Window {
+                        sum: head.sum + ytd.sum,
+                        months: head.months + ytd.months,
+                    }
+                }
+                _ => ytd,
+            })
             .filter(|w| w.months == 12)
             .map(|w| Hundredths(w.sum));
         let region = &self.regions[line.region as usize];
         let (share, rank) = match line.member {
-            Some(_) => (self.share(line.region, ytd, p, flow), None),
+            Some(_) => (self.share(line.region, ytd, p, flow, denominators), None),
             None => {
                 let rank = self.ranks.get(&p).and_then(|t| {
                     let (v, of) = &t.flows[flow.index()];
@@ -595,6 +631,7 @@ impl TradeBook {
         p: Period,
         flow: Flow,
         top_n: usize,
+        denominators: &Denominators,
     ) -> Option<LeadersRecord> {
         let group = &self.groups[g as usize];
         let mut any = false;
@@ -625,7 +662,7 @@ impl TradeBook {
             .map(|(m, w, _)| ShareLeader {
                 member: (*m).clone(),
                 ytd_cny: Hundredths(w.sum),
-                share_pct: self.share(group.region, *w, p, flow),
+                share_pct: self.share(group.region, *w, p, flow, denominators),
             })
             .collect();
         let mut growing: Vec<_> = complete
@@ -660,13 +697,14 @@ impl TradeBook {
         top_n: usize,
         mut each: impl FnMut(super::record::Record),
     ) {
+        let denominators = Denominators::default();
         for id in 0..self.lines.len() as LineId {
             let Some((first, last)) = self.lines[id as usize].months.span() else {
                 continue;
             };
             for p in (first.0..=last.0).map(Period) {
                 for flow in Flow::ALL {
-                    if let Some(r) = self.trade_record(id, p, flow, usd) {
+                    if let Some(r) = self.trade_record(id, p, flow, usd, &denominators) {
                         each(super::record::Record::Trade(r));
                     }
                 }
@@ -678,7 +716,7 @@ impl TradeBook {
             };
             for p in (first.0..=last.0).map(Period) {
                 for flow in Flow::ALL {
-                    if let Some(r) = self.leaders_record(g, p, flow, top_n) {
+                    if let Some(r) = self.leaders_record(g, p, flow, top_n, &denominators) {
                         each(super::record::Record::Leaders(r));
                     }
                 }
