@@ -89,7 +89,10 @@ pub struct LimitSettings {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Guarantee {
+    /// Offsets stored after the batch's records are acknowledged; a crash may repeat a batch.
     AtLeastOnce,
+    /// The batch's records, dead letters and offsets commit in one Kafka transaction.
+    ExactlyOnce,
 }
 
 #[derive(Clone, Debug, Deserialize)]

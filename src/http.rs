@@ -13,9 +13,11 @@ use axum::Router;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::record::Record;
+use crate::engine::record::{Record, RecordKind};
+use crate::engine::Selection;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
+use crate::period::Period;
 
 /// Which records `/v1/indicators` returns; every given parameter must match.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -28,19 +30,31 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn matches(&self, r: &Record) -> bool {
-        let (region, port) = match r {
-            Record::Trade(t) => (Some(&*t.region), None),
-            Record::Leaders(l) => (Some(&*l.region), None),
-            Record::Freight(f) => (None, Some(&*f.port)),
+    /// The engine selection this filter names, or why it names none (HTTP 400).
+    pub fn selection(&self) -> Result<Selection<'_>, String> {
+        let kind = match self.kind.as_deref() {
+            None => None,
+            Some(k) => Some(
+                RecordKind::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == k)
+                    .ok_or_else(|| {
+                        format!("kind must be trade, trade_leaders or freight, got {k:?}")
+                    })?,
+            ),
         };
-        self.kind.as_deref().is_none_or(|k| k == r.kind().as_str())
-            && self.region.as_deref().is_none_or(|x| region == Some(x))
-            && self.port.as_deref().is_none_or(|x| port == Some(x))
-            && self
-                .period
-                .as_deref()
-                .is_none_or(|x| r.period().to_string() == x)
+        let period = match self.period.as_deref() {
+            None => None,
+            Some(p) => {
+                Some(Period::parse(p).ok_or_else(|| format!("period must be YYYY-MM, got {p:?}"))?)
+            }
+        };
+        Ok(Selection {
+            kind,
+            region: self.region.as_deref(),
+            port: self.port.as_deref(),
+            period,
+        })
     }
 }
 
@@ -112,6 +126,9 @@ async fn indicators(
         )
             .into_response();
     };
+    if let Err(why) = filter.selection() {
+        return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response();
+    }
     let (reply, answer) = oneshot::channel();
     if s.queries.send(RecordQuery { filter, reply }).await.is_err() {
         return (

@@ -281,6 +281,24 @@ async fn readiness_is_503_until_ready_and_from_the_start_of_shutdown() {
         .unwrap();
     assert_eq!(body.as_array().unwrap().len(), 1);
     assert_eq!(body[0]["ytd_trains"], 6269);
+    assert_eq!(
+        client
+            .get(url("/v1/indicators?period=2024-13"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        client
+            .get(url("/v1/indicators?kind=weather"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
     let metrics = client
         .get(url("/metrics"))
         .send()

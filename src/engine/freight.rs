@@ -183,12 +183,27 @@ impl FreightBook {
         })
     }
 
-    pub fn all_records(&self, mut each: impl FnMut(FreightRecord)) {
+    /// Every record that `select` admits.
+    pub fn all_records(&self, select: &super::Selection<'_>, mut each: impl FnMut(FreightRecord)) {
+        if select.region.is_some()
+            || select
+                .kind
+                .is_some_and(|k| k != super::record::RecordKind::Freight)
+        {
+            return;
+        }
         for id in 0..self.lines.len() {
+            if select.port.is_some_and(|p| *self.lines[id].port != *p) {
+                continue;
+            }
             let Some((first, last)) = self.lines[id].months.span() else {
                 continue;
             };
-            for p in (first.0..=last.0).map(Period) {
+            let (lo, hi) = match select.period {
+                Some(p) => (p.max(first), p.min(last)),
+                None => (first, last),
+            };
+            for p in (lo.0..=hi.0).map(Period) {
                 if let Some(r) = self.record(id, p) {
                     each(r);
                 }

@@ -227,14 +227,33 @@ impl Engine {
     /// Every current record as of the last flush (national ranks are re-derived by
     /// [`Engine::flush`]), sorted by key: what `replay` prints and `/v1/indicators` serves.
     pub fn records(&self) -> Vec<Record> {
+        self.select(&Selection::default())
+    }
+
+    /// The current records `selection` admits, sorted by key; only those are derived, so
+    /// asking for one region or one period costs that region's or period's records.
+    pub fn select(&self, selection: &Selection<'_>) -> Vec<Record> {
         let mut all = Vec::new();
         self.trade
-            .all_records(&self.fx.usd, self.settings.top_n, |r| all.push(r));
-        self.freight.all_records(|r| all.push(Record::Freight(r)));
+            .all_records(&self.fx.usd, self.settings.top_n, selection, |r| {
+                all.push(r)
+            });
+        self.freight
+            .all_records(selection, |r| all.push(Record::Freight(r)));
         let mut keyed: Vec<(String, Record)> = all.into_iter().map(|r| (r.key(), r)).collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
         keyed.into_iter().map(|(_, r)| r).collect()
     }
+}
+
+/// Which records [`Engine::select`] returns; every given field must match. `region` selects
+/// trade and leaders records, `port` freight records.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Selection<'a> {
+    pub kind: Option<record::RecordKind>,
+    pub region: Option<&'a str>,
+    pub port: Option<&'a str>,
+    pub period: Option<crate::period::Period>,
 }
 
 #[cfg(test)]

@@ -691,33 +691,61 @@ impl TradeBook {
     }
 
     /// Every record this book currently defines, in no particular order.
+    /// Every record this book currently defines that `select` admits, in no particular order.
     pub fn all_records(
         &self,
         usd: &UsdRates,
         top_n: usize,
+        select: &super::Selection<'_>,
         mut each: impl FnMut(super::record::Record),
     ) {
+        use super::record::RecordKind;
+        if select.port.is_some() {
+            return;
+        }
         let denominators = Denominators::default();
-        for id in 0..self.lines.len() as LineId {
-            let Some((first, last)) = self.lines[id as usize].months.span() else {
-                continue;
+        let region_ok = |r: RegionId| {
+            select
+                .region
+                .is_none_or(|x| *self.regions[r as usize].name == *x)
+        };
+        let periods = |first: Period, last: Period| {
+            let (lo, hi) = match select.period {
+                Some(p) => (p.max(first), p.min(last)),
+                None => (first, last),
             };
-            for p in (first.0..=last.0).map(Period) {
-                for flow in Flow::ALL {
-                    if let Some(r) = self.trade_record(id, p, flow, usd, &denominators) {
-                        each(super::record::Record::Trade(r));
+            (lo.0..=hi.0).map(Period)
+        };
+        if select.kind.is_none_or(|k| k == RecordKind::Trade) {
+            for id in 0..self.lines.len() as LineId {
+                if !region_ok(self.lines[id as usize].region) {
+                    continue;
+                }
+                let Some((first, last)) = self.lines[id as usize].months.span() else {
+                    continue;
+                };
+                for p in periods(first, last) {
+                    for flow in Flow::ALL {
+                        if let Some(r) = self.trade_record(id, p, flow, usd, &denominators) {
+                            each(super::record::Record::Trade(r));
+                        }
                     }
                 }
             }
         }
-        for g in 0..self.groups.len() as GroupId {
-            let Some((first, last)) = self.group_span(g) else {
-                continue;
-            };
-            for p in (first.0..=last.0).map(Period) {
-                for flow in Flow::ALL {
-                    if let Some(r) = self.leaders_record(g, p, flow, top_n, &denominators) {
-                        each(super::record::Record::Leaders(r));
+        if select.kind.is_none_or(|k| k == RecordKind::Leaders) {
+            for g in 0..self.groups.len() as GroupId {
+                if !region_ok(self.groups[g as usize].region) {
+                    continue;
+                }
+                let Some((first, last)) = self.group_span(g) else {
+                    continue;
+                };
+                for p in periods(first, last) {
+                    for flow in Flow::ALL {
+                        if let Some(r) = self.leaders_record(g, p, flow, top_n, &denominators) {
+                            each(super::record::Record::Leaders(r));
+                        }
                     }
                 }
             }
