@@ -50,7 +50,11 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
             settings.kafka.session_timeout_ms.to_string(),
         )
         .set("statistics.interval.ms", "5000")
-        .set("partition.assignment.strategy", "cooperative-sticky");
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        // Bounded read-ahead: librdkafka's default prefetch (up to 64 MiB per partition) holds
+        // a backfill in memory and lets one topic run far ahead of another (trade before fx).
+        .set("queued.max.messages.kbytes", "4096")
+        .set("queued.min.messages", "10000");
     c
 }
 
@@ -260,9 +264,23 @@ pub fn watermarks<C: Consumer<X>, X: ConsumerContext>(
     let mut out = Vec::new();
     for (topic, n) in topics {
         for p in 0..*n {
-            let (lo, hi) = client
-                .fetch_watermarks(topic, p, Duration::from_secs(30))
-                .with_context(|| format!("reading the end offsets of {topic}/{p}"))?;
+            // Right after a topic is created its partitions may not have a leader yet
+            // (NotLeaderForPartition): retry for a while before giving up.
+            let mut attempt = 0;
+            let (lo, hi) = loop {
+                match client.fetch_watermarks(topic, p, Duration::from_secs(30)) {
+                    Ok(marks) => break marks,
+                    Err(e) if attempt < 20 => {
+                        attempt += 1;
+                        debug!(error = %e, topic = %topic, partition = p, attempt, "End offsets not available yet; retrying.");
+                        std::thread::sleep(Duration::from_millis(250));
+                    }
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("reading the end offsets of {topic}/{p}"))
+                    }
+                }
+            };
             out.push((topic.clone(), p, lo, hi));
         }
     }

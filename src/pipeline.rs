@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
@@ -20,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::config::Settings;
-use crate::engine::record::Output;
+use crate::engine::record::{Output, RecordKind};
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, ParseRules, Rejection};
 use crate::http::RecordQuery;
@@ -39,10 +38,20 @@ struct DeadLetter {
     offset: i64,
 }
 
+/// Highest offset taken from one (topic, partition) in a batch, with the topic's consumed
+/// counter, so that neither costs an allocation or a label lookup per message.
+struct Taken {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    consumed: prometheus::IntCounter,
+}
+
 #[derive(Default)]
 struct Batch {
-    /// Highest offset taken per (topic, partition).
-    offsets: HashMap<(String, i32), i64>,
+    /// Per (topic, partition): a batch spans a handful, so a short list beats a map keyed by an
+    /// owned topic name.
+    offsets: Vec<Taken>,
     received: Vec<Instant>,
     dead: Vec<DeadLetter>,
 }
@@ -90,7 +99,7 @@ impl Processor {
                 biased;
                 _ = shutdown.changed() => return Ok(()),
                 Some(q) = queries.recv() => {
-                    let records = self.engine.records().into_iter().filter(|r| q.filter.matches(r)).collect();
+                    let records = q.filter.selection().map(|sel| self.engine.select(&sel)).unwrap_or_default();
                     let _ = q.reply.send(records);
                 }
                 first = consumer.recv() => {
@@ -125,19 +134,31 @@ impl Processor {
     /// Applies or dead-letters one message.
     fn take(&mut self, m: &BorrowedMessage<'_>, batch: &mut Batch, rules: &ParseRules) {
         let m_topic = m.topic();
-        self.metrics
-            .events_consumed
-            .with_label_values(&[m_topic])
-            .inc();
+        let (partition, offset) = (m.partition(), m.offset());
+        match batch
+            .offsets
+            .iter_mut()
+            .find(|t| t.partition == partition && t.topic == m_topic)
+        {
+            Some(t) => {
+                t.offset = t.offset.max(offset);
+                t.consumed.inc();
+            }
+            None => {
+                let consumed = self.metrics.events_consumed.with_label_values(&[m_topic]);
+                consumed.inc();
+                batch.offsets.push(Taken {
+                    topic: m_topic.to_string(),
+                    partition,
+                    offset,
+                    consumed,
+                });
+            }
+        }
         if let Some(ms) = m.timestamp().to_millis() {
             self.metrics.last_event_timestamp.set(ms as f64 / 1000.0);
         }
         batch.received.push(Instant::now());
-        let slot = batch
-            .offsets
-            .entry((m_topic.to_string(), m.partition()))
-            .or_insert(m.offset());
-        *slot = (*slot).max(m.offset());
         match event::parse(m.payload().unwrap_or_default(), rules) {
             Ok(e) => match self.engine.apply(&e) {
                 Outcome::Applied => {}
@@ -185,7 +206,13 @@ impl Processor {
                 .processing_duration
                 .observe(acked.duration_since(*t).as_secs_f64());
         }
-        for ((topic, partition), offset) in &batch.offsets {
+        for Taken {
+            topic,
+            partition,
+            offset,
+            ..
+        } in &batch.offsets
+        {
             if let Err(e) = consumer.store_offset(topic, *partition, *offset) {
                 // The partition moved to another member, which will process it from the last
                 // commit: at least once.
@@ -220,6 +247,11 @@ impl Processor {
     }
 
     async fn publish(&self, outputs: &[Output], dead: &[DeadLetter]) -> anyhow::Result<()> {
+        let published = RecordKind::ALL.map(|k| {
+            self.metrics
+                .indicators_published
+                .with_label_values(&[k.as_str()])
+        });
         let mut pending: Vec<usize> = (0..outputs.len() + dead.len()).collect();
         for attempt in 1..=PRODUCE_ATTEMPTS {
             let mut futures: Vec<(usize, DeliveryFuture)> = Vec::with_capacity(pending.len());
@@ -268,10 +300,11 @@ impl Processor {
                 };
                 futures.push((i, future));
             }
-            let (indices, futures): (Vec<usize>, Vec<DeliveryFuture>) = futures.into_iter().unzip();
-            let results = join_all(futures).await;
+            // Awaited in order rather than through join_all, which allocates a task per future:
+            // deliveries are acknowledged in bulk, so most are complete when their turn comes.
             let mut failed = Vec::new();
-            for (i, result) in indices.into_iter().zip(results) {
+            for (i, future) in futures {
+                let result = future.await;
                 let topic = if i < outputs.len() {
                     &self.settings.topics.indicators
                 } else {
@@ -280,11 +313,23 @@ impl Processor {
                 match result {
                     Ok(Ok(_)) => {
                         if i < outputs.len() {
-                            self.metrics
-                                .indicators_published
-                                .with_label_values(&[outputs[i].record.kind().as_str()])
-                                .inc();
-                            self.metrics.observe(&outputs[i].record);
+                            let kind = outputs[i].record.kind();
+                            if let Some(k) = RecordKind::ALL.iter().position(|&x| x == kind) {
+                                published[k].inc();
+                            }
+                            // Outputs are sorted by key and a key ends in its period, so the
+                            // last output of a series is its latest: only that one can move
+                            // the series' gauges.
+                            let series = |o: &Output| {
+                                o.key.rsplit_once('/').map(|(s, _)| s.len()).unwrap_or(0)
+                            };
+                            let last_of_series = outputs.get(i + 1).is_none_or(|next| {
+                                let (a, b) = (series(&outputs[i]), series(next));
+                                a != b || outputs[i].key[..a] != next.key[..b]
+                            });
+                            if last_of_series {
+                                self.metrics.observe(&outputs[i].record);
+                            }
                         }
                     }
                     Ok(Err((e, _))) => {

@@ -1,0 +1,1566 @@
+//! Backfill benchmark against a real Kafka broker (issue 7). Prints ratios; asserts nothing
+//! about time.
+//!
+//! ```text
+//! scripts/bench.sh            # starts a broker on 127.0.0.1:19092 if none, runs, stops it
+//! scripts/bench.sh --quick    # ~29k and ~57k events, one drain each: well under a minute
+//! cargo run --release --example backfill_bench -- --bootstrap 127.0.0.1:19092 [--quick]
+//! ```
+//!
+//! For each of two data sets (A, and B twice A's size), in this order:
+//!
+//! 1. Load: a realistic customs backfill — 31 regions × N months × import/export × (region
+//!    total + 97 HS chapters (`commodity`, "01".."97") + 200 partners (`partner_country`,
+//!    "P001".."P200")), plus one USD rate a month — in chronological order into fresh topics:
+//!    trade (6 partitions, keyed by region), fx (1 partition, keyed by currency), and an empty
+//!    freight topic (6 partitions). A = 24 months (2022-10 … 2024-09, 443,448 events),
+//!    B = 48 months (2020-10 … 2024-09, 886,896 events): same members, twice the months, so
+//!    twice the cells. `--quick`: 2 regions (28,632 and 57,264 events).
+//! 2. Raw ceiling on the same trade topic (all events but the 24 or 48 rates), best of three
+//!    runs each: a minimal rdkafka `BaseConsumer` (assign, poll, touch the payload, nothing
+//!    else; librdkafka defaults, as silkroute's consumer), a `StreamConsumer` doing the same
+//!    through tokio (silkroute's consumer type), and kcat
+//!    (`kcat -C -e -q -o beginning -f '%o\n' | wc -l`, timed with process start).
+//! 3. silkroute's drain, in a fresh process (this example re-executed with `--drain-only`),
+//!    `--repeat` times (default 3; the table shows medians and ranges):
+//!    `silkroute::service::start` with a fresh group and indicators topic (created by the
+//!    service: 6 partitions, replication 1); events/s from the first event consumed until every
+//!    event's outcome is acknowledged (`acked`) and until the group's committed offsets reach
+//!    the end offsets (`drain`, the headline; the service auto-commits stored offsets every
+//!    second, so this adds up to 1 s).
+//! 4. Peak RSS (VmHWM) of that process at the end of the drain, state cells, indicator records
+//!    published; peak RSS growth per cell between A and B. After A's last drain, the same
+//!    service (holding A's state) gets freight events at a steady rate (default 5,000/s for
+//!    20 s), each for a distinct port; a consumer on the indicators topic times each event from
+//!    just before `send` to its `freight/{port}/china_europe/2024-09` record being read.
+//!
+//! Run-to-run variation: the fx topic is consumed alongside the trade topic, and how many trade
+//! events librdkafka has queued before the first USD rate arrives decides how many trade records
+//! are published twice (once without, once with `ytd_usd`). Each drain reports that number
+//! (`trade_events_consumed_before_first_fx`) with its records published.
+//!
+//! Only `processing.guarantee = at_least_once` exists; exactly-once is reported as not
+//! available. Any `SILKROUTE__*` variable in the environment is passed to the service under test
+//! (for example `SILKROUTE__PROCESSING__BATCH_MAX_WAIT_MS=5`), and `--service-config FILE` is
+//! given to it as its config file (e.g. `[kafka.librdkafka]` options); both are recorded in the
+//! JSON. `BENCH_DRAIN_WRAPPER="perf record -g -o perf.data"` (or heaptrack, valgrind) runs each
+//! drain process under a profiler.
+//!
+//! The table goes to stdout, the JSON to `target/bench/backfill.json` (`--quick`:
+//! `backfill-quick.json`), and one line per run is appended to
+//! `target/bench/backfill-history.jsonl`, for comparison across commits.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{
+    BaseRecord, DefaultProducerContext, FutureProducer, FutureRecord, Producer, ThreadedProducer,
+};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaErrorCode;
+use serde_json::{json, Value};
+
+use silkroute::config::Settings;
+use silkroute::engine::record::RecordKind;
+use silkroute::period::Period;
+
+// Targets of issue 7.
+const TARGET_DRAIN_RATIO: f64 = 0.80;
+const TARGET_BYTES_PER_CELL: f64 = 200.0;
+const TARGET_PEAK_RSS_MIB: f64 = 256.0;
+const TARGET_P99_MS: f64 = 50.0;
+
+const TRADE_PARTITIONS: i32 = 6;
+/// Runs of each raw reference (BaseConsumer, StreamConsumer, kcat); the best counts.
+const RAW_RUNS: u32 = 3;
+/// Exit code of a drain process whose service stopped before consuming anything.
+const EXIT_STARTUP_FAILED: i32 = 3;
+/// Start-up failures of the service retried per drain (each is recorded in the JSON).
+const STARTUP_RETRIES: u32 = 2;
+const FREIGHT_PARTITIONS: i32 = 6;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "silkroute backfill benchmark against a real Kafka broker")]
+struct Args {
+    /// Kafka bootstrap servers of the broker to benchmark against.
+    #[arg(long, env = "BENCH_BOOTSTRAP", default_value = "127.0.0.1:19092")]
+    bootstrap: String,
+    /// Small smoke run: 2 regions instead of 31 (~30k and ~57k events), 5 s of latency.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the JSON report (default target/bench/backfill.json, or
+    /// backfill-quick.json with --quick).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seconds of the paced latency run after data set A's drain (0 = skip).
+    #[arg(long)]
+    latency_secs: Option<u64>,
+    /// Events per second of the paced latency run.
+    #[arg(long, default_value_t = 5000)]
+    latency_rate: u64,
+    /// Only data set A (no memory growth per cell).
+    #[arg(long)]
+    only_a: bool,
+    /// Keep the benchmark's topics on the broker afterwards.
+    #[arg(long)]
+    keep_topics: bool,
+    /// A TOML file passed to the service under test as its `--config` (e.g. to try
+    /// `[kafka.librdkafka]` options); recorded in the JSON.
+    #[arg(long)]
+    service_config: Option<PathBuf>,
+    /// PID of the broker, to report its CPU time during each drain.
+    #[arg(long, env = "BENCH_BROKER_PID")]
+    broker_pid: Option<u32>,
+
+    // Internal: one drain in a fresh process.
+    #[arg(long, hide = true)]
+    drain_only: bool,
+    #[arg(long, hide = true)]
+    prefix: Option<String>,
+    #[arg(long, hide = true)]
+    events: Option<u64>,
+    #[arg(long, hide = true, default_value_t = 0)]
+    run: u32,
+    /// Drains per data set, each in a fresh process with a fresh group and output topics
+    /// (default 3, or 1 with --quick); the table shows medians.
+    #[arg(long)]
+    repeat: Option<u32>,
+}
+
+/// One data set: which regions and months.
+#[derive(Clone, Debug)]
+struct DataSet {
+    label: &'static str,
+    regions: usize,
+    first: (u32, u32),
+    months: u32,
+}
+
+impl DataSet {
+    fn describe(&self) -> String {
+        let first = Period::new(self.first.0, self.first.1);
+        let last = first.plus(self.months - 1);
+        format!(
+            "{} regions x {} months ({first}..{last}) x 2 flows x (1 + {COMMODITIES} + {PARTNERS})",
+            self.regions, self.months
+        )
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    silkroute::telemetry::init(silkroute::config::LogFormat::Text);
+    if args.drain_only {
+        let result = drain_main(&args).await?;
+        println!("{result}");
+        return Ok(());
+    }
+    orchestrate(args).await
+}
+
+// ------------------------------------------------------------------------------------------
+// Data: a deterministic customs backfill (the shape of benches/support, months configurable).
+
+const REGIONS: [&str; 31] = [
+    "BJ", "TJ", "HE", "SX", "NM", "LN", "JL", "HL", "SH", "JS", "ZJ", "AH", "FJ", "JX", "SD", "HA",
+    "HB", "HN", "GD", "GX", "HI", "CQ", "SC", "GZ", "YN", "XZ", "SN", "GS", "QH", "NX", "XJ",
+];
+const COMMODITIES: usize = 97;
+const PARTNERS: usize = 200;
+const FLOWS: [&str; 2] = ["import", "export"];
+
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+    fn unit(&mut self) -> f64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+}
+
+fn weights(rng: &mut Rng, n: usize) -> Vec<f64> {
+    let raw: Vec<f64> = (0..n).map(|_| rng.unit().powi(3) + 1e-4).collect();
+    let sum: f64 = raw.iter().sum();
+    raw.into_iter().map(|w| w / sum).collect()
+}
+
+fn fen(yuan: f64) -> i64 {
+    (yuan * 100.0).round().clamp(1.0, 1e17) as i64
+}
+
+fn push_money(out: &mut String, fen: i64) {
+    let _ = write!(out, "{}.{:02}", fen / 100, fen % 100);
+}
+
+/// Generated messages: trade keyed by region, fx keyed by currency, both in log order.
+struct Messages {
+    trade: Vec<(&'static str, Vec<u8>)>,
+    fx: Vec<Vec<u8>>,
+}
+
+impl Messages {
+    fn len(&self) -> u64 {
+        (self.trade.len() + self.fx.len()) as u64
+    }
+}
+
+fn generate(set: &DataSet) -> Messages {
+    struct Shape {
+        rng: Rng,
+        base: [f64; 2],
+        growth: [f64; 2],
+        commodity: [Vec<f64>; 2],
+        partner: [Vec<f64>; 2],
+    }
+    let mut shapes: Vec<Shape> = (0..set.regions)
+        .map(|r| {
+            let mut rng = Rng::new(0x5111_0000 + r as u64);
+            let size = ((0.3e9f64).ln() + rng.unit() * ((400e9f64).ln() - (0.3e9f64).ln())).exp();
+            let import_share = rng.range(0.25, 0.6);
+            let growth = [rng.range(0.85, 1.30), rng.range(0.85, 1.30)];
+            let commodity = [
+                weights(&mut rng, COMMODITIES),
+                weights(&mut rng, COMMODITIES),
+            ];
+            let partner = [weights(&mut rng, PARTNERS), weights(&mut rng, PARTNERS)];
+            Shape {
+                rng,
+                base: [size * import_share, size * (1.0 - import_share)],
+                growth,
+                commodity,
+                partner,
+            }
+        })
+        .collect();
+    let per_month = set.regions * FLOWS.len() * (1 + COMMODITIES + PARTNERS);
+    let mut out = Messages {
+        trade: Vec::with_capacity(set.months as usize * per_month),
+        fx: Vec::new(),
+    };
+    let first = Period::new(set.first.0, set.first.1);
+    let mut line = String::with_capacity(256);
+    for m in 0..set.months {
+        let period = first.plus(m);
+        let x = m as f64;
+        let micros = ((7.10 + 0.003 * x + 0.02 * (x * 0.9).sin()) * 10_000.0).round() as i64 * 100;
+        out.fx.push(
+            format!(
+                r#"{{"type":"fx_rate","currency":"USD","period":"{period}","cny_per_unit":"{}.{:06}","source":"pboc"}}"#,
+                micros / 1_000_000,
+                micros % 1_000_000
+            )
+            .into_bytes(),
+        );
+        let season = match period.month() {
+            1 => 0.85,
+            2 => 0.75,
+            12 => 1.15,
+            _ => 1.0,
+        };
+        for (r, shape) in shapes.iter_mut().enumerate() {
+            let region = REGIONS[r];
+            for (f, flow) in FLOWS.iter().enumerate() {
+                let total_yuan = shape.base[f]
+                    * season
+                    * shape.growth[f].powf(x / 12.0)
+                    * shape.rng.range(0.9, 1.1);
+                let total_fen = fen(total_yuan);
+                let usd_cents = (total_fen as i128 * 1_000_000 / micros as i128) as i64;
+                line.clear();
+                let _ = write!(
+                    line,
+                    r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"total","value_cny":""#
+                );
+                push_money(&mut line, total_fen);
+                line.push_str(r#"","value_usd":""#);
+                push_money(&mut line, usd_cents);
+                line.push_str(r#"","source":"customs.gov.cn"}"#);
+                out.trade.push((region, line.as_bytes().to_vec()));
+                for c in 0..COMMODITIES {
+                    let v = fen(total_yuan * shape.commodity[f][c] * shape.rng.range(0.8, 1.2));
+                    line.clear();
+                    let _ = write!(
+                        line,
+                        r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"commodity","member":"{:02}","value_cny":""#,
+                        c + 1
+                    );
+                    push_money(&mut line, v);
+                    line.push_str(r#"","source":"customs.gov.cn"}"#);
+                    out.trade.push((region, line.as_bytes().to_vec()));
+                }
+                for p in 0..PARTNERS {
+                    let v = fen(total_yuan * shape.partner[f][p] * shape.rng.range(0.8, 1.2));
+                    line.clear();
+                    let _ = write!(
+                        line,
+                        r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"partner_country","member":"P{:03}","value_cny":""#,
+                        p + 1
+                    );
+                    push_money(&mut line, v);
+                    line.push_str(r#"","source":"customs.gov.cn"}"#);
+                    out.trade.push((region, line.as_bytes().to_vec()));
+                }
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// Kafka helpers.
+
+fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c
+}
+
+/// A data set's input topics, and the output topics and group of one drain (`run`: each drain
+/// of the same inputs starts from nothing).
+struct Topics {
+    prefix: String,
+    run: u32,
+    trade: String,
+    fx: String,
+    freight: String,
+}
+
+impl Topics {
+    fn new(prefix: String, run: u32) -> Topics {
+        Topics {
+            trade: format!("{prefix}-trade"),
+            fx: format!("{prefix}-fx"),
+            freight: format!("{prefix}-freight"),
+            prefix,
+            run,
+        }
+    }
+    fn indicators(&self) -> String {
+        format!("{}-indicators-{}", self.prefix, self.run)
+    }
+    fn dead_letter(&self) -> String {
+        format!("{}-dlq-{}", self.prefix, self.run)
+    }
+    fn group(&self) -> String {
+        format!("{}-group-{}", self.prefix, self.run)
+    }
+}
+
+async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create()?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for r in admin.create_topics(&new, &opts).await? {
+        if let Err((name, code)) = r {
+            bail!("cannot create topic {name}: {code}");
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every topic whose name starts with `prefix`.
+async fn delete_topics(bootstrap: &str, prefix: &str) {
+    let Ok(admin) = client_config(bootstrap).create::<AdminClient<DefaultClientContext>>() else {
+        return;
+    };
+    let Ok(probe) = client_config(bootstrap).create::<BaseConsumer>() else {
+        return;
+    };
+    let Ok(md) =
+        tokio::task::block_in_place(|| probe.fetch_metadata(None, Duration::from_secs(10)))
+    else {
+        return;
+    };
+    let names: Vec<&str> = md
+        .topics()
+        .iter()
+        .map(|t| t.name())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let _ = admin.delete_topics(&names, &opts).await;
+}
+
+/// Loads messages with a throughput-minded producer (lz4, 20 ms linger, idempotent so that
+/// each partition keeps log order). Returns seconds taken.
+async fn produce_all(bootstrap: &str, topics: &Topics, msgs: &Messages) -> anyhow::Result<f64> {
+    let producer: FutureProducer = client_config(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let t0 = Instant::now();
+    let fx = msgs.fx.iter().map(|v| {
+        producer.send(
+            FutureRecord::to(&topics.fx)
+                .key("USD")
+                .payload(v.as_slice()),
+            Duration::from_secs(60),
+        )
+    });
+    for r in futures::future::join_all(fx).await {
+        r.map_err(|(e, _)| e).context("producing fx")?;
+    }
+    for chunk in msgs.trade.chunks(50_000) {
+        let futures = chunk.iter().map(|(k, v)| {
+            producer.send(
+                FutureRecord::to(&topics.trade)
+                    .key(*k)
+                    .payload(v.as_slice()),
+                Duration::from_secs(60),
+            )
+        });
+        for r in futures::future::join_all(futures).await {
+            r.map_err(|(e, _)| e).context("producing trade")?;
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+/// (topic, partition, high watermark) of every partition of `topics`.
+fn end_offsets(
+    consumer: &BaseConsumer,
+    topics: &[(&str, i32)],
+) -> anyhow::Result<Vec<(String, i32, i64)>> {
+    let mut out = Vec::new();
+    for (t, n) in topics {
+        for p in 0..*n {
+            let (_, hi) = consumer.fetch_watermarks(t, p, Duration::from_secs(30))?;
+            out.push((t.to_string(), p, hi));
+        }
+    }
+    Ok(out)
+}
+
+fn assign_from_beginning(topics: &[(&str, i32)]) -> anyhow::Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for (t, n) in topics {
+        for p in 0..*n {
+            tpl.add_partition_offset(t, p, Offset::Beginning)?;
+        }
+    }
+    Ok(tpl)
+}
+
+fn raw_consumer_config(bootstrap: &str) -> ClientConfig {
+    // Everything else at librdkafka's defaults, as silkroute's consumer (which sets no fetch
+    // tuning) has them.
+    let mut c = client_config(bootstrap);
+    c.set("group.id", format!("bench-raw-{}", unique()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    c
+}
+
+/// A timed read of every message: (messages, seconds from the first message to the last).
+struct Read {
+    messages: u64,
+    secs: f64,
+}
+
+impl Read {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.secs.max(1e-9)
+    }
+}
+
+/// Repeated reads of the same topic, and the best rate among them.
+struct Reads {
+    runs: Vec<Read>,
+    best: f64,
+}
+
+impl Reads {
+    fn rate(&self) -> f64 {
+        self.best
+    }
+    fn json(&self) -> Value {
+        json!({
+            "events_per_s": self.best,
+            "messages": self.runs.first().map(|r| r.messages),
+            "runs_secs": self.runs.iter().map(|r| r.secs).collect::<Vec<_>>(),
+            "runs_events_per_s": self.runs.iter().map(Read::rate).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The minimal consumer: BaseConsumer, assign from the beginning, poll, touch the payload.
+fn raw_base(bootstrap: &str, topics: &[(&str, i32)], total: u64) -> anyhow::Result<Read> {
+    let consumer: BaseConsumer = raw_consumer_config(bootstrap).create()?;
+    consumer.assign(&assign_from_beginning(topics)?)?;
+    let (mut n, mut bytes, mut first, mut last) = (0u64, 0usize, None, Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while n < total {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                bytes += m.payload().map_or(0, <[u8]>::len);
+                n += 1;
+                last = Instant::now();
+                first.get_or_insert(last);
+            }
+            Some(Err(e)) => eprintln!("raw consumer: {e}"),
+            None if Instant::now() > deadline => bail!("raw consumer read {n} of {total}"),
+            None => {}
+        }
+    }
+    std::hint::black_box(bytes);
+    Ok(Read {
+        messages: n,
+        secs: (last - first.unwrap_or(last)).as_secs_f64(),
+    })
+}
+
+/// The same through tokio's StreamConsumer (silkroute's consumer type).
+async fn raw_stream(bootstrap: &str, topics: &[(&str, i32)], total: u64) -> anyhow::Result<Read> {
+    let consumer: StreamConsumer = raw_consumer_config(bootstrap).create()?;
+    consumer.assign(&assign_from_beginning(topics)?)?;
+    let (mut n, mut bytes, mut first, mut last) = (0u64, 0usize, None, Instant::now());
+    while n < total {
+        match tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await {
+            Ok(Ok(m)) => {
+                bytes += m.payload().map_or(0, <[u8]>::len);
+                n += 1;
+                last = Instant::now();
+                first.get_or_insert(last);
+            }
+            Ok(Err(e)) => eprintln!("stream consumer: {e}"),
+            Err(_) => bail!("stream consumer read {n} of {total}"),
+        }
+    }
+    std::hint::black_box(bytes);
+    Ok(Read {
+        messages: n,
+        secs: (last - first.unwrap_or(last)).as_secs_f64(),
+    })
+}
+
+/// kcat reading one topic to its end, timed including process start.
+fn kcat(bootstrap: &str, topic: &str) -> anyhow::Result<Read> {
+    let t0 = Instant::now();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "kcat -C -b '{bootstrap}' -t '{topic}' -e -q -o beginning -f '%o\\n' | wc -l"
+        ))
+        .stderr(Stdio::inherit())
+        .output()
+        .context("running kcat")?;
+    let secs = t0.elapsed().as_secs_f64();
+    let messages: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("kcat's line count")?;
+    Ok(Read { messages, secs })
+}
+
+fn unique() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    format!("{}-{}", nanos, std::process::id())
+}
+
+// ------------------------------------------------------------------------------------------
+// Process measurements.
+
+fn proc_status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU seconds (user + system) of a process; `None` = this one.
+fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+// ------------------------------------------------------------------------------------------
+// The drain, in a fresh process.
+
+/// Settings as environment pairs: the service's, and the caller's own `SILKROUTE__*` overrides.
+type EnvPairs = Vec<(String, String)>;
+
+fn service_env(args: &Args, topics: &Topics) -> (EnvPairs, EnvPairs) {
+    let overrides: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("SILKROUTE__"))
+        .collect();
+    let mut env = overrides.clone();
+    let fixed = [
+        (
+            "SILKROUTE__KAFKA__BOOTSTRAP_SERVERS",
+            args.bootstrap.clone(),
+        ),
+        ("SILKROUTE__KAFKA__GROUP_ID", topics.group()),
+        ("SILKROUTE__TOPICS__TRADE", topics.trade.clone()),
+        ("SILKROUTE__TOPICS__FREIGHT", topics.freight.clone()),
+        ("SILKROUTE__TOPICS__FX", topics.fx.clone()),
+        ("SILKROUTE__TOPICS__INDICATORS", topics.indicators()),
+        ("SILKROUTE__TOPICS__DEAD_LETTER", topics.dead_letter()),
+        ("SILKROUTE__TOPICS__CREATE", "true".into()),
+        ("SILKROUTE__TOPICS__PARTITIONS", "6".into()),
+        ("SILKROUTE__TOPICS__REPLICATION_FACTOR", "1".into()),
+        ("SILKROUTE__HTTP__LISTEN", "127.0.0.1:0".into()),
+        ("SILKROUTE__SHUTDOWN__TIMEOUT_MS", "30000".into()),
+    ];
+    env.extend(fixed.into_iter().map(|(k, v)| (k.to_string(), v)));
+    (env, overrides)
+}
+
+async fn drain_main(args: &Args) -> anyhow::Result<Value> {
+    let prefix = args.prefix.clone().context("--prefix")?;
+    let events = args.events.context("--events")?;
+    let topics = Topics::new(prefix, args.run);
+    let (env, _) = service_env(args, &topics);
+    let settings = Settings::load_from(args.service_config.as_deref(), env)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let batch = json!({
+        "batch_max_messages": settings.processing.batch_max_messages,
+        "batch_max_wait_ms": settings.processing.batch_max_wait_ms,
+    });
+
+    let inputs = [
+        (topics.trade.as_str(), TRADE_PARTITIONS),
+        (topics.fx.as_str(), 1),
+        (topics.freight.as_str(), FREIGHT_PARTITIONS),
+    ];
+    let checker: BaseConsumer = client_config(&args.bootstrap)
+        .set("group.id", topics.group())
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let ends = tokio::task::block_in_place(|| end_offsets(&checker, &inputs))?;
+    let ends_total: i64 = ends.iter().map(|e| e.2).sum();
+    if ends_total as u64 != events {
+        bail!("the input topics hold {ends_total} messages, expected {events}");
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, _) in &ends {
+        tpl.add_partition(t, *p);
+    }
+
+    let rss_before = proc_status_kib("VmRSS:").unwrap_or(0);
+    let cpu0 = cpu_secs(None);
+    let broker_cpu0 = args.broker_pid.and_then(|p| cpu_secs(Some(p)));
+    let t_start = Instant::now();
+    let handle = silkroute::service::start(settings).await?;
+    let m = handle.metrics.clone();
+    let consumed = || -> u64 {
+        inputs
+            .iter()
+            .map(|(t, _)| m.events_consumed.with_label_values(&[t]).get())
+            .sum()
+    };
+    let (mut t_first, mut t_processed, mut t_committed, mut t_ready) = (None, None, None, None);
+    let mut last_check = Instant::now() - Duration::from_secs(1);
+    let mut last_log = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(1200);
+    let published_now = || -> u64 {
+        RecordKind::ALL
+            .iter()
+            .map(|k| {
+                m.indicators_published
+                    .with_label_values(&[k.as_str()])
+                    .get()
+            })
+            .sum()
+    };
+    // Records are counted as Kafka acknowledges a batch's publication, so a jump between two
+    // samples (1 ms apart) is about one batch's output.
+    let (mut last_published, mut max_published_step) = (0u64, 0u64);
+    let (mut last_rss_sample, mut max_rss, mut processed_at_max_rss) = (Instant::now(), 0u64, 0u64);
+    // Trade events consumed before the first USD rate: records derived before it are published
+    // again with `ytd_usd` once it arrives, so this is the main source of run-to-run variation.
+    let mut trade_before_fx = None;
+    while t_committed.is_none() || t_ready.is_none() {
+        let now = Instant::now();
+        if trade_before_fx.is_none() && m.events_consumed.with_label_values(&[&topics.fx]).get() > 0
+        {
+            trade_before_fx = Some(m.events_consumed.with_label_values(&[&topics.trade]).get());
+        }
+        let published = published_now();
+        max_published_step = max_published_step.max(published - last_published);
+        last_published = published;
+        if now - last_rss_sample >= Duration::from_millis(50) {
+            last_rss_sample = now;
+            let rss = proc_status_kib("VmRSS:").unwrap_or(0) * 1024;
+            if rss > max_rss {
+                max_rss = rss;
+                processed_at_max_rss = m.processing_duration.get_sample_count();
+            }
+        }
+        if t_first.is_none() && consumed() > 0 {
+            t_first = Some(now);
+        }
+        if t_ready.is_none() && handle.lifecycle.is_ready() {
+            t_ready = Some(now);
+        }
+        let processed = m.processing_duration.get_sample_count();
+        if t_processed.is_none() && processed >= events {
+            t_processed = Some(now);
+        }
+        if t_processed.is_some()
+            && t_committed.is_none()
+            && now - last_check >= Duration::from_millis(20)
+        {
+            last_check = now;
+            let committed = tokio::task::block_in_place(|| {
+                checker.committed_offsets(tpl.clone(), Duration::from_secs(5))
+            })?;
+            let done = ends.iter().all(|(t, p, hi)| {
+                *hi == 0
+                    || matches!(
+                        committed.find_partition(t, *p).map(|e| e.offset()),
+                        Some(Offset::Offset(o)) if o >= *hi
+                    )
+            });
+            if done {
+                t_committed = Some(Instant::now());
+            }
+        }
+        if handle.is_finished() {
+            if t_first.is_none() {
+                // Stopped before consuming anything: a start-up failure (logged above), which
+                // the orchestrator retries with fresh output topics and group.
+                eprintln!("the service stopped during start-up");
+                std::process::exit(EXIT_STARTUP_FAILED);
+            }
+            bail!("the service stopped during the drain");
+        }
+        if now > deadline {
+            bail!("drain timed out: {processed} of {events} processed");
+        }
+        if now - last_log > Duration::from_secs(10) {
+            eprintln!("  … drain: {processed} / {events} processed");
+            last_log = now;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let cpu = cpu0.zip(cpu_secs(None)).map(|(a, b)| b - a);
+    let broker_cpu = broker_cpu0
+        .zip(args.broker_pid.and_then(|p| cpu_secs(Some(p))))
+        .map(|(a, b)| b - a);
+    let vmhwm = proc_status_kib("VmHWM:").unwrap_or(0) * 1024;
+    let vmrss = proc_status_kib("VmRSS:").unwrap_or(0) * 1024;
+    let cells = m.state_cells.get();
+    let mut published = serde_json::Map::new();
+    let mut published_total = 0;
+    for k in RecordKind::ALL {
+        let n = m
+            .indicators_published
+            .with_label_values(&[k.as_str()])
+            .get();
+        published_total += n;
+        published.insert(k.as_str().to_string(), json!(n));
+    }
+    published.insert("total".into(), json!(published_total));
+    let rejected: u64 = silkroute::event::Reason::ALL
+        .iter()
+        .map(|r| m.events_rejected.with_label_values(&[r.as_str()]).get())
+        .sum();
+    let first = t_first.context("no event consumed")?;
+    let processed_secs = (t_processed.unwrap() - first).as_secs_f64();
+    let committed_secs = (t_committed.unwrap() - first).as_secs_f64();
+
+    let latency = match args.latency_secs.unwrap_or(0) {
+        0 => Value::Null,
+        secs => latency_run(args, &topics, secs, args.latency_rate).await?,
+    };
+    let stop = Instant::now();
+    handle.stop().await?;
+    Ok(json!({
+        "events": events,
+        "startup_s": (first - t_start).as_secs_f64(),
+        "drain_processed_s": processed_secs,
+        "drain_committed_s": committed_secs,
+        "drain_processed_events_per_s": events as f64 / processed_secs,
+        "drain_committed_events_per_s": events as f64 / committed_secs,
+        "ready_after_first_event_s": t_ready.map(|r| r.saturating_duration_since(first).as_secs_f64()),
+        "process_cpu_s": cpu,
+        "broker_cpu_s": broker_cpu,
+        "rss_before_start_bytes": rss_before * 1024,
+        "peak_rss_bytes": vmhwm,
+        "rss_after_drain_bytes": vmrss,
+        "state_cells": cells,
+        "largest_publication_step_records": max_published_step,
+        "trade_events_consumed_before_first_fx": trade_before_fx,
+        "sampled_rss_max_bytes": max_rss,
+        "processed_events_at_sampled_rss_max": processed_at_max_rss,
+        "indicators_published": published,
+        "events_rejected": rejected,
+        "batch": batch,
+        "latency": latency,
+        "stop_s": stop.elapsed().as_secs_f64(),
+    }))
+}
+
+/// Freight events for distinct ports at a steady rate; each timed from just before `send` to
+/// its record being read from the indicators topic.
+async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyhow::Result<Value> {
+    let n = (secs * rate) as usize;
+    let indicators = topics.indicators();
+    let base = Instant::now();
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let seen: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // The reader, at the current end of every indicators partition.
+    let reader: BaseConsumer = client_config(&args.bootstrap)
+        .set("group.id", format!("bench-latency-{}", unique()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    let md = tokio::task::block_in_place(|| {
+        reader.fetch_metadata(Some(&indicators), Duration::from_secs(10))
+    })?;
+    let partitions = md.topics()[0].partitions().len() as i32;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        let (_, hi) = tokio::task::block_in_place(|| {
+            reader.fetch_watermarks(&indicators, p, Duration::from_secs(10))
+        })?;
+        tpl.add_partition_offset(&indicators, p, Offset::Offset(hi))?;
+    }
+    reader.assign(&tpl)?;
+    let reader_thread = {
+        let (seen, stop) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut got = 0usize;
+            while !stop.load(Ordering::Relaxed) && got < seen.len() {
+                if let Some(Ok(m)) = reader.poll(Duration::from_millis(50)) {
+                    let now = base.elapsed().as_nanos() as u64;
+                    let idx = m
+                        .key()
+                        .and_then(|k| k.strip_prefix(b"freight/lat"))
+                        .and_then(|k| k.get(..7))
+                        .and_then(|k| std::str::from_utf8(k).ok())
+                        .and_then(|s| s.parse::<usize>().ok());
+                    if let Some(i) = idx.filter(|&i| i < seen.len()) {
+                        if seen[i].load(Ordering::Relaxed) == 0 {
+                            seen[i].store(now.max(1), Ordering::Relaxed);
+                            got += 1;
+                        }
+                    }
+                }
+            }
+        })
+    };
+    // Give the reader its first fetch before producing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let producer: ThreadedProducer<DefaultProducerContext> = client_config(&args.bootstrap)
+        .set("linger.ms", "0")
+        .set("enable.idempotence", "true")
+        .create()?;
+    let freight = topics.freight.clone();
+    // Warm the producer up (metadata, connection, idempotent producer id) with one event whose
+    // port the reader ignores, so that the timed events measure the service, not the client's
+    // start.
+    let warmup = r#"{"type":"freight_trains","port":"warmup","period":"2024-09","trains":1}"#;
+    producer
+        .send(BaseRecord::to(&freight).key("warmup").payload(warmup))
+        .map_err(|(e, _)| e)?;
+    tokio::task::block_in_place(|| producer.flush(Duration::from_secs(30)))?;
+    let writer = {
+        let sent = sent.clone();
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let t0 = Instant::now();
+            for i in 0..n {
+                let target = t0 + Duration::from_nanos(i as u64 * 1_000_000_000 / rate);
+                let now = Instant::now();
+                if target > now {
+                    std::thread::sleep(target - now);
+                }
+                let port = format!("lat{i:07}");
+                let value = format!(
+                    r#"{{"type":"freight_trains","port":"{port}","period":"2024-09","trains":{}}}"#,
+                    500 + i % 400
+                );
+                sent[i].store(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                let mut record = BaseRecord::to(&freight).key(&port).payload(&value);
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            record = r;
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        Err((e, _)) => bail!("latency producer: {e}"),
+                    }
+                }
+            }
+            producer.flush(Duration::from_secs(30))?;
+            Ok(())
+        })
+    };
+    let produced = tokio::task::spawn_blocking(move || writer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("latency writer panicked"))?;
+    produced?;
+    let wait_until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < wait_until && seen.iter().any(|s| s.load(Ordering::Relaxed) == 0) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    tokio::task::spawn_blocking(move || reader_thread.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("latency reader panicked"))?;
+    let mut ms: Vec<f64> = (0..n)
+        .filter_map(|i| {
+            let (s, r) = (
+                sent[i].load(Ordering::Relaxed),
+                seen[i].load(Ordering::Relaxed),
+            );
+            (r != 0).then(|| r.saturating_sub(s) as f64 / 1e6)
+        })
+        .collect();
+    // p99 and max per second of sending: a start-up transient, a periodic stall, or steady.
+    let per_second: Vec<Value> = (0..secs as usize)
+        .map(|w| {
+            let lo = w * rate as usize;
+            let hi = ((w + 1) * rate as usize).min(n);
+            let mut v: Vec<f64> = (lo..hi)
+                .filter_map(|i| {
+                    let (s, r) = (
+                        sent[i].load(Ordering::Relaxed),
+                        seen[i].load(Ordering::Relaxed),
+                    );
+                    (r != 0).then(|| r.saturating_sub(s) as f64 / 1e6)
+                })
+                .collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let at = |p: f64| {
+                v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
+                    .map(|x| (x * 10.0).round() / 10.0)
+            };
+            json!([at(0.5), at(0.99), at(1.0)])
+        })
+        .collect();
+    ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let q = |p: f64| -> Option<f64> {
+        (!ms.is_empty()).then(|| ms[((ms.len() - 1) as f64 * p).round() as usize])
+    };
+    Ok(json!({
+        "rate_per_s": rate,
+        "secs": secs,
+        "events": n,
+        "matched": ms.len(),
+        "missing": n - ms.len(),
+        "p50_ms": q(0.50),
+        "p90_ms": q(0.90),
+        "p99_ms": q(0.99),
+        "max_ms": q(1.0),
+        "per_second_p50_p99_max_ms": per_second,
+        "mean_ms": (!ms.is_empty()).then(|| ms.iter().sum::<f64>() / ms.len() as f64),
+    }))
+}
+
+// ------------------------------------------------------------------------------------------
+// The orchestrator.
+
+struct SetResult {
+    set: DataSet,
+    events: u64,
+    produce_s: f64,
+    raw_base: Reads,
+    raw_stream: Reads,
+    kcat: Reads,
+    /// One result per drain; the last holds the latency run (data set A).
+    drains: Vec<Value>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+impl SetResult {
+    fn each(&self, key: &str) -> Vec<f64> {
+        self.drains
+            .iter()
+            .map(|d| d.pointer(key).and_then(Value::as_f64).unwrap_or(f64::NAN))
+            .collect()
+    }
+    fn median(&self, key: &str) -> f64 {
+        median(self.each(key))
+    }
+    /// "lo–hi" over the drains (one value if there is one drain), scaled, with `places`.
+    fn range(&self, key: &str, scale: f64, places: usize) -> String {
+        let v: Vec<f64> = self
+            .each(key)
+            .into_iter()
+            .filter(|x| x.is_finite())
+            .collect();
+        if v.is_empty() {
+            return "n/a".into();
+        }
+        let lo = v.iter().cloned().fold(f64::INFINITY, f64::min) / scale;
+        let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max) / scale;
+        if self.drains.len() == 1 || lo == hi {
+            format!("{lo:.places$}")
+        } else {
+            format!("{lo:.places$}–{hi:.places$}")
+        }
+    }
+}
+
+async fn run_set(
+    args: &Args,
+    set: &DataSet,
+    run: &str,
+    latency_secs: u64,
+    repeat: u32,
+) -> anyhow::Result<SetResult> {
+    eprintln!("[{}] generating {}", set.label, set.describe());
+    let msgs = generate(set);
+    let events = msgs.len();
+    let topics = Topics::new(format!("bench-{run}-{}", set.label.to_lowercase()), 0);
+    create_topics(
+        &args.bootstrap,
+        &[
+            (&topics.trade, TRADE_PARTITIONS),
+            (&topics.fx, 1),
+            (&topics.freight, FREIGHT_PARTITIONS),
+        ],
+    )
+    .await?;
+    eprintln!(
+        "[{}] producing {events} events to {}",
+        set.label, topics.trade
+    );
+    let produce_s = produce_all(&args.bootstrap, &topics, &msgs).await?;
+    let trade_events = msgs.trade.len() as u64;
+    drop(msgs);
+
+    // The raw references read the trade topic (all but 24 or 48 of the events): the fx
+    // partition's first fetch can start a second late, which would time the consumer's
+    // start-up rather than its throughput. Best of three runs each: the ceiling.
+    let trade_only = [(topics.trade.as_str(), TRADE_PARTITIONS)];
+    let mut raw_base_runs = Vec::new();
+    let mut raw_stream_runs = Vec::new();
+    let mut kcat_runs = Vec::new();
+    for attempt in 1..=RAW_RUNS {
+        eprintln!(
+            "[{}] raw ceiling {attempt}/{RAW_RUNS}: BaseConsumer, StreamConsumer, kcat",
+            set.label
+        );
+        let bootstrap = args.bootstrap.clone();
+        let trade = topics.trade.clone();
+        raw_base_runs.push(
+            tokio::task::spawn_blocking(move || {
+                raw_base(
+                    &bootstrap,
+                    &[(trade.as_str(), TRADE_PARTITIONS)],
+                    trade_events,
+                )
+            })
+            .await??,
+        );
+        raw_stream_runs.push(raw_stream(&args.bootstrap, &trade_only, trade_events).await?);
+        let k = kcat(&args.bootstrap, &topics.trade)?;
+        if k.messages != trade_events {
+            bail!("kcat read {} messages of {trade_events}", k.messages);
+        }
+        kcat_runs.push(k);
+    }
+    let best = |runs: Vec<Read>| -> Reads {
+        let best = runs.iter().map(Read::rate).fold(0.0, f64::max);
+        Reads { runs, best }
+    };
+    let (raw_base, raw_stream, kcat) =
+        (best(raw_base_runs), best(raw_stream_runs), best(kcat_runs));
+
+    let mut drains = Vec::new();
+    for r in 0..repeat {
+        eprintln!(
+            "[{}] silkroute drain {}/{repeat} (fresh process)",
+            set.label,
+            r + 1
+        );
+        // Last, since its freight events stay in the input topics.
+        let lat = if r + 1 == repeat { latency_secs } else { 0 };
+        let mut failures = Vec::new();
+        let mut drain = loop {
+            // A retry gets fresh output topics and group (run numbers 100, 200, ...).
+            let tag = r + 100 * failures.len() as u32;
+            match drain_process(args, &topics, events, tag, lat)? {
+                Some(d) => break d,
+                None if (failures.len() as u32) < STARTUP_RETRIES => {
+                    eprintln!("[{}] the service failed to start; retrying", set.label);
+                    failures.push(tag);
+                }
+                None => bail!("the service failed to start {} times", failures.len() + 1),
+            }
+        };
+        drain["startup_failures_retried"] = json!(failures.len());
+        drains.push(drain);
+    }
+    Ok(SetResult {
+        set: set.clone(),
+        events,
+        produce_s,
+        raw_base,
+        raw_stream,
+        kcat,
+        drains,
+    })
+}
+
+/// One drain in a fresh process (this program with --drain-only): its JSON result.
+fn drain_process(
+    args: &Args,
+    topics: &Topics,
+    events: u64,
+    run: u32,
+    latency_secs: u64,
+) -> anyhow::Result<Option<Value>> {
+    let exe = std::env::current_exe()?;
+    // BENCH_DRAIN_WRAPPER (e.g. "heaptrack -o /tmp/ht" or "perf record -g -o /tmp/p.data")
+    // runs the drain process under a profiler.
+    let wrapper: Vec<String> = std::env::var("BENCH_DRAIN_WRAPPER")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let mut cmd = match wrapper.split_first() {
+        Some((tool, rest)) => {
+            let mut c = Command::new(tool);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.arg("--drain-only")
+        .arg("--bootstrap")
+        .arg(&args.bootstrap)
+        .arg("--prefix")
+        .arg(&topics.prefix)
+        .arg("--run")
+        .arg(run.to_string())
+        .arg("--events")
+        .arg(events.to_string())
+        .arg("--latency-secs")
+        .arg(latency_secs.to_string())
+        .arg("--latency-rate")
+        .arg(args.latency_rate.to_string());
+    if let Some(pid) = args.broker_pid {
+        cmd.arg("--broker-pid").arg(pid.to_string());
+    }
+    if let Some(c) = &args.service_config {
+        cmd.arg("--service-config").arg(c);
+    }
+    let out = cmd.stderr(Stdio::inherit()).output()?;
+    if out.status.code() == Some(EXIT_STARTUP_FAILED) {
+        return Ok(None);
+    }
+    if !out.status.success() {
+        bail!("the drain process failed ({})", out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .context("no result from the drain process")?;
+    Ok(Some(serde_json::from_str(line)?))
+}
+
+fn git_commit() -> Option<String> {
+    let head = std::fs::read_to_string(".git/HEAD").ok()?;
+    let head = head.trim();
+    let Some(r) = head.strip_prefix("ref: ") else {
+        return Some(head.to_string());
+    };
+    if let Ok(c) = std::fs::read_to_string(Path::new(".git").join(r)) {
+        return Some(c.trim().to_string());
+    }
+    let packed = std::fs::read_to_string(".git/packed-refs").ok()?;
+    packed
+        .lines()
+        .find(|l| l.ends_with(r))
+        .and_then(|l| l.split_whitespace().next())
+        .map(String::from)
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+fn rate(x: f64) -> String {
+    if x >= 10_000.0 {
+        format!("{:.0}k/s", x / 1000.0)
+    } else {
+        format!("{x:.0}/s")
+    }
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "ok",
+        Some(false) => "MISSED",
+        None => "n/a",
+    }
+}
+
+async fn orchestrate(args: Args) -> anyhow::Result<()> {
+    let (regions, what) = if args.quick {
+        (2, "quick")
+    } else {
+        (31, "full")
+    };
+    let mut sets = vec![
+        DataSet {
+            label: "A",
+            regions,
+            first: (2022, 10),
+            months: 24,
+        },
+        DataSet {
+            label: "B",
+            regions,
+            first: (2020, 10),
+            months: 48,
+        },
+    ];
+    if args.only_a {
+        sets.truncate(1);
+    }
+    let latency_secs = args.latency_secs.unwrap_or(if args.quick { 5 } else { 20 });
+    let repeat = args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let out_path = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.quick {
+            "target/bench/backfill-quick.json"
+        } else {
+            "target/bench/backfill.json"
+        })
+    });
+
+    // Is the broker there?
+    let probe: BaseConsumer = client_config(&args.bootstrap).create()?;
+    tokio::task::block_in_place(|| probe.fetch_metadata(None, Duration::from_secs(10)))
+        .with_context(|| format!("no Kafka broker answers on {}", args.bootstrap))?;
+    drop(probe);
+
+    let run = unique();
+    let started = Instant::now();
+    let mut results: Vec<SetResult> = Vec::new();
+    for (i, set) in sets.iter().enumerate() {
+        let lat = if i == 0 { latency_secs } else { 0 };
+        let result = run_set(&args, set, &run, lat, repeat).await;
+        // Each set's topics go once it is measured (or failed), so that the broker does not
+        // carry them into the next set.
+        if !args.keep_topics {
+            delete_topics(
+                &args.bootstrap,
+                &format!("bench-{run}-{}-", set.label.to_lowercase()),
+            )
+            .await;
+        }
+        results.push(result?);
+    }
+    let total_s = started.elapsed().as_secs_f64();
+
+    // ---- derive (medians over the drains of each set)
+    let a = &results[0];
+    let per_cell = |key: &str| {
+        results.get(1).map(|b| {
+            (b.median(key) - a.median(key)) / (b.median("/state_cells") - a.median("/state_cells"))
+        })
+    };
+    let growth = per_cell("/peak_rss_bytes");
+    let growth_steady = per_cell("/rss_after_drain_bytes");
+    let peak_a_mib = a.median("/peak_rss_bytes") / 1_048_576.0;
+    let lat = &a.drains[a.drains.len() - 1]["latency"];
+    let (p50, p99) = (lat["p50_ms"].as_f64(), lat["p99_ms"].as_f64());
+    let drain = |r: &SetResult| r.median("/drain_committed_events_per_s");
+
+    // ---- table
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "\nsilkroute backfill benchmark — {what} run, broker {}, {} cores, load {}, {:.0} s total",
+        args.bootstrap,
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(String::from))
+            .unwrap_or_default(),
+        total_s
+    );
+    let _ = writeln!(
+        t,
+        "guarantee at_least_once; exactly_once: not available (processing.guarantee has no such value)"
+    );
+    let _ = writeln!(
+        t,
+        "drain = events/s from the first event consumed until the group's committed offsets reach the end \
+         (median of {repeat}); acked = until every outcome is acknowledged"
+    );
+    let _ = writeln!(t);
+    let _ = writeln!(
+        t,
+        "{:<3} {:>8} {:>8} {:>9} {:>10} {:>8} {:>9} {:>13} {:>9} {:>10}",
+        "set",
+        "events",
+        "cells",
+        "raw Base",
+        "raw Stream",
+        "kcat",
+        "drain",
+        "(acked)",
+        "drain/raw",
+        "drain/kcat"
+    );
+    for r in &results {
+        let d = drain(r);
+        let _ = writeln!(
+            t,
+            "{:<3} {:>8} {:>8} {:>9} {:>10} {:>8} {:>9} {:>13} {:>9} {:>10}",
+            r.set.label,
+            r.events,
+            r.median("/state_cells"),
+            rate(r.raw_base.rate()),
+            rate(r.raw_stream.rate()),
+            rate(r.kcat.rate()),
+            rate(d),
+            format!("({})", rate(r.median("/drain_processed_events_per_s"))),
+            pct(d / r.raw_base.rate()),
+            pct(d / r.kcat.rate())
+        );
+    }
+    let _ = writeln!(t);
+    for r in &results {
+        let fx: Vec<String> = r
+            .drains
+            .iter()
+            .map(|d| {
+                d["trade_events_consumed_before_first_fx"]
+                    .as_u64()
+                    .map_or("?".into(), |n| n.to_string())
+            })
+            .collect();
+        let _ = writeln!(
+            t,
+            "{}: {}\n   loaded in {:.1} s; per drain: {} s to committed, {} MiB peak RSS, {} indicator records \
+             published, {} s silkroute CPU, {} s broker CPU; first USD rate consumed after {} trade events",
+            r.set.label,
+            r.set.describe(),
+            r.produce_s,
+            r.range("/drain_committed_s", 1.0, 2),
+            r.range("/peak_rss_bytes", 1_048_576.0, 0),
+            r.range("/indicators_published/total", 1.0, 0),
+            r.range("/process_cpu_s", 1.0, 1),
+            r.range("/broker_cpu_s", 1.0, 1),
+            fx.join(", ")
+        );
+    }
+    let _ = writeln!(t);
+    let row = |t: &mut String, name: &str, value: String, goal: &str, ok: Option<bool>| {
+        let _ = writeln!(t, "{name:<46} {value:>14} {goal:>10} {:>7}", verdict(ok));
+    };
+    let _ = writeln!(
+        t,
+        "{:<46} {:>14} {:>10} {:>7}",
+        "target", "measured", "goal", ""
+    );
+    let mut targets = Vec::new();
+    for r in &results {
+        let ratio = drain(r) / r.raw_base.rate();
+        let name = format!("drain / raw ceiling, at-least-once ({})", r.set.label);
+        row(
+            &mut t,
+            &name,
+            pct(ratio),
+            "≥ 80 %",
+            Some(ratio >= TARGET_DRAIN_RATIO),
+        );
+        targets.push(json!({"name": name, "value": ratio, "goal": TARGET_DRAIN_RATIO, "met": ratio >= TARGET_DRAIN_RATIO}));
+    }
+    row(
+        &mut t,
+        "drain / raw ceiling, exactly-once",
+        "not available".into(),
+        "—",
+        None,
+    );
+    targets.push(
+        json!({"name": "drain / raw ceiling, exactly-once", "value": "not available", "met": null}),
+    );
+    let g_ok = growth.map(|g| g <= TARGET_BYTES_PER_CELL);
+    row(
+        &mut t,
+        "peak RSS growth per cell (A→B)",
+        growth.map_or("n/a".into(), |g| format!("{g:.0} B/cell")),
+        "≤ 200 B",
+        g_ok,
+    );
+    targets.push(json!({"name": "memory growth per cell", "value": growth, "goal": TARGET_BYTES_PER_CELL, "met": g_ok}));
+    row(
+        &mut t,
+        "  (RSS after the drain, A→B; for reference)",
+        growth_steady.map_or("n/a".into(), |g| format!("{g:.0} B/cell")),
+        "",
+        None,
+    );
+    let rss_ok = peak_a_mib <= TARGET_PEAK_RSS_MIB;
+    row(
+        &mut t,
+        &format!("peak RSS, data set A ({} events)", a.events),
+        format!("{peak_a_mib:.0} MiB"),
+        "≤ 256 MiB",
+        Some(rss_ok),
+    );
+    targets.push(json!({"name": "peak RSS data set A", "value_mib": peak_a_mib, "goal_mib": TARGET_PEAK_RSS_MIB, "met": rss_ok}));
+    let lat_ok = p99.map(|p| p <= TARGET_P99_MS);
+    row(
+        &mut t,
+        &format!(
+            "end-to-end p99 at {}/s, {latency_secs} s",
+            args.latency_rate
+        ),
+        p99.map_or("n/a".into(), |p| format!("{p:.1} ms")),
+        "≤ 50 ms",
+        lat_ok,
+    );
+    row(
+        &mut t,
+        "end-to-end p50",
+        p50.map_or("n/a".into(), |p| format!("{p:.1} ms")),
+        "",
+        None,
+    );
+    targets.push(json!({"name": "end-to-end p99", "value_ms": p99, "p50_ms": p50, "goal_ms": TARGET_P99_MS, "met": lat_ok}));
+    if let Some(m) = lat["missing"].as_u64().filter(|&m| m > 0) {
+        let _ = writeln!(
+            t,
+            "  ({m} latency events never seen on the indicators topic)"
+        );
+    }
+    print!("{t}");
+
+    // ---- JSON
+    let (_, overrides) = service_env(&args, &Topics::new(String::new(), 0));
+    let report = json!({
+        "benchmark": "backfill",
+        "quick": args.quick,
+        "commit": git_commit(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "unix_time": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "loadavg": std::fs::read_to_string("/proc/loadavg").ok().map(|s| s.trim().to_string()),
+        "librdkafka": rdkafka::util::get_rdkafka_version().1,
+        "broker": args.bootstrap,
+        "guarantee": "at_least_once",
+        "exactly_once": "not available",
+        "repeat": repeat,
+        "service_config": args.service_config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default()),
+        "service_overrides": overrides.into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>(),
+        "total_s": total_s,
+        "sets": results.iter().map(|r| json!({
+            "label": r.set.label,
+            "description": r.set.describe(),
+            "events": r.events,
+            "produce_s": r.produce_s,
+            "raw_topic": "trade (all events but the monthly USD rates)",
+            "raw_base_consumer": r.raw_base.json(),
+            "raw_stream_consumer": r.raw_stream.json(),
+            "kcat": r.kcat.json(),
+            "median": {
+                "drain_committed_events_per_s": drain(r),
+                "drain_processed_events_per_s": r.median("/drain_processed_events_per_s"),
+                "peak_rss_bytes": r.median("/peak_rss_bytes"),
+                "rss_after_drain_bytes": r.median("/rss_after_drain_bytes"),
+                "indicators_published": r.median("/indicators_published/total"),
+                "process_cpu_s": r.median("/process_cpu_s"),
+                "state_cells": r.median("/state_cells"),
+            },
+            "ratio_drain_to_raw": drain(r) / r.raw_base.rate(),
+            "ratio_drain_acked_to_raw": r.median("/drain_processed_events_per_s") / r.raw_base.rate(),
+            "ratio_drain_to_kcat": drain(r) / r.kcat.rate(),
+            "drains": r.drains,
+        })).collect::<Vec<_>>(),
+        "memory_growth_bytes_per_cell": growth,
+        "memory_growth_after_drain_bytes_per_cell": growth_steady,
+        "latency": lat,
+        "targets": targets,
+    });
+    if let Some(dir) = out_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out_path, serde_json::to_string_pretty(&report)?)?;
+    let history = out_path.with_file_name("backfill-history.jsonl");
+    let mut line = serde_json::to_string(&report)?;
+    line.push('\n');
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&history)?
+        .write_all(line.as_bytes())?;
+    println!(
+        "\nJSON: {} (history: {})",
+        out_path.display(),
+        history.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — issue 7's backfill benchmark against a real Kafka broker.
+#
+#   scripts/bench.sh            full run: ~443k and ~887k events (several minutes on 2 cores)
+#   scripts/bench.sh --quick    smoke run: ~29k and ~57k events (under a minute once built)
+#   scripts/bench.sh [ARGS...]  any other argument goes to the benchmark (see --help)
+#
+# Uses its own broker so that it does not disturb (or get disturbed by) the test broker on
+# 9092: 127.0.0.1:$SILKROUTE_KAFKA_PORT (default 19092), data in $SILKROUTE_KAFKA_DIR (default
+# /tmp/silkroute-kafka-bench). If that broker is not running it is started (scripts/kafka.sh)
+# and stopped again at the end; a broker that was already running is left running.
+#
+# Prints a table of ratios and targets, and writes target/bench/backfill.json (or
+# backfill-quick.json) plus a line in target/bench/backfill-history.jsonl for comparison across
+# commits. It measures; it never fails on a missed target. Any SILKROUTE__* variable is passed to
+# the service under test, e.g. SILKROUTE__PROCESSING__BATCH_MAX_WAIT_MS=5 scripts/bench.sh.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+export SILKROUTE_KAFKA_PORT=${SILKROUTE_KAFKA_PORT:-19092}
+export SILKROUTE_KAFKA_CONTROLLER_PORT=${SILKROUTE_KAFKA_CONTROLLER_PORT:-$((SILKROUTE_KAFKA_PORT + 1))}
+export SILKROUTE_KAFKA_DIR=${SILKROUTE_KAFKA_DIR:-/tmp/silkroute-kafka-bench}
+BOOTSTRAP=127.0.0.1:$SILKROUTE_KAFKA_PORT
+
+command -v kcat >/dev/null 2>&1 || {
+  echo "bench.sh: kcat is needed (apt-get install -y kcat)" >&2
+  exit 1
+}
+
+started=0
+stop_broker() {
+  if [[ $started == 1 ]]; then
+    echo "bench.sh: stopping the broker it started" >&2
+    scripts/kafka.sh stop >&2 || true
+  fi
+}
+trap stop_broker EXIT
+
+if ! scripts/kafka.sh status >/dev/null 2>&1; then
+  echo "bench.sh: starting a broker on $BOOTSTRAP (data $SILKROUTE_KAFKA_DIR)" >&2
+  started=1
+  scripts/kafka.sh start >&2
+fi
+
+cargo build --release --example backfill_bench >&2
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/backfill_bench
+
+pid=$(tr -dc '0-9' <"$SILKROUTE_KAFKA_DIR/kafka.pid" 2>/dev/null || true)
+extra=()
+[[ -n "$pid" ]] && extra+=(--broker-pid "$pid")
+
+"$BIN" --bootstrap "$BOOTSTRAP" "${extra[@]}" "$@"
