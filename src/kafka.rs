@@ -15,7 +15,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaErrorCode;
 use tracing::{debug, info, warn};
 
-use crate::config::Settings;
+use crate::config::{Guarantee, Settings};
 use crate::metrics::Metrics;
 
 /// Settings every client shares: brokers, client id, credentials, pass-through options.
@@ -40,8 +40,16 @@ pub fn base_config(settings: &Settings) -> ClientConfig {
 /// message's outcome is acknowledged, and committed from the stored ones.
 pub fn consumer_config(settings: &Settings) -> ClientConfig {
     let mut c = base_config(settings);
+    let exactly_once = settings.processing.guarantee == Guarantee::ExactlyOnce;
     c.set("group.id", &settings.kafka.group_id)
-        .set("enable.auto.commit", "true")
+        // Exactly once commits offsets inside each transaction; at least once lets librdkafka
+        // commit the offsets the pipeline stored after the acknowledgements.
+        .set(
+            "enable.auto.commit",
+            if exactly_once { "false" } else { "true" },
+        )
+        // Never read what a transactional producer (upstream, or our own restore source) aborted.
+        .set("isolation.level", "read_committed")
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -65,12 +73,22 @@ pub fn reader_config(settings: &Settings) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "true");
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", "read_committed");
     c
 }
 
 pub fn producer_config(settings: &Settings) -> ClientConfig {
     let mut c = base_config(settings);
+    if settings.processing.guarantee == Guarantee::ExactlyOnce {
+        // One transactional id per consumer group: a second instance of the group fences the
+        // first, which is what keeps the instance count at one until state is repartitioned.
+        c.set(
+            "transactional.id",
+            format!("silkroute-{}", settings.kafka.group_id),
+        )
+        .set("transaction.timeout.ms", "60000");
+    }
     c.set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("compression.type", "lz4")

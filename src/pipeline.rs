@@ -11,14 +11,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use crate::config::Settings;
+use crate::config::{Guarantee, Settings};
 use crate::engine::record::{Output, RecordKind};
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, ParseRules, Rejection};
@@ -27,6 +29,12 @@ use crate::kafka::ServiceContext;
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
 use crate::period;
+
+/// A batch's transaction was aborted: the engine is ahead of what Kafka committed and must be
+/// restored before processing goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction aborted")]
+pub struct TransactionAborted;
 
 /// A dead letter kept until Kafka acknowledges it, so that it can be sent again.
 struct DeadLetter {
@@ -199,7 +207,12 @@ impl Processor {
         batch: Batch,
     ) -> anyhow::Result<()> {
         let outputs = self.engine.flush();
-        self.publish(&outputs, &batch.dead).await?;
+        if self.exactly_once() {
+            self.in_transaction(&outputs, &batch.dead, Some((consumer, &batch.offsets)))
+                .await?;
+        } else {
+            self.publish(&outputs, &batch.dead).await?;
+        }
         let acked = Instant::now();
         for t in &batch.received {
             self.metrics
@@ -213,7 +226,9 @@ impl Processor {
             ..
         } in &batch.offsets
         {
-            if let Err(e) = consumer.store_offset(topic, *partition, *offset) {
+            if self.exactly_once() {
+                // Committed with the transaction already.
+            } else if let Err(e) = consumer.store_offset(topic, *partition, *offset) {
                 // The partition moved to another member, which will process it from the last
                 // commit: at least once.
                 warn!(error = %e, topic = %topic, partition, "Offset not stored.");
@@ -235,7 +250,11 @@ impl Processor {
             return Ok(());
         }
         let outputs = self.engine.reconcile();
-        self.publish(&outputs, &[]).await?;
+        if self.exactly_once() {
+            self.in_transaction(&outputs, &[], None).await?;
+        } else {
+            self.publish(&outputs, &[]).await?;
+        }
         self.metrics.state_cells.set(self.engine.cells() as i64);
         info!(
             cells = self.engine.cells(),
@@ -246,6 +265,70 @@ impl Processor {
         Ok(())
     }
 
+    fn exactly_once(&self) -> bool {
+        self.settings.processing.guarantee == Guarantee::ExactlyOnce
+    }
+
+    /// Exactly once: the batch's records, dead letters and consumer offsets commit in one
+    /// Kafka transaction. Any failure aborts it and returns [`TransactionAborted`]: the engine
+    /// has already applied the batch, so the service rebuilds it, with fresh clients, from the
+    /// last committed transaction (abort and rewind).
+    async fn in_transaction(
+        &self,
+        outputs: &[Output],
+        dead: &[DeadLetter],
+        offsets: Option<(&StreamConsumer<ServiceContext>, &[Taken])>,
+    ) -> anyhow::Result<()> {
+        let timeout = Duration::from_secs(60);
+        let result: anyhow::Result<()> = async {
+            self.producer
+                .begin_transaction()
+                .context("beginning a transaction")?;
+            self.publish(outputs, dead).await?;
+            if let Some((consumer, taken)) = offsets {
+                let mut tpl = TopicPartitionList::new();
+                for t in taken {
+                    tpl.add_partition_offset(&t.topic, t.partition, Offset::Offset(t.offset + 1))?;
+                }
+                let group = consumer
+                    .group_metadata()
+                    .context("the consumer has no group metadata")?;
+                let producer = &self.producer;
+                tokio::task::block_in_place(|| {
+                    producer.send_offsets_to_transaction(&tpl, &group, timeout)
+                })
+                .context("adding the batch's offsets to the transaction")?;
+            }
+            let producer = &self.producer;
+            tokio::task::block_in_place(|| producer.commit_transaction(timeout))
+                .context("committing the transaction")?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                self.metrics
+                    .transactions
+                    .with_label_values(&["commit"])
+                    .inc();
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics
+                    .transactions
+                    .with_label_values(&["abort"])
+                    .inc();
+                let producer = &self.producer;
+                if let Err(abort) =
+                    tokio::task::block_in_place(|| producer.abort_transaction(timeout))
+                {
+                    warn!(error = %abort, "Aborting the transaction failed.");
+                }
+                Err(e.context(TransactionAborted))
+            }
+        }
+    }
+
     async fn publish(&self, outputs: &[Output], dead: &[DeadLetter]) -> anyhow::Result<()> {
         let published = RecordKind::ALL.map(|k| {
             self.metrics
@@ -253,7 +336,12 @@ impl Processor {
                 .with_label_values(&[k.as_str()])
         });
         let mut pending: Vec<usize> = (0..outputs.len() + dead.len()).collect();
-        for attempt in 1..=PRODUCE_ATTEMPTS {
+        let attempts = if self.exactly_once() {
+            1
+        } else {
+            PRODUCE_ATTEMPTS
+        };
+        for attempt in 1..=attempts {
             let mut futures: Vec<(usize, DeliveryFuture)> = Vec::with_capacity(pending.len());
             for &i in &pending {
                 let future = if i < outputs.len() {
@@ -355,7 +443,7 @@ impl Processor {
             pending = failed;
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         }
-        anyhow::bail!("{} records were refused by Kafka {PRODUCE_ATTEMPTS} times; stopping so that a restart replays them", pending.len())
+        anyhow::bail!("{} records were refused by Kafka {attempts} times; stopping so that a restart replays them", pending.len())
     }
 
     /// Enqueues one record, waiting while librdkafka's local queue is full.

@@ -69,9 +69,11 @@ pub async fn send(
     messages: &[Message],
     progress: bool,
 ) -> anyhow::Result<usize> {
-    let producer: FutureProducer = crate::kafka::producer_config(settings)
-        .create()
-        .context("creating the Kafka producer")?;
+    // Loading events is not part of the service's transactions.
+    let mut config = crate::kafka::producer_config(settings);
+    config.remove("transactional.id");
+    config.remove("transaction.timeout.ms");
+    let producer: FutureProducer = config.create().context("creating the Kafka producer")?;
     let bar = if progress {
         ProgressBar::new(messages.len() as u64)
     } else {

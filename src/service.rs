@@ -15,7 +15,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, Producer};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::config::Settings;
 use crate::engine::record::Record;
@@ -25,7 +25,7 @@ use crate::http::{self, AppState, Filter, RecordQuery};
 use crate::kafka::{self, ServiceContext};
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
-use crate::pipeline::Processor;
+use crate::pipeline::{Processor, TransactionAborted};
 use crate::{period, restore};
 
 pub struct ServiceHandle {
@@ -156,12 +156,45 @@ async fn main_loop(
     if settings.topics.create {
         kafka::create_output_topics(&settings).await?;
     }
-    let input_names = settings.topics.inputs().map(String::from);
     let stop_flag = shutdown.clone();
     let inputs =
         kafka::wait_for_topics(&settings, &settings.topics.inputs(), || *stop_flag.borrow())
             .await?;
+    loop {
+        let session = run_session(
+            &settings,
+            &inputs,
+            &metrics,
+            &lifecycle,
+            &mut queries,
+            &mut shutdown,
+        )
+        .await;
+        match session {
+            // Abort and rewind: the engine had applied the aborted batch, so it is rebuilt
+            // from what Kafka committed, with fresh clients, without leaving the process.
+            Err(e) if e.downcast_ref::<TransactionAborted>().is_some() && !*shutdown.borrow() => {
+                warn!(error = %format!("{e:#}"), "Transaction aborted; restoring from the last committed batch.");
+                lifecycle.set(State::Restoring);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
 
+/// One life of the Kafka clients and the engine: restore, consume until shutdown or an
+/// error, drain.
+async fn run_session(
+    settings: &Settings,
+    inputs: &[(String, i32)],
+    metrics: &Arc<Metrics>,
+    lifecycle: &Arc<Lifecycle>,
+    queries: &mut mpsc::Receiver<RecordQuery>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let (settings, metrics) = (settings.clone(), metrics.clone());
+    let input_names = settings.topics.inputs().map(String::from);
     lifecycle.set(State::Restoring);
     metrics.restore_in_progress.set(1);
     let mut engine = Engine::new(settings.engine());
@@ -175,6 +208,11 @@ async fn main_loop(
     let producer: FutureProducer = kafka::producer_config(&settings)
         .create()
         .context("creating the Kafka producer")?;
+    if settings.processing.guarantee == crate::config::Guarantee::ExactlyOnce {
+        tokio::task::block_in_place(|| producer.init_transactions(Duration::from_secs(30)))
+            .context("initialising Kafka transactions (processing.guarantee = exactly_once)")?;
+        info!("Transactions initialised; processing exactly once.");
+    }
     let rules = ParseRules {
         max_message_bytes: settings.limits.max_message_bytes,
         current_month: period::current_utc_month(),
@@ -184,12 +222,12 @@ async fn main_loop(
         let resume = restore::rebuild_from_inputs(
             &settings,
             &consumer,
-            &inputs,
+            inputs,
             &mut engine,
             &rules,
             &metrics,
         )?;
-        let ends = kafka::watermarks(&consumer, &inputs)?;
+        let ends = kafka::watermarks(&consumer, inputs)?;
         let catch_up = ends
             .into_iter()
             .filter(|(t, p, _, hi)| resume.get(&(t.clone(), *p)).is_some_and(|r| r < hi))
@@ -213,13 +251,15 @@ async fn main_loop(
         lifecycle: lifecycle.clone(),
         catch_up,
     };
-    let result = processor.run(&consumer, &mut queries, &mut shutdown).await;
+    let result = processor.run(&consumer, queries, shutdown).await;
     lifecycle.set(State::Draining);
     let flushed = tokio::task::block_in_place(|| processor.producer.flush(Duration::from_secs(10)));
     if let Err(e) = flushed {
         error!(error = %e, "Producer flush failed.");
     }
-    processor.commit(&consumer);
+    if processor.settings.processing.guarantee == crate::config::Guarantee::AtLeastOnce {
+        processor.commit(&consumer);
+    }
     consumer.unsubscribe();
     drop(consumer);
     info!("Left the consumer group.");

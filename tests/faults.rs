@@ -2,8 +2,9 @@
 //! stops the broker every other test would use): the service SIGKILLed during a backfill, and
 //! the broker SIGKILLed and restarted mid-stream. Each ends with the indicators topic equal,
 //! key by key, to the offline engine over the same input, every input offset committed, and
-//! every poison message dead-lettered. at_least_once mode: repeated records are allowed and
-//! counted in the output.
+//! every poison message dead-lettered. Runs in the mode SILKROUTE_TEST_GUARANTEE names
+//! (default exactly_once: no repeats, each dead letter once); in at_least_once repeats are
+//! allowed and counted in the output.
 
 mod common;
 
@@ -160,8 +161,21 @@ fn check_outcome(broker: &Broker, names: &Names, lines: &[String], poison: usize
         poison,
         "{what}: every poison message dead-lettered"
     );
+    let mode = guarantee(broker);
+    if mode == "exactly_once" {
+        assert!(
+            repeats.is_empty(),
+            "{what}: exactly once publishes no record twice in a row: {:?}",
+            &repeats[..repeats.len().min(5)]
+        );
+        assert_eq!(
+            dead.len(),
+            poison,
+            "{what}: exactly once dead-letters each poison message once"
+        );
+    }
     println!(
-        "{what}: {} records, {} keys, repeated identical records: {}, dead letters: {} ({} distinct)",
+        "{what} [{mode}]: {} records, {} keys, repeated identical records: {}, dead letters: {} ({} distinct)",
         msgs.len(),
         records.len(),
         repeats.len(),

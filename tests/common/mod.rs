@@ -223,6 +223,20 @@ pub fn unique() -> String {
     )
 }
 
+/// The processing mode under test: SILKROUTE_TEST_GUARANTEE on the real broker (default
+/// exactly_once, the service's default); at_least_once on the mock cluster, which does not
+/// return offsets committed inside transactions to OffsetFetch.
+pub fn guarantee(broker: &Broker) -> &'static str {
+    match (
+        broker.is_real(),
+        std::env::var("SILKROUTE_TEST_GUARANTEE").as_deref(),
+    ) {
+        (false, _) => "at_least_once",
+        (true, Ok("at_least_once")) => "at_least_once",
+        (true, _) => "exactly_once",
+    }
+}
+
 /// Fresh topic and group names for one test.
 #[derive(Clone, Debug)]
 pub struct Names {
@@ -265,6 +279,10 @@ impl Names {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+        v.push((
+            "SILKROUTE__PROCESSING__GUARANTEE".into(),
+            guarantee(broker).into(),
+        ));
         if !broker.is_real() {
             // The mock answers no CreateTopics: tests create every topic themselves.
             v.push(("SILKROUTE__TOPICS__CREATE".into(), "false".into()));
