@@ -39,8 +39,8 @@
 //! are published twice (once without, once with `ytd_usd`). Each drain reports that number
 //! (`trade_events_consumed_before_first_fx`) with its records published.
 //!
-//! Only `processing.guarantee = at_least_once` exists; exactly-once is reported as not
-//! available. Any `SILKROUTE__*` variable in the environment is passed to the service under test
+//! The mode measured is `SILKROUTE__PROCESSING__GUARANTEE` (default at_least_once); run it
+//! again with `exactly_once` for that mode's target. Any `SILKROUTE__*` variable in the environment is passed to the service under test
 //! (for example `SILKROUTE__PROCESSING__BATCH_MAX_WAIT_MS=5`), and `--service-config FILE` is
 //! given to it as its config file (e.g. `[kafka.librdkafka]` options); both are recorded in the
 //! JSON. `BENCH_DRAIN_WRAPPER="perf record -g -o perf.data"` (or heaptrack, valgrind) runs each
@@ -78,6 +78,7 @@ use silkroute::period::Period;
 
 // Targets of issue 7.
 const TARGET_DRAIN_RATIO: f64 = 0.80;
+const TARGET_DRAIN_RATIO_EXACTLY_ONCE: f64 = 0.60;
 const TARGET_BYTES_PER_CELL: f64 = 200.0;
 const TARGET_PEAK_RSS_MIB: f64 = 256.0;
 const TARGET_P99_MS: f64 = 50.0;
@@ -638,6 +639,10 @@ fn service_env(args: &Args, topics: &Topics) -> (EnvPairs, EnvPairs) {
         .filter(|(k, _)| k.starts_with("SILKROUTE__"))
         .collect();
     let mut env = overrides.clone();
+    env.push((
+        "SILKROUTE__PROCESSING__GUARANTEE".into(),
+        guarantee_under_test(),
+    ));
     let fixed = [
         (
             "SILKROUTE__KAFKA__BOOTSTRAP_SERVERS",
@@ -657,6 +662,12 @@ fn service_env(args: &Args, topics: &Topics) -> (EnvPairs, EnvPairs) {
     ];
     env.extend(fixed.into_iter().map(|(k, v)| (k.to_string(), v)));
     (env, overrides)
+}
+
+/// The processing mode measured: SILKROUTE__PROCESSING__GUARANTEE if the caller set it, else
+/// at_least_once (the mode the 80 % target is for; run again with exactly_once for the 60 % one).
+fn guarantee_under_test() -> String {
+    std::env::var("SILKROUTE__PROCESSING__GUARANTEE").unwrap_or_else(|_| "at_least_once".into())
 }
 
 async fn drain_main(args: &Args) -> anyhow::Result<Value> {
@@ -1349,7 +1360,8 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     );
     let _ = writeln!(
         t,
-        "guarantee at_least_once; exactly_once: not available (processing.guarantee has no such value)"
+        "guarantee {} (the other mode: SILKROUTE__PROCESSING__GUARANTEE=... scripts/bench.sh)",
+        guarantee_under_test()
     );
     let _ = writeln!(
         t,
@@ -1426,26 +1438,29 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     let mut targets = Vec::new();
     for r in &results {
         let ratio = drain(r) / r.raw_base.rate();
-        let name = format!("drain / raw ceiling, at-least-once ({})", r.set.label);
+        let goal = if guarantee_under_test() == "exactly_once" {
+            TARGET_DRAIN_RATIO_EXACTLY_ONCE
+        } else {
+            TARGET_DRAIN_RATIO
+        };
+        let name = format!(
+            "drain / raw ceiling, {} ({})",
+            guarantee_under_test(),
+            r.set.label
+        );
         row(
             &mut t,
             &name,
             pct(ratio),
-            "≥ 80 %",
-            Some(ratio >= TARGET_DRAIN_RATIO),
+            if goal == TARGET_DRAIN_RATIO {
+                "≥ 80 %"
+            } else {
+                "≥ 60 %"
+            },
+            Some(ratio >= goal),
         );
-        targets.push(json!({"name": name, "value": ratio, "goal": TARGET_DRAIN_RATIO, "met": ratio >= TARGET_DRAIN_RATIO}));
+        targets.push(json!({"name": name, "value": ratio, "goal": goal, "met": ratio >= goal}));
     }
-    row(
-        &mut t,
-        "drain / raw ceiling, exactly-once",
-        "not available".into(),
-        "—",
-        None,
-    );
-    targets.push(
-        json!({"name": "drain / raw ceiling, exactly-once", "value": "not available", "met": null}),
-    );
     let g_ok = growth.map(|g| g <= TARGET_BYTES_PER_CELL);
     row(
         &mut t,
@@ -1510,8 +1525,7 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
         "loadavg": std::fs::read_to_string("/proc/loadavg").ok().map(|s| s.trim().to_string()),
         "librdkafka": rdkafka::util::get_rdkafka_version().1,
         "broker": args.bootstrap,
-        "guarantee": "at_least_once",
-        "exactly_once": "not available",
+        "guarantee": guarantee_under_test(),
         "repeat": repeat,
         "service_config": args.service_config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default()),
         "service_overrides": overrides.into_iter().map(|(k, v)| (k, json!(v))).collect::<serde_json::Map<_, _>>(),
