@@ -252,7 +252,11 @@ async fn run_session(
         catch_up,
     };
     let result = processor.run(&consumer, queries, shutdown).await;
-    lifecycle.set(State::Draining);
+    if result.is_ok() {
+        // A stop was asked for. (After an aborted transaction the caller restores instead, so
+        // readiness must not be locked in Draining.)
+        lifecycle.set(State::Draining);
+    }
     let flushed = tokio::task::block_in_place(|| processor.producer.flush(Duration::from_secs(10)));
     if let Err(e) = flushed {
         error!(error = %e, "Producer flush failed.");

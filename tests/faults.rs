@@ -98,6 +98,36 @@ fn log_file(names: &Names) -> Stdio {
     Stdio::from(file)
 }
 
+/// After a broker restart its partitions come back one by one: until each has a leader a
+/// producer is told the topic does not exist.
+async fn wait_for_leaders(broker: &Broker, topics: &[&str]) {
+    let client: BaseConsumer = broker.config().create().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for topic in topics {
+        loop {
+            let ready = client
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .is_ok_and(|md| {
+                    md.topics().first().is_some_and(|t| {
+                        t.error().is_none()
+                            && !t.partitions().is_empty()
+                            && t.partitions()
+                                .iter()
+                                .all(|p| p.leader() >= 0 && p.error().is_none())
+                    })
+                });
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{topic} has no leader after the broker restart"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
 /// True when the group's committed offsets reach the end of every input partition.
 fn all_committed(broker: &Broker, names: &Names) -> bool {
     let c: BaseConsumer = broker
@@ -235,6 +265,7 @@ async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
             .success(),
         "broker restart"
     );
+    wait_for_leaders(&broker, &[&names.trade, &names.freight, &names.fx]).await;
     publish_mixed(&broker, &names, second).await;
     let deadline = Instant::now() + Duration::from_secs(240);
     while !(ready(port).await && all_committed(&broker, &names)) {
