@@ -114,14 +114,24 @@ impl ClientContext for ServiceContext {
                 continue;
             }
             for (id, p) in &topic.partitions {
-                // -1 is librdkafka's internal unassigned partition; -1 lag means "not known".
-                if *id < 0 || p.consumer_lag < 0 {
+                // -1 is librdkafka's internal unassigned partition.
+                if *id < 0 {
                     continue;
                 }
+                // librdkafka's own lag counts from the consumer's committed offset, which it does
+                // not know when offsets are committed through transactions (exactly_once): then
+                // count from the position to the last stable offset (what read_committed can read).
+                let lag = if p.consumer_lag >= 0 {
+                    p.consumer_lag
+                } else if p.app_offset >= 0 && p.ls_offset >= 0 {
+                    (p.ls_offset - p.app_offset).max(0)
+                } else {
+                    continue;
+                };
                 self.metrics
                     .consumer_lag
                     .with_label_values(&[name, &id.to_string()])
-                    .set(p.consumer_lag);
+                    .set(lag);
             }
         }
     }
