@@ -35,6 +35,7 @@ pub struct KafkaSettings {
     pub bootstrap_servers: String,
     pub group_id: String,
     pub client_id: String,
+    pub instance_id: String,
     pub session_timeout_ms: u32,
     pub sasl_username: String,
     pub sasl_password: String,
@@ -50,6 +51,7 @@ pub struct TopicSettings {
     pub fx: String,
     pub indicators: String,
     pub dead_letter: String,
+    pub changelog: String,
     pub create: bool,
     pub partitions: i32,
     pub replication_factor: i32,
@@ -58,6 +60,24 @@ pub struct TopicSettings {
 impl TopicSettings {
     pub fn inputs(&self) -> [&str; 3] {
         [&self.trade, &self.freight, &self.fx]
+    }
+}
+
+impl KafkaSettings {
+    /// This instance's name within the group, part of its transactional id: `instance_id`, or
+    /// the host name and process id. A restarted instance that keeps its name (a pod keeps its
+    /// host name across container restarts) fences its predecessor's open transaction at once.
+    pub fn instance(&self) -> String {
+        if !self.instance_id.is_empty() {
+            return self.instance_id.clone();
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|| "silkroute".into());
+        format!("{host}-{}", std::process::id())
     }
 }
 
@@ -205,6 +225,7 @@ impl Settings {
             ("topics.fx", &self.topics.fx),
             ("topics.indicators", &self.topics.indicators),
             ("topics.dead_letter", &self.topics.dead_letter),
+            ("topics.changelog", &self.changelog_topic()),
         ];
         for (key, name) in topics {
             let valid = !name.is_empty()
@@ -223,6 +244,20 @@ impl Settings {
         }
         if self.topics.indicators == self.topics.dead_letter {
             return bad("topics.dead_letter", "must differ from topics.indicators");
+        }
+        if [&self.topics.indicators, &self.topics.dead_letter].contains(&&self.changelog_topic()) {
+            return bad(
+                "topics.changelog",
+                "must differ from topics.indicators and topics.dead_letter",
+            );
+        }
+        if !self
+            .kafka
+            .instance_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return bad("kafka.instance_id", "may hold only A-Z a-z 0-9 . _ -");
         }
         if self.topics.partitions == 0 || self.topics.partitions < -1 {
             return bad(
@@ -273,6 +308,15 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The changelog topic: `topics.changelog`, or `<group_id>-cells-changelog`.
+    pub fn changelog_topic(&self) -> String {
+        if self.topics.changelog.is_empty() {
+            format!("{}-cells-changelog", self.kafka.group_id)
+        } else {
+            self.topics.changelog.clone()
+        }
     }
 
     pub fn engine(&self) -> EngineSettings {

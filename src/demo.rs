@@ -38,7 +38,15 @@ pub fn run(
     let cluster =
         MockCluster::new(1).context("starting the embedded Kafka (librdkafka mock cluster)")?;
     let t = &settings.topics;
-    for topic in [&t.trade, &t.freight, &t.fx, &t.indicators, &t.dead_letter] {
+    let changelog = settings.changelog_topic();
+    for topic in [
+        &t.trade,
+        &t.freight,
+        &t.fx,
+        &t.indicators,
+        &t.dead_letter,
+        &changelog,
+    ] {
         cluster
             .create_topic(topic, 1, 1)
             .with_context(|| format!("creating topic {topic}"))?;

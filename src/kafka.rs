@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Guarantee, Settings};
 use crate::metrics::Metrics;
+use crate::ownership::SharedAssignment;
 
 /// Settings every client shares: brokers, client id, credentials, pass-through options.
 pub fn base_config(settings: &Settings) -> ClientConfig {
@@ -78,16 +79,31 @@ pub fn reader_config(settings: &Settings) -> ClientConfig {
     c
 }
 
+/// The changelog reader: every partition by assignment, read_committed, bounded read-ahead.
+pub fn table_config(settings: &Settings) -> ClientConfig {
+    let mut c = reader_config(settings);
+    c.set("enable.partition.eof", "false")
+        .set("queued.max.messages.kbytes", "8192")
+        .set("queued.min.messages", "20000");
+    c
+}
+
 pub fn producer_config(settings: &Settings) -> ClientConfig {
     let mut c = base_config(settings);
     if settings.processing.guarantee == Guarantee::ExactlyOnce {
-        // One transactional id per consumer group: a second instance of the group fences the
-        // first, which is what keeps the instance count at one until state is repartitioned.
+        // One transactional id per instance: zombies of another member are fenced by the
+        // group generation sent with the offsets (KIP-447), a restarted instance's predecessor
+        // by the id it reuses. An instance that vanishes for good leaves its open transaction
+        // to the broker's timeout, during which read_committed readers wait: keep it short.
         c.set(
             "transactional.id",
-            format!("silkroute-{}", settings.kafka.group_id),
+            format!(
+                "silkroute-{}-{}",
+                settings.kafka.group_id,
+                settings.kafka.instance()
+            ),
         )
-        .set("transaction.timeout.ms", "60000");
+        .set("transaction.timeout.ms", "15000");
     }
     c.set("enable.idempotence", "true")
         .set("linger.ms", "5")
@@ -101,10 +117,19 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
     c
 }
 
-/// Feeds librdkafka's statistics (lag per partition) and rebalances into the metrics.
+/// Feeds librdkafka's statistics (lag per partition) into the metrics, and rebalances into the
+/// metrics and the assignment the processing loop reads ownership from.
 pub struct ServiceContext {
     pub metrics: Arc<Metrics>,
     pub input_topics: Vec<String>,
+    pub assignment: SharedAssignment,
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
 }
 
 impl ClientContext for ServiceContext {
@@ -140,6 +165,12 @@ impl ClientContext for ServiceContext {
 impl ConsumerContext for ServiceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
+            // Runs inside the loop's poll, between two batches: the loop drops what it holds of
+            // these partitions before its next commit.
+            self.assignment
+                .lock()
+                .expect("assignment lock")
+                .revoke(partitions_of(tpl));
             self.metrics.rebalances.with_label_values(&["revoke"]).inc();
             for e in tpl.elements() {
                 let _ = self
@@ -158,6 +189,10 @@ impl ConsumerContext for ServiceContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                self.assignment
+                    .lock()
+                    .expect("assignment lock")
+                    .assign(partitions_of(tpl));
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
                 for e in tpl.elements() {
                     info!(
@@ -182,10 +217,20 @@ impl ConsumerContext for ServiceContext {
     }
 }
 
-/// Creates the output topics when missing: indicators compacted, dead letters plain.
+/// Creates the output topics when missing: indicators and changelog compacted, dead letters
+/// plain.
 pub async fn create_output_topics(settings: &Settings) -> anyhow::Result<()> {
     let t = &settings.topics;
-    create_topics(settings, &[(&t.indicators, true), (&t.dead_letter, false)]).await
+    let changelog = settings.changelog_topic();
+    create_topics(
+        settings,
+        &[
+            (&t.indicators, true),
+            (&t.dead_letter, false),
+            (&changelog, true),
+        ],
+    )
+    .await
 }
 
 /// Creates `topics` (name, compacted) when missing, with `topics.partitions` and

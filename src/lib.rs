@@ -12,13 +12,16 @@
 //! The shell around it:
 //!
 //! - [`config`]: layered settings, checked once at start.
-//! - [`pipeline`]: the life of one message (consume → apply or dead-letter → publish → store
-//!   offset), at least once. [`restore`] rebuilds state at start.
+//! - [`pipeline`]: the life of one message (consume → forward to the changelog or dead-letter;
+//!   changelog → engine → publish what this instance owns; commit), exactly or at least once.
+//! - [`changelog`]: the durable state every instance reads whole; [`ownership`]: which instance
+//!   publishes which records; [`restore`]: what the indicators topic already holds.
 //! - [`kafka`]: client settings, topic creation, lag and rebalance metrics.
 //! - [`service`]: start-up, the lifecycle ([`lifecycle`]) and graceful shutdown.
 //! - [`http`], [`metrics`], [`telemetry`]: probes and records, Prometheus metrics, logs.
 //! - [`publish`], [`demo`]: loading events into Kafka; the embedded-broker demo.
 
+pub mod changelog;
 pub mod config;
 pub mod demo;
 pub mod engine;
@@ -28,6 +31,7 @@ pub mod kafka;
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;
+pub mod ownership;
 pub mod period;
 pub mod pipeline;
 pub mod publish;

@@ -1,15 +1,20 @@
-//! The life of one message, at least once.
+//! The life of a message.
 //!
-//! A message is consumed, parsed, and either applied to the engine (or ignored as stale or
-//! duplicate) or produced unchanged to the dead-letter topic with its reason. At the end of a
-//! batch the engine's changed records are produced to the indicators topic; once Kafka has
-//! acknowledged every record of the batch (dead letters included), the batch's offsets are
-//! stored, and the consumer commits stored offsets. A crash before that point replays the
-//! batch; the engine's change-only emission keeps the replay from publishing anything new.
+//! An input message is consumed and parsed. A valid event is forwarded, unchanged, to the
+//! changelog (see [`crate::changelog`]); a bad one goes to the dead-letter topic with its
+//! reason. Changelog records, read back by every instance, are applied to the engine; at the
+//! end of each batch the engine's changed records that this instance owns (see
+//! [`crate::ownership`]) are published to the indicators topic.
+//!
+//! What one batch sends (changelog records, dead letters, indicator records) commits with the
+//! batch's input offsets: in one Kafka transaction under `exactly_once`, or by storing the
+//! offsets only after Kafka acknowledged everything under `at_least_once` (a crash then sends
+//! the batch again; the changelog's duplicates are ignored, and change-only emission keeps
+//! indicators from repeating except for the records of the batch in flight).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -20,6 +25,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use crate::changelog::{self, Table};
 use crate::config::{Guarantee, Settings};
 use crate::engine::record::{Output, RecordKind};
 use crate::engine::{Engine, Outcome};
@@ -28,7 +34,8 @@ use crate::http::RecordQuery;
 use crate::kafka::ServiceContext;
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
-use crate::period;
+use crate::ownership::{Owned, SharedAssignment};
+use crate::{period, restore};
 
 /// A batch's transaction was aborted: the engine is ahead of what Kafka committed and must be
 /// restored before processing goes on.
@@ -41,9 +48,21 @@ struct DeadLetter {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
     rejection: Rejection,
-    topic: String,
-    partition: i32,
+    /// Index of its input partition in [`Batch::offsets`].
+    source: usize,
     offset: i64,
+}
+
+/// A valid event on its way to the changelog.
+struct Forward {
+    key: String,
+    partition: i32,
+    value: Vec<u8>,
+    /// Index of its input partition in [`Batch::offsets`].
+    source: usize,
+    /// Wall-clock milliseconds at receipt, the changelog record's timestamp: the start of the
+    /// processing-duration measurement.
+    received_ms: i64,
 }
 
 /// Highest offset taken from one (topic, partition) in a batch, with the topic's consumed
@@ -57,11 +76,85 @@ struct Taken {
 
 #[derive(Default)]
 struct Batch {
-    /// Per (topic, partition): a batch spans a handful, so a short list beats a map keyed by an
-    /// owned topic name.
+    /// Per input (topic, partition): a batch spans a handful, so a short list beats a map
+    /// keyed by an owned topic name.
     offsets: Vec<Taken>,
-    received: Vec<Instant>,
+    forwards: Vec<Forward>,
     dead: Vec<DeadLetter>,
+    /// Changelog records applied. Receipt times (wall-clock ms) of the dead letters and of
+    /// the changelog records whose indicators are ours: the batch's acknowledgement ends their
+    /// processing.
+    cells: usize,
+    received_ms: Vec<i64>,
+}
+
+impl Batch {
+    fn inputs(&self) -> usize {
+        self.forwards.len() + self.dead.len()
+    }
+
+    /// Drops what was taken from input partitions this instance no longer holds: their new
+    /// holder consumes them again from the last commit.
+    fn keep_held(&mut self, owned: &Owned) {
+        let held: Vec<bool> = self
+            .offsets
+            .iter()
+            .map(|t| owned.holds(&t.topic, t.partition))
+            .collect();
+        if held.iter().all(|&h| h) {
+            return;
+        }
+        let mut index = Vec::with_capacity(held.len());
+        let mut kept = 0;
+        for &h in &held {
+            index.push(kept);
+            kept += usize::from(h);
+        }
+        self.forwards.retain(|f| held[f.source]);
+        self.dead.retain(|d| held[d.source]);
+        for f in &mut self.forwards {
+            f.source = index[f.source];
+        }
+        for d in &mut self.dead {
+            d.source = index[d.source];
+        }
+        let mut i = 0;
+        self.offsets.retain(|_| {
+            i += 1;
+            held[i - 1]
+        });
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// What became of a changelog event is counted by the instance that owns its records, so that
+/// a group counts each event once; its receipt time waits in `batch` for the acknowledgement.
+fn note_cell(
+    owned: &Owned,
+    metrics: &Metrics,
+    batch: &mut Batch,
+    e: &crate::event::Event<'_>,
+    outcome: Outcome,
+    received_ms: Option<i64>,
+) {
+    if !owned.owns_event(e) {
+        return;
+    }
+    batch.received_ms.extend(received_ms);
+    match outcome {
+        Outcome::Applied => {}
+        Outcome::Stale => metrics.events_ignored.with_label_values(&["stale"]).inc(),
+        Outcome::Duplicate => metrics
+            .events_ignored
+            .with_label_values(&["duplicate"])
+            .inc(),
+    }
 }
 
 pub struct Processor {
@@ -70,9 +163,15 @@ pub struct Processor {
     pub producer: FutureProducer,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
-    /// Offsets still to reach, per partition, before the instance counts as caught up with
-    /// what was in the inputs at start.
+    pub assignment: SharedAssignment,
+    pub owned: Owned,
+    pub changelog_partitions: i32,
+    /// Input partitions to reach (end offset at assignment) before the instance counts as
+    /// caught up.
     pub catch_up: HashMap<(String, i32), i64>,
+    /// Once the inputs are caught up: the changelog ends to read before turning ready.
+    pub ready_at: Option<Vec<(i32, i64)>>,
+    pub joined: bool,
 }
 
 /// How often a produce that Kafka refused is tried again before the service gives up (and
@@ -91,10 +190,10 @@ impl Processor {
     pub async fn run(
         &mut self,
         consumer: &StreamConsumer<ServiceContext>,
+        table: &Table,
         queries: &mut mpsc::Receiver<RecordQuery>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        self.check_caught_up().await?;
         let wait = Duration::from_millis(self.settings.processing.batch_max_wait_ms);
         let max = self.settings.processing.batch_max_messages;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -103,54 +202,73 @@ impl Processor {
             if *shutdown.borrow() {
                 return Ok(());
             }
+            let rules = self.rules();
+            let mut batch = Batch::default();
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => return Ok(()),
                 Some(q) = queries.recv() => {
                     let records = q.filter.selection().map(|sel| self.engine.select(&sel)).unwrap_or_default();
                     let _ = q.reply.send(records);
+                    continue;
                 }
-                first = consumer.recv() => {
-                    let first = match first {
-                        Ok(m) => m,
-                        // Broker outages and the like surface here; librdkafka reconnects by
-                        // itself, so the loop waits rather than ending the service.
-                        Err(e) => {
-                            warn!(error = %e, "Consumer error; retrying.");
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            continue;
-                        }
-                    };
-                    let rules = self.rules();
-                    let mut batch = Batch::default();
-                    self.take(&first, &mut batch, &rules);
-                    let deadline = tokio::time::Instant::now() + wait;
-                    while batch.received.len() < max {
-                        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                            Ok(Ok(m)) => self.take(&m, &mut batch, &rules),
-                            Ok(Err(e)) => { warn!(error = %e, "Consumer error; retrying."); break }
-                            Err(_) => break,
-                        }
+                m = consumer.recv() => match m {
+                    Ok(m) => self.take(&m, &mut batch, &rules),
+                    // Broker outages and the like surface here; librdkafka reconnects by
+                    // itself, so the loop waits rather than ending the service.
+                    Err(e) => {
+                        warn!(error = %e, "Consumer error; retrying.");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
                     }
-                    self.finish(consumer, batch).await?;
-                }
+                },
+                m = table.consumer.recv() => match m {
+                    Ok(m) => self.take_cell(table, &m, &mut batch),
+                    Err(e) => {
+                        warn!(error = %e, "Changelog reader error; retrying.");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                },
+                // Rebalances arrive inside recv() without a message; the tick lets the loop
+                // act on them (and on readiness) when the inputs are idle.
                 _ = tick.tick() => {}
             }
+            if batch.inputs() > 0 || batch.cells > 0 {
+                let deadline = tokio::time::Instant::now() + wait;
+                while batch.inputs() < max && batch.cells < max {
+                    tokio::select! {
+                        biased;
+                        m = consumer.recv() => match m {
+                            Ok(m) => self.take(&m, &mut batch, &rules),
+                            Err(e) => { warn!(error = %e, "Consumer error; retrying."); break }
+                        },
+                        m = table.consumer.recv() => match m {
+                            Ok(m) => self.take_cell(table, &m, &mut batch),
+                            Err(e) => { warn!(error = %e, "Changelog reader error; retrying."); break }
+                        },
+                        _ = tokio::time::sleep_until(deadline) => break,
+                    }
+                }
+            }
+            self.finish(consumer, table, batch).await?;
         }
     }
 
-    /// Applies or dead-letters one message.
+    /// Forwards or dead-letters one input message.
     fn take(&mut self, m: &BorrowedMessage<'_>, batch: &mut Batch, rules: &ParseRules) {
         let m_topic = m.topic();
         let (partition, offset) = (m.partition(), m.offset());
-        match batch
+        let source = match batch
             .offsets
             .iter_mut()
-            .find(|t| t.partition == partition && t.topic == m_topic)
+            .position(|t| t.partition == partition && t.topic == m_topic)
         {
-            Some(t) => {
+            Some(i) => {
+                let t = &mut batch.offsets[i];
                 t.offset = t.offset.max(offset);
                 t.consumed.inc();
+                i
             }
             None => {
                 let consumed = self.metrics.events_consumed.with_label_values(&[m_topic]);
@@ -161,112 +279,243 @@ impl Processor {
                     offset,
                     consumed,
                 });
+                batch.offsets.len() - 1
             }
-        }
+        };
         if let Some(ms) = m.timestamp().to_millis() {
             self.metrics.last_event_timestamp.set(ms as f64 / 1000.0);
         }
-        batch.received.push(Instant::now());
-        match event::parse(m.payload().unwrap_or_default(), rules) {
-            Ok(e) => match self.engine.apply(&e) {
-                Outcome::Applied => {}
-                Outcome::Stale => self
-                    .metrics
-                    .events_ignored
-                    .with_label_values(&["stale"])
-                    .inc(),
-                Outcome::Duplicate => self
-                    .metrics
-                    .events_ignored
-                    .with_label_values(&["duplicate"])
-                    .inc(),
-            },
+        let payload = m.payload().unwrap_or_default();
+        match event::parse(payload, rules) {
+            Ok(e) => batch.forwards.push(Forward {
+                key: changelog::key(&e),
+                partition: changelog::shard(e.partition_key(), self.changelog_partitions),
+                value: payload.to_vec(),
+                source,
+                received_ms: now_ms(),
+            }),
             Err(rejection) => {
                 self.metrics
                     .events_rejected
                     .with_label_values(&[rejection.reason.as_str()])
                     .inc();
-                warn!(topic = m_topic, partition = m.partition(), offset = m.offset(), reason = %rejection.reason, detail = %rejection.detail, "Event dead-lettered.");
+                warn!(topic = m_topic, partition, offset, reason = %rejection.reason, detail = %rejection.detail, "Event dead-lettered.");
+                batch.received_ms.push(now_ms());
                 batch.dead.push(DeadLetter {
                     key: m.key().map(<[u8]>::to_vec),
                     value: m.payload().map(<[u8]>::to_vec),
                     rejection,
-                    topic: m_topic.to_string(),
-                    partition: m.partition(),
-                    offset: m.offset(),
+                    source,
+                    offset,
                 });
             }
         }
     }
 
-    /// Publishes the batch's changed records and dead letters, waits for Kafka's
-    /// acknowledgement of all of them, then stores the batch's offsets.
+    /// Applies one changelog record.
+    fn take_cell(&mut self, table: &Table, m: &BorrowedMessage<'_>, batch: &mut Batch) {
+        batch.cells += 1;
+        let (owned, metrics) = (&self.owned, &self.metrics);
+        let at = m.timestamp().to_millis();
+        table.apply(m, &mut self.engine, |e, outcome| {
+            note_cell(owned, metrics, batch, e, outcome, at)
+        });
+    }
+
+    /// Brings the ownership snapshot up to date; returns the input partitions gained since
+    /// the last look.
+    fn refresh_ownership(&mut self) -> Vec<(String, i32)> {
+        let mut a = self.assignment.lock().expect("assignment lock");
+        if a.generation == self.owned.generation {
+            return Vec::new();
+        }
+        self.owned.refresh(&a);
+        self.joined = a.joined;
+        let owned = &self.owned;
+        self.catch_up.retain(|(t, p), _| owned.holds(t, *p));
+        std::mem::take(&mut a.gained)
+    }
+
+    /// Publishes the batch's changelog records, dead letters and this instance's changed
+    /// indicator records, and commits the batch's input offsets with them.
     async fn finish(
         &mut self,
         consumer: &StreamConsumer<ServiceContext>,
-        batch: Batch,
+        table: &Table,
+        mut batch: Batch,
     ) -> anyhow::Result<()> {
-        let outputs = self.engine.flush();
-        if self.exactly_once() {
-            self.in_transaction(&outputs, &batch.dead, Some((consumer, &batch.offsets)))
-                .await?;
+        let gained = self.refresh_ownership();
+        batch.keep_held(&self.owned);
+        let mut outputs = self.engine.flush();
+        if gained.is_empty() {
+            let owned = &self.owned;
+            outputs.retain(|o| owned.owns(&o.record));
         } else {
-            self.publish(&outputs, &batch.dead).await?;
+            // Records of gained partitions were last published by another instance: the
+            // takeover below compares with what Kafka holds, for every key.
+            outputs.clear();
         }
-        let acked = Instant::now();
-        for t in &batch.received {
-            self.metrics
-                .processing_duration
-                .observe(acked.duration_since(*t).as_secs_f64());
-        }
-        for Taken {
-            topic,
-            partition,
-            offset,
-            ..
-        } in &batch.offsets
-        {
-            if self.exactly_once() {
-                // Committed with the transaction already.
-            } else if let Err(e) = consumer.store_offset(topic, *partition, *offset) {
-                // The partition moved to another member, which will process it from the last
-                // commit: at least once.
-                warn!(error = %e, topic = %topic, partition, "Offset not stored.");
-            }
-            if let Some(&end) = self.catch_up.get(&(topic.clone(), *partition)) {
-                if offset + 1 >= end {
-                    self.catch_up.remove(&(topic.clone(), *partition));
+        self.commit(consumer, &outputs, &batch).await?;
+        self.observe_processed(&batch);
+        for t in &batch.offsets {
+            if let Some(&end) = self.catch_up.get(&(t.topic.clone(), t.partition)) {
+                if t.offset + 1 >= end {
+                    self.catch_up.remove(&(t.topic.clone(), t.partition));
                 }
             }
         }
+        if !gained.is_empty() {
+            self.take_over(consumer, table, &gained).await?;
+        }
         self.metrics.state_cells.set(self.engine.cells() as i64);
-        self.check_caught_up().await
+        self.check_ready(consumer, table)
     }
 
-    /// Once every partition reached the offsets it had at start, re-derives all records
-    /// once (settings may have changed since the last run) and turns ready.
-    async fn check_caught_up(&mut self) -> anyhow::Result<()> {
-        if self.lifecycle.state() != State::CatchingUp || !self.catch_up.is_empty() {
+    fn observe_processed(&self, batch: &Batch) {
+        let acked = now_ms();
+        for ms in &batch.received_ms {
+            self.metrics
+                .processing_duration
+                .observe((acked - ms).max(0) as f64 / 1000.0);
+        }
+    }
+
+    /// Partitions were assigned to this instance: read the changelog to its end, learn what
+    /// Kafka holds for every key, and publish this instance's records that differ (the
+    /// previous owner may have stopped mid-way; after a restart, settings may have changed).
+    async fn take_over(
+        &mut self,
+        consumer: &StreamConsumer<ServiceContext>,
+        table: &Table,
+        gained: &[(String, i32)],
+    ) -> anyhow::Result<()> {
+        let ends = tokio::task::block_in_place(|| table.ends())?;
+        let mut batch = Batch::default();
+        let (owned, metrics) = (&self.owned, &self.metrics);
+        table
+            .catch_up(&mut self.engine, &ends, metrics, |e, outcome, at| {
+                note_cell(owned, metrics, &mut batch, e, outcome, at)
+            })
+            .await?;
+        let settings = &self.settings;
+        let held = tokio::task::block_in_place(|| restore::published(settings, metrics))?;
+        let keys = held.len();
+        let mut outputs = self.engine.reconcile_against(held);
+        outputs.retain(|o| owned.owns(&o.record));
+        self.commit(consumer, &outputs, &batch).await?;
+        self.observe_processed(&batch);
+        if self.lifecycle.state() != State::Ready {
+            self.catch_up_targets(consumer, gained)?;
+        }
+        info!(
+            partitions = gained.len(),
+            published_keys = keys,
+            republished = outputs.len(),
+            "Took over assigned partitions."
+        );
+        Ok(())
+    }
+
+    /// Before readiness: the end offsets of newly assigned input partitions that still hold
+    /// unprocessed messages.
+    fn catch_up_targets(
+        &mut self,
+        consumer: &StreamConsumer<ServiceContext>,
+        gained: &[(String, i32)],
+    ) -> anyhow::Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in gained {
+            tpl.add_partition(t, *p);
+        }
+        let committed = tokio::task::block_in_place(|| {
+            consumer.committed_offsets(tpl, Duration::from_secs(30))
+        })
+        .context("reading the group's committed offsets")?;
+        for (t, p) in gained {
+            let (lo, hi) = tokio::task::block_in_place(|| {
+                consumer.fetch_watermarks(t, *p, Duration::from_secs(30))
+            })
+            .with_context(|| format!("reading the end offsets of {t}/{p}"))?;
+            let from = match committed.find_partition(t, *p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => lo,
+            };
+            if from < hi {
+                self.catch_up.insert((t.clone(), *p), hi);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ready once the group assigned this instance its partitions, those reached the offsets
+    /// they had then, and the changelog was read past what that produced.
+    fn check_ready(
+        &mut self,
+        consumer: &StreamConsumer<ServiceContext>,
+        table: &Table,
+    ) -> anyhow::Result<()> {
+        if self.lifecycle.state() != State::CatchingUp || !self.joined {
             return Ok(());
         }
-        let outputs = self.engine.reconcile();
-        if self.exactly_once() {
-            self.in_transaction(&outputs, &[], None).await?;
-        } else {
-            self.publish(&outputs, &[]).await?;
+        if !self.catch_up.is_empty() {
+            // The consumer's position counts what was taken (even before an at-least-once
+            // commit records it).
+            if let Ok(positions) = consumer.position() {
+                self.catch_up.retain(|(t, p), end| {
+                    !matches!(
+                        positions.find_partition(t, *p).map(|e| e.offset()),
+                        Some(Offset::Offset(pos)) if pos >= *end
+                    )
+                });
+            }
+            if !self.catch_up.is_empty() {
+                return Ok(());
+            }
         }
-        self.metrics.state_cells.set(self.engine.cells() as i64);
-        info!(
-            cells = self.engine.cells(),
-            republished = outputs.len(),
-            "Caught up with the inputs; ready."
-        );
-        self.lifecycle.set(State::Ready);
+        if self.ready_at.is_none() {
+            self.ready_at = Some(tokio::task::block_in_place(|| table.ends())?);
+        }
+        if self
+            .ready_at
+            .as_ref()
+            .is_some_and(|ends| table.reached(ends))
+        {
+            info!(
+                cells = self.engine.cells(),
+                "Caught up with the inputs; ready."
+            );
+            self.lifecycle.set(State::Ready);
+        }
         Ok(())
     }
 
     fn exactly_once(&self) -> bool {
         self.settings.processing.guarantee == Guarantee::ExactlyOnce
+    }
+
+    /// Sends `outputs` and the batch's changelog records and dead letters, and commits the
+    /// batch's input offsets with them.
+    async fn commit(
+        &self,
+        consumer: &StreamConsumer<ServiceContext>,
+        outputs: &[Output],
+        batch: &Batch,
+    ) -> anyhow::Result<()> {
+        if outputs.is_empty() && batch.inputs() == 0 && batch.offsets.is_empty() {
+            return Ok(());
+        }
+        if self.exactly_once() {
+            return self.in_transaction(consumer, outputs, batch).await;
+        }
+        self.publish(outputs, batch).await?;
+        for t in &batch.offsets {
+            if let Err(e) = consumer.store_offset(&t.topic, t.partition, t.offset) {
+                // The partition moved to another member, which will process it from the last
+                // commit: at least once.
+                warn!(error = %e, topic = %t.topic, partition = t.partition, "Offset not stored.");
+            }
+        }
+        Ok(())
     }
 
     /// Exactly once: the batch's records, dead letters and consumer offsets commit in one
@@ -275,19 +524,19 @@ impl Processor {
     /// last committed transaction (abort and rewind).
     async fn in_transaction(
         &self,
+        consumer: &StreamConsumer<ServiceContext>,
         outputs: &[Output],
-        dead: &[DeadLetter],
-        offsets: Option<(&StreamConsumer<ServiceContext>, &[Taken])>,
+        batch: &Batch,
     ) -> anyhow::Result<()> {
         let timeout = Duration::from_secs(60);
         let result: anyhow::Result<()> = async {
             self.producer
                 .begin_transaction()
                 .context("beginning a transaction")?;
-            self.publish(outputs, dead).await?;
-            if let Some((consumer, taken)) = offsets {
+            self.publish(outputs, batch).await?;
+            if !batch.offsets.is_empty() {
                 let mut tpl = TopicPartitionList::new();
-                for t in taken {
+                for t in &batch.offsets {
                     tpl.add_partition_offset(&t.topic, t.partition, Offset::Offset(t.offset + 1))?;
                 }
                 let group = consumer
@@ -329,13 +578,27 @@ impl Processor {
         }
     }
 
-    async fn publish(&self, outputs: &[Output], dead: &[DeadLetter]) -> anyhow::Result<()> {
+    /// Produces `outputs` (indicators), the batch's changelog records and dead letters, and
+    /// waits for Kafka's acknowledgement of every one; at least once, refused ones are sent
+    /// again a few times.
+    async fn publish(&self, outputs: &[Output], batch: &Batch) -> anyhow::Result<()> {
         let published = RecordKind::ALL.map(|k| {
             self.metrics
                 .indicators_published
                 .with_label_values(&[k.as_str()])
         });
-        let mut pending: Vec<usize> = (0..outputs.len() + dead.len()).collect();
+        let changelog = self.settings.changelog_topic();
+        let (n_out, n_fwd) = (outputs.len(), batch.forwards.len());
+        let topic_of = |i: usize| {
+            if i < n_out {
+                self.settings.topics.indicators.as_str()
+            } else if i < n_out + n_fwd {
+                changelog.as_str()
+            } else {
+                self.settings.topics.dead_letter.as_str()
+            }
+        };
+        let mut pending: Vec<usize> = (0..n_out + n_fwd + batch.dead.len()).collect();
         let attempts = if self.exactly_once() {
             1
         } else {
@@ -344,17 +607,24 @@ impl Processor {
         for attempt in 1..=attempts {
             let mut futures: Vec<(usize, DeliveryFuture)> = Vec::with_capacity(pending.len());
             for &i in &pending {
-                let future = if i < outputs.len() {
+                let future = if i < n_out {
                     let o = &outputs[i];
+                    self.send(FutureRecord::to(topic_of(i)).key(&o.key).payload(&o.json))
+                        .await?
+                } else if i < n_out + n_fwd {
+                    let f = &batch.forwards[i - n_out];
                     self.send(
-                        FutureRecord::to(&self.settings.topics.indicators)
-                            .key(&o.key)
-                            .payload(&o.json),
+                        FutureRecord::to(topic_of(i))
+                            .partition(f.partition)
+                            .timestamp(f.received_ms)
+                            .key(&f.key)
+                            .payload(&f.value),
                     )
                     .await?
                 } else {
-                    let d = &dead[i - outputs.len()];
-                    let (partition, offset) = (d.partition.to_string(), d.offset.to_string());
+                    let d = &batch.dead[i - n_out - n_fwd];
+                    let source = &batch.offsets[d.source];
+                    let (partition, offset) = (source.partition.to_string(), d.offset.to_string());
                     let headers = OwnedHeaders::new()
                         .insert(Header {
                             key: "silkroute.error.reason",
@@ -366,7 +636,7 @@ impl Processor {
                         })
                         .insert(Header {
                             key: "silkroute.source.topic",
-                            value: Some(d.topic.as_str()),
+                            value: Some(source.topic.as_str()),
                         })
                         .insert(Header {
                             key: "silkroute.source.partition",
@@ -377,7 +647,7 @@ impl Processor {
                             value: Some(offset.as_str()),
                         });
                     let mut record: FutureRecord<'_, [u8], [u8]> =
-                        FutureRecord::to(&self.settings.topics.dead_letter).headers(headers);
+                        FutureRecord::to(topic_of(i)).headers(headers);
                     if let Some(k) = &d.key {
                         record = record.key(k.as_slice());
                     }
@@ -392,46 +662,24 @@ impl Processor {
             // deliveries are acknowledged in bulk, so most are complete when their turn comes.
             let mut failed = Vec::new();
             for (i, future) in futures {
-                let result = future.await;
-                let topic = if i < outputs.len() {
-                    &self.settings.topics.indicators
-                } else {
-                    &self.settings.topics.dead_letter
-                };
-                match result {
+                match future.await {
                     Ok(Ok(_)) => {
-                        if i < outputs.len() {
-                            let kind = outputs[i].record.kind();
-                            if let Some(k) = RecordKind::ALL.iter().position(|&x| x == kind) {
-                                published[k].inc();
-                            }
-                            // Outputs are sorted by key and a key ends in its period, so the
-                            // last output of a series is its latest: only that one can move
-                            // the series' gauges.
-                            let series = |o: &Output| {
-                                o.key.rsplit_once('/').map(|(s, _)| s.len()).unwrap_or(0)
-                            };
-                            let last_of_series = outputs.get(i + 1).is_none_or(|next| {
-                                let (a, b) = (series(&outputs[i]), series(next));
-                                a != b || outputs[i].key[..a] != next.key[..b]
-                            });
-                            if last_of_series {
-                                self.metrics.observe(&outputs[i].record);
-                            }
+                        if i < n_out {
+                            self.published(outputs, i, &published);
                         }
                     }
                     Ok(Err((e, _))) => {
                         self.metrics
                             .produce_errors
-                            .with_label_values(&[topic])
+                            .with_label_values(&[topic_of(i)])
                             .inc();
-                        warn!(error = %e, topic = %topic, attempt, "Kafka refused a record; sending it again.");
+                        warn!(error = %e, topic = %topic_of(i), attempt, "Kafka refused a record; sending it again.");
                         failed.push(i);
                     }
                     Err(_) => {
                         self.metrics
                             .produce_errors
-                            .with_label_values(&[topic])
+                            .with_label_values(&[topic_of(i)])
                             .inc();
                         failed.push(i);
                     }
@@ -444,6 +692,24 @@ impl Processor {
             tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
         }
         anyhow::bail!("{} records were refused by Kafka {attempts} times; stopping so that a restart replays them", pending.len())
+    }
+
+    /// Counts an acknowledged indicator record and moves its series' gauges.
+    fn published(&self, outputs: &[Output], i: usize, counters: &[prometheus::IntCounter; 3]) {
+        let kind = outputs[i].record.kind();
+        if let Some(k) = RecordKind::ALL.iter().position(|&x| x == kind) {
+            counters[k].inc();
+        }
+        // Outputs are sorted by key and a key ends in its period, so the last output of a
+        // series is its latest: only that one can move the series' gauges.
+        let series = |o: &Output| o.key.rsplit_once('/').map(|(s, _)| s.len()).unwrap_or(0);
+        let last_of_series = outputs.get(i + 1).is_none_or(|next| {
+            let (a, b) = (series(&outputs[i]), series(next));
+            a != b || outputs[i].key[..a] != next.key[..b]
+        });
+        if last_of_series {
+            self.metrics.observe(&outputs[i].record);
+        }
     }
 
     /// Enqueues one record, waiting while librdkafka's local queue is full.
@@ -469,7 +735,7 @@ impl Processor {
 
     /// The last steps of a graceful stop: everything produced is acknowledged already; commit
     /// the stored offsets synchronously.
-    pub fn commit(&self, consumer: &StreamConsumer<ServiceContext>) {
+    pub fn commit_stored(&self, consumer: &StreamConsumer<ServiceContext>) {
         match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
             Ok(()) => info!("Offsets committed."),
             Err(e) if matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) => {

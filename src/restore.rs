@@ -1,7 +1,6 @@
-//! Start-up restoration, until durable state exists: rebuild the cells by re-reading each
-//! input partition up to the group's committed offset, and learn what was already published by
-//! reading the compacted indicators topic. Nothing is published or dead-lettered here: those
-//! outcomes are already in Kafka, since offsets are committed only after them.
+//! What Kafka already holds on the indicators topic: read back whole when this instance takes
+//! over partitions (at start, and after a rebalance), so that it publishes only what differs.
+//! The cells themselves are restored from the changelog ([`crate::changelog::Table`]).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -15,8 +14,6 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::engine::record::fingerprint;
-use crate::engine::Engine;
-use crate::event::{self, ParseRules};
 use crate::kafka;
 use crate::metrics::Metrics;
 
@@ -86,12 +83,9 @@ fn read_ranges(
     Ok(read)
 }
 
-/// Fingerprints of the records on the indicators topic, last value per key.
-pub fn seed_from_indicators(
-    settings: &Settings,
-    engine: &mut Engine,
-    metrics: &Metrics,
-) -> anyhow::Result<u64> {
+/// Fingerprints of the records on the indicators topic, last value per key (read_committed,
+/// to the end offsets as of the call).
+pub fn published(settings: &Settings, metrics: &Metrics) -> anyhow::Result<HashMap<String, u64>> {
     let client: BaseConsumer = kafka::reader_config(settings)
         .create()
         .context("creating a restore reader")?;
@@ -107,66 +101,20 @@ pub fn seed_from_indicators(
         .unwrap_or(0);
     if partitions == 0 {
         warn!(topic = %topic, "Indicators topic not found; assuming nothing was published yet.");
-        return Ok(0);
+        return Ok(HashMap::new());
     }
     let ranges = kafka::watermarks(&client, &[(topic.clone(), partitions)])?;
-    let mut seeds: HashMap<String, u64> = HashMap::new();
+    let mut held: HashMap<String, u64> = HashMap::new();
     let read = read_ranges(settings, &ranges, "indicators", |key, value| {
         let key = String::from_utf8_lossy(key).into_owned();
         match value {
-            Some(v) if !v.is_empty() => seeds.insert(key, fingerprint(v)),
-            _ => seeds.remove(&key),
+            Some(v) if !v.is_empty() => held.insert(key, fingerprint(v)),
+            _ => held.remove(&key),
         };
     })?;
     metrics
         .restore_records
         .with_label_values(&["indicators"])
         .inc_by(read);
-    let n = seeds.len() as u64;
-    for (k, fp) in seeds {
-        engine.seed_published(k, fp);
-    }
-    Ok(n)
-}
-
-/// Re-applies every input message below the group's committed offsets. Returns the offsets
-/// the group will resume from, per (topic, partition).
-pub fn rebuild_from_inputs<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
-    settings: &Settings,
-    group: &C,
-    inputs: &[(String, i32)],
-    engine: &mut Engine,
-    rules: &ParseRules,
-    metrics: &Metrics,
-) -> anyhow::Result<HashMap<(String, i32), i64>> {
-    let committed = group
-        .committed_offsets(kafka::all_partitions(inputs), Duration::from_secs(30))
-        .context("reading the group's committed offsets")?;
-    let marks = kafka::watermarks(group, inputs)?;
-    let mut resume = HashMap::new();
-    let mut ranges = Vec::new();
-    for (topic, p, lo, _hi) in &marks {
-        let upto = match committed.find_partition(topic, *p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => *lo,
-        };
-        resume.insert((topic.clone(), *p), upto);
-        ranges.push((topic.clone(), *p, *lo, upto));
-    }
-    let read = read_ranges(settings, &ranges, "inputs", |_, value| {
-        if let Ok(e) = event::parse(value.unwrap_or_default(), rules) {
-            engine.apply(&e);
-        }
-    })?;
-    metrics
-        .restore_records
-        .with_label_values(&["inputs"])
-        .inc_by(read);
-    engine.discard_changes();
-    info!(
-        events = read,
-        cells = engine.cells(),
-        "State rebuilt from the input topics."
-    );
-    Ok(resume)
+    Ok(held)
 }

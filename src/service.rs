@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::changelog::Table;
 use crate::config::Settings;
 use crate::engine::record::Record;
 use crate::engine::Engine;
@@ -25,8 +26,9 @@ use crate::http::{self, AppState, Filter, RecordQuery};
 use crate::kafka::{self, ServiceContext};
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
+use crate::ownership::{Owned, SharedAssignment};
+use crate::period;
 use crate::pipeline::{Processor, TransactionAborted};
-use crate::{period, restore};
 
 pub struct ServiceHandle {
     pub lifecycle: Arc<Lifecycle>,
@@ -160,10 +162,14 @@ async fn main_loop(
     let inputs =
         kafka::wait_for_topics(&settings, &settings.topics.inputs(), || *stop_flag.borrow())
             .await?;
+    let changelog = settings.changelog_topic();
+    let changelog_partitions =
+        kafka::wait_for_topics(&settings, &[&changelog], || *stop_flag.borrow()).await?[0].1;
     loop {
         let session = run_session(
             &settings,
             &inputs,
+            changelog_partitions,
             &metrics,
             &lifecycle,
             &mut queries,
@@ -183,11 +189,12 @@ async fn main_loop(
     }
 }
 
-/// One life of the Kafka clients and the engine: restore, consume until shutdown or an
-/// error, drain.
+/// One life of the Kafka clients and the engine: restore from the changelog, join the group,
+/// consume until shutdown or an error, drain.
 async fn run_session(
     settings: &Settings,
     inputs: &[(String, i32)],
+    changelog_partitions: i32,
     metrics: &Arc<Metrics>,
     lifecycle: &Arc<Lifecycle>,
     queries: &mut mpsc::Receiver<RecordQuery>,
@@ -198,9 +205,11 @@ async fn run_session(
     lifecycle.set(State::Restoring);
     metrics.restore_in_progress.set(1);
     let mut engine = Engine::new(settings.engine());
+    let assignment = SharedAssignment::default();
     let context = ServiceContext {
         metrics: metrics.clone(),
         input_topics: input_names.to_vec(),
+        assignment: assignment.clone(),
     };
     let consumer: StreamConsumer<ServiceContext> = kafka::consumer_config(&settings)
         .create_with_context(context)
@@ -217,27 +226,20 @@ async fn run_session(
         max_message_bytes: settings.limits.max_message_bytes,
         current_month: period::current_utc_month(),
     };
-    let (catch_up, seeds) = tokio::task::block_in_place(|| -> anyhow::Result<_> {
-        let seeds = restore::seed_from_indicators(&settings, &mut engine, &metrics)?;
-        let resume = restore::rebuild_from_inputs(
-            &settings,
-            &consumer,
-            inputs,
-            &mut engine,
-            &rules,
-            &metrics,
-        )?;
-        let ends = kafka::watermarks(&consumer, inputs)?;
-        let catch_up = ends
-            .into_iter()
-            .filter(|(t, p, _, hi)| resume.get(&(t.clone(), *p)).is_some_and(|r| r < hi))
-            .map(|(t, p, _, hi)| ((t, p), hi))
-            .collect();
-        Ok((catch_up, seeds))
-    })?;
+    let table = Table::open(&settings, changelog_partitions, rules)?;
+    let ends = tokio::task::block_in_place(|| table.ends())?;
+    let restored = table
+        .catch_up(&mut engine, &ends, &metrics, |_, _, _| ())
+        .await?;
+    // What these cells derive was published already, or is compared with what Kafka holds
+    // when the group assigns this instance its partitions.
+    engine.discard_changes();
     metrics.restore_in_progress.set(0);
-    metrics.state_cells.set(engine.cells() as i64);
-    info!(published_keys = seeds, cells = engine.cells(), "Restored.");
+    info!(
+        records = restored,
+        cells = engine.cells(),
+        "Restored from the changelog."
+    );
 
     lifecycle.set(State::CatchingUp);
     consumer
@@ -249,9 +251,14 @@ async fn run_session(
         producer,
         metrics,
         lifecycle: lifecycle.clone(),
-        catch_up,
+        assignment,
+        owned: Owned::new(inputs),
+        changelog_partitions,
+        catch_up: Default::default(),
+        ready_at: None,
+        joined: false,
     };
-    let result = processor.run(&consumer, queries, shutdown).await;
+    let result = processor.run(&consumer, &table, queries, shutdown).await;
     if result.is_ok() {
         // A stop was asked for. (After an aborted transaction the caller restores instead, so
         // readiness must not be locked in Draining.)
@@ -262,7 +269,7 @@ async fn run_session(
         error!(error = %e, "Producer flush failed.");
     }
     if processor.settings.processing.guarantee == crate::config::Guarantee::AtLeastOnce {
-        processor.commit(&consumer);
+        processor.commit_stored(&consumer);
     }
     consumer.unsubscribe();
     drop(consumer);

@@ -107,9 +107,9 @@ pub struct Engine {
     trade: trade::TradeBook,
     freight: freight::FreightBook,
     fx: fx::FxBook,
-    /// Fingerprints of records published by an earlier run, keyed by record key, consulted
-    /// the first time this run derives each key (see [`Engine::seed_published`]).
-    seeds: FxHashMap<String, u64>,
+    /// During [`Engine::reconcile_against`]: what Kafka holds, by record key, replacing the
+    /// engine's own idea of what was published.
+    published: Option<FxHashMap<String, u64>>,
     /// Reused serialization buffer: most re-derived records turn out unchanged, and those
     /// need no allocation.
     scratch: Vec<u8>,
@@ -122,7 +122,7 @@ impl Engine {
             freight: freight::FreightBook::new(settings.streak_threshold),
             fx: fx::FxBook::default(),
             settings,
-            seeds: FxHashMap::default(),
+            published: None,
             scratch: Vec::with_capacity(1024),
         }
     }
@@ -149,13 +149,6 @@ impl Engine {
         self.trade.approx_bytes()
     }
 
-    /// Tells the engine that `key` was already published with this fingerprint (for example
-    /// read back from the compacted indicators topic at start), so that re-deriving the same
-    /// record publishes nothing.
-    pub fn seed_published(&mut self, key: String, fingerprint: u64) {
-        self.seeds.insert(key, fingerprint);
-    }
-
     /// Re-derives every record the events since the last flush may have changed and returns,
     /// sorted by key, those whose content differs from what was last returned for the key.
     pub fn flush(&mut self) -> Vec<Output> {
@@ -167,7 +160,7 @@ impl Engine {
         if let Some(d) = self.fx.usd_dirty.take() {
             self.trade.mark_usd_changed(d);
         }
-        let seeds = &mut self.seeds;
+        let authority = self.published.as_ref();
         let scratch = &mut self.scratch;
         let mut emit = |record: Record, published: &mut u64| {
             if !publish {
@@ -176,18 +169,20 @@ impl Engine {
             scratch.clear();
             record.write_json(scratch);
             let fp = fingerprint(scratch);
-            if *published == fp {
-                return;
-            }
-            let key = record.key();
-            if *published == 0 && !seeds.is_empty() {
-                if let Some(seeded) = seeds.remove(&key) {
-                    if seeded == fp {
+            let key = match authority {
+                // What Kafka holds overrides what this engine last returned (which may have
+                // been returned but never published by this instance).
+                Some(authority) => {
+                    let key = record.key();
+                    if authority.get(&key) == Some(&fp) {
                         *published = fp;
                         return;
                     }
+                    key
                 }
-            }
+                None if *published == fp => return,
+                None => record.key(),
+            };
             *published = fp;
             out.push(Output {
                 key,
@@ -210,18 +205,32 @@ impl Engine {
     }
 
     /// Forgets what the events applied since the last flush changed, without emitting it:
-    /// used after rebuilding state whose records were already published by an earlier run.
-    /// Their keys keep "never published in this run", so the seeds still guard them.
+    /// used after rebuilding state, before [`Engine::reconcile_against`] compares it with
+    /// what was published.
     pub fn discard_changes(&mut self) {
         let _ = self.flush_with(false);
     }
 
-    /// Re-derives every record and returns those that differ from what was last published
-    /// (or seeded): the reconciliation after a restart has caught up with its inputs.
+    /// Re-derives every record and returns those that differ from what this engine last
+    /// returned for their key.
     pub fn reconcile(&mut self) -> Vec<Output> {
         self.trade.mark_all();
         self.freight.mark_all();
         self.flush()
+    }
+
+    /// Re-derives every record and returns those whose fingerprint differs from `published`
+    /// (record key → [`fingerprint`] of the JSON last published; absent = never), which
+    /// becomes the engine's idea of what was published. Used after a restart, and whenever
+    /// this instance takes over keys another one published.
+    pub fn reconcile_against(
+        &mut self,
+        published: impl IntoIterator<Item = (String, u64)>,
+    ) -> Vec<Output> {
+        self.published = Some(published.into_iter().collect());
+        let out = self.reconcile();
+        self.published = None;
+        out
     }
 
     /// Every current record as of the last flush (national ranks are re-derived by

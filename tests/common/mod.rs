@@ -306,7 +306,11 @@ impl Names {
             .await;
         if !broker.is_real() {
             broker
-                .create_topics(&[(&self.indicators, 3), (&self.dead_letter, 1)])
+                .create_topics(&[
+                    (&self.indicators, 3),
+                    (&self.dead_letter, 1),
+                    (&format!("{}-cells-changelog", self.group), 3),
+                ])
                 .await;
         }
     }

@@ -1,0 +1,166 @@
+//! The changelog: silkroute's durable state, and how every instance reads it back.
+//!
+//! Each valid input event is written, unchanged, to the changelog topic: keyed by its cell and
+//! revision, on the partition of its region (port, currency). The topic is compacted: per key
+//! Kafka keeps the last event, which is the one the revision rule keeps (a higher revision has
+//! another key; the same revision later in the log replaces the earlier). So the topic holds
+//! every cell's current event and a few stale ones the engine ignores again, whatever the
+//! retention of the inputs.
+//!
+//! Every instance reads the whole changelog, as a global table: the cells of every region, so
+//! that national ranks (which compare all regions) are the same on every instance, whichever
+//! instance a region's events were consumed by. It is read with `read_committed`, so under
+//! exactly-once a cell counts only once the transaction that forwarded it committed.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tracing::{info, warn};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::config::Settings;
+use crate::engine::{Engine, Outcome};
+use crate::event::{self, Event, ParseRules};
+use crate::kafka;
+use crate::metrics::Metrics;
+
+/// Which of `partitions` an entity (region, port, currency) lives on: a stable hash, the same
+/// in every instance and version.
+pub fn shard(entity: &str, partitions: i32) -> i32 {
+    (xxh3_64(entity.as_bytes()) % partitions.max(1) as u64) as i32
+}
+
+/// The changelog key of an event: its cell identity and revision. The member, the only part
+/// that may hold `/`, comes last, so that keys never collide.
+pub fn key(event: &Event<'_>) -> String {
+    match event {
+        Event::Trade(e) => format!(
+            "trade/{}/{}/{}/{}/{}/{}",
+            e.region,
+            e.period,
+            e.flow.as_str(),
+            e.dimension,
+            e.revision,
+            e.member.as_deref().unwrap_or("-")
+        ),
+        Event::Freight(e) => format!(
+            "freight/{}/{}/{}/{}",
+            e.port, e.service, e.period, e.revision
+        ),
+        Event::Fx(e) => format!("fx/{}/{}/{}", e.currency, e.period, e.revision),
+    }
+}
+
+/// Reads every partition of the changelog, from the beginning, outside any group.
+pub struct Table {
+    pub consumer: StreamConsumer,
+    pub topic: String,
+    pub partitions: i32,
+    rules: ParseRules,
+}
+
+impl Table {
+    pub fn open(settings: &Settings, partitions: i32, rules: ParseRules) -> anyhow::Result<Table> {
+        let topic = settings.changelog_topic();
+        let consumer: StreamConsumer = kafka::table_config(settings)
+            .create()
+            .context("creating the changelog reader")?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
+        }
+        consumer
+            .assign(&tpl)
+            .context("assigning the changelog partitions")?;
+        Ok(Table {
+            consumer,
+            topic,
+            partitions,
+            rules,
+        })
+    }
+
+    /// The end offset of every partition now.
+    pub fn ends(&self) -> anyhow::Result<Vec<(i32, i64)>> {
+        let marks = kafka::watermarks(&self.consumer, &[(self.topic.clone(), self.partitions)])?;
+        Ok(marks.into_iter().map(|(_, p, _, hi)| (p, hi)).collect())
+    }
+
+    /// True when the reader's position is at or past `ends` on every partition. Offsets
+    /// without a message (transaction markers, compacted records) count as read.
+    pub fn reached(&self, ends: &[(i32, i64)]) -> bool {
+        let Ok(positions) = self.consumer.position() else {
+            return false;
+        };
+        ends.iter().all(|&(p, end)| {
+            end == 0
+                || matches!(
+                    positions.find_partition(&self.topic, p).map(|e| e.offset()),
+                    Some(Offset::Offset(pos)) if pos >= end
+                )
+        })
+    }
+
+    /// Applies one changelog message and hands the event and its outcome to `then`; `None`
+    /// for a record that does not parse (only a foreign writer could have put it there).
+    pub fn apply<R>(
+        &self,
+        m: &BorrowedMessage<'_>,
+        engine: &mut Engine,
+        then: impl FnOnce(&Event<'_>, Outcome) -> R,
+    ) -> Option<R> {
+        let payload = m.payload().unwrap_or_default();
+        match event::parse(payload, &self.rules) {
+            Ok(e) => {
+                let outcome = engine.apply(&e);
+                Some(then(&e, outcome))
+            }
+            Err(r) => {
+                warn!(partition = m.partition(), offset = m.offset(), reason = %r.reason, "Skipping an unreadable changelog record.");
+                None
+            }
+        }
+    }
+
+    /// Reads and applies until the position reaches `ends` (from [`Table::ends`]), logging
+    /// progress every few seconds; `each` sees every event applied, its outcome and the
+    /// record's timestamp. Returns the number of records read.
+    pub async fn catch_up(
+        &self,
+        engine: &mut Engine,
+        ends: &[(i32, i64)],
+        metrics: &Metrics,
+        mut each: impl FnMut(&Event<'_>, Outcome, Option<i64>),
+    ) -> anyhow::Result<u64> {
+        let total: i64 = ends.iter().map(|e| e.1).sum();
+        let (mut read, mut last_log) = (0u64, Instant::now());
+        while !self.reached(ends) {
+            match tokio::time::timeout(Duration::from_millis(200), self.consumer.recv()).await {
+                Ok(Ok(m)) => {
+                    let at = m.timestamp().to_millis();
+                    self.apply(&m, engine, |e, outcome| each(e, outcome, at));
+                    read += 1;
+                }
+                Ok(Err(KafkaError::PartitionEOF(_))) | Err(_) => {}
+                Ok(Err(e)) => {
+                    warn!(error = %e, "Error while reading the changelog; retrying.");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            if last_log.elapsed() > Duration::from_secs(5) {
+                info!(read, of_about = total, "Restoring from the changelog…");
+                last_log = Instant::now();
+            }
+        }
+        metrics
+            .restore_records
+            .with_label_values(&["changelog"])
+            .inc_by(read);
+        metrics.state_cells.set(engine.cells() as i64);
+        Ok(read)
+    }
+}
