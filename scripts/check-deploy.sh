@@ -215,7 +215,8 @@ validate_all() {
 }
 
 # Checks kubernetes-validate cannot make: the pod security profile, probes and ports the
-# service needs, selectors that match, the custom resources, and the copies inside them.
+# service needs, replicas and rollout strategy, the per-pod instance id, selectors that match,
+# the custom resources (the changelog KafkaTopic among them), and the copies inside them.
 check_manifests() {
   [ ${#BUILDS[@]} -gt 0 ] || { say "nothing was built"; return 1; }
   python3 - "$WORK/build" "$RULES" "$DASHBOARD" "${BUILDS[@]}" <<'PY'
@@ -263,8 +264,24 @@ def toml_paths(table, prefix=()):
         else:
             yield p
 
-TOPICS = {"customs.trade.monthly", "freight.trains.monthly", "fx.rates.monthly", "silkroute.indicators", "silkroute.dlq"}
-EXPECTED_REPLICAS = {"overlays_dev": 1, "overlays_production": 1, "overlays_production-keda": None}
+INPUT_TOPICS = {"customs.trade.monthly", "freight.trains.monthly", "fx.rates.monthly"}
+# The state: <group_id>-cells-changelog of the production group `silkroute` (cross-checked
+# against each overlay's configuration below).
+CHANGELOG = "silkroute-cells-changelog"
+TOPICS = INPUT_TOPICS | {"silkroute.indicators", "silkroute.dlq", CHANGELOG}
+COMPACTED = {"silkroute.indicators", CHANGELOG}
+# Production runs several instances (correct since the state is in the changelog); with KEDA
+# the autoscaler owns the count.
+EXPECTED_REPLICAS = {"overlays_dev": 1, "overlays_production": 3, "overlays_production-keda": None}
+topic_specs = {}        # topic -> KafkaTopic spec, from the kafka-topics build
+changelog_wanted = {}   # build -> changelog topic its configuration uses, where it creates no topics
+keda_max = {}           # build -> ScaledObject maxReplicaCount
+
+def as_int(v):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
 
 for name in names:
     with open(os.path.join(build_dir, name + ".yaml")) as f:
@@ -285,10 +302,25 @@ for name in names:
                 err(name, "KafkaTopic %s has no strimzi.io/cluster label" % t)
             if not isinstance(spec.get("partitions"), int) or not isinstance(spec.get("replicas"), int):
                 err(name, "KafkaTopic %s needs integer partitions and replicas" % t)
-            policy = spec.get("config", {}).get("cleanup.policy")
-            if (t == "silkroute.indicators") != (policy == "compact"):
+            config = spec.get("config", {})
+            policy = config.get("cleanup.policy")
+            if (t in COMPACTED) != (policy == "compact"):
                 err(name, "KafkaTopic %s has cleanup.policy %s" % (t, policy))
-        notes.append("%s: %d KafkaTopics" % (name, len(topics)))
+            topic_specs[t] = spec
+        # The changelog is the service's durable state: compacted (checked above) and never
+        # deleted by time, and it must take every input event plus its key.
+        cl = topic_specs.get(CHANGELOG)
+        if cl:
+            config = cl.get("config", {})
+            if as_int(config.get("retention.ms")) != -1:
+                err(name, "changelog %s must keep its records forever (retention.ms -1), has %s" % (CHANGELOG, config.get("retention.ms")))
+            for t in INPUT_TOPICS & set(topic_specs):
+                mine = as_int(config.get("max.message.bytes", 1048588))
+                theirs = as_int(topic_specs[t].get("config", {}).get("max.message.bytes", 1048588))
+                if mine is None or theirs is None or mine <= theirs:
+                    err(name, "changelog max.message.bytes %s must exceed %s's %s (events are forwarded unchanged, with a key)" % (mine, t, theirs))
+        retention = sorted({str(topic_specs[t].get("config", {}).get("retention.ms")) for t in INPUT_TOPICS & set(topic_specs)})
+        notes.append("%s: %d KafkaTopics; changelog %s compacted, kept forever; input retention.ms %s" % (name, len(topics), CHANGELOG, ", ".join(retention)))
         continue
 
     deps = by_kind.get("Deployment", [])
@@ -306,6 +338,12 @@ for name in names:
         err(name, "with KEDA the Deployment must not set replicas (the HPA owns them)")
     elif isinstance(want, int) and spec.get("replicas") != want:
         err(name, "replicas %s, expected %s" % (spec.get("replicas"), want))
+    # Rolling, one pod at a time and no surge pod (every pod holds the whole state): safe since
+    # every pod has its own transactional id and restores from the changelog.
+    strategy = spec.get("strategy", {})
+    rolling = strategy.get("rollingUpdate", {})
+    if strategy.get("type") != "RollingUpdate" or str(rolling.get("maxUnavailable")) != "1" or str(rolling.get("maxSurge")) not in ("0", "0%"):
+        err(name, "strategy must be RollingUpdate with maxUnavailable 1 and maxSurge 0, is %s" % strategy)
 
     psc = pod.get("securityContext", {})
     if psc.get("runAsNonRoot") is not True or psc.get("runAsUser") != 65532:
@@ -355,6 +393,9 @@ for name in names:
         ref = env.get(var, {}).get("valueFrom", {}).get("secretKeyRef", {})
         if ref.get("name") != "silkroute-kafka" or ref.get("key") != key:
             err(name, "%s must come from Secret silkroute-kafka key %s" % (var, key))
+    # Each pod's own transactional id: kafka.instance_id from the pod name.
+    if env.get("SILKROUTE__KAFKA__INSTANCE_ID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+        err(name, "SILKROUTE__KAFKA__INSTANCE_ID must come from the pod name (fieldRef metadata.name)")
     for var in env:
         if var.startswith("SILKROUTE__") and default_toml is not None:
             path = tuple(p.lower() for p in var[len("SILKROUTE__"):].split("__"))
@@ -383,6 +424,11 @@ for name in names:
             unknown = [".".join(p) for p in toml_paths(conf) if not has_key(default_toml, p)]
             if unknown:
                 err(name, "silkroute.toml sets keys config/default.toml does not have (the service would exit 2): %s" % ", ".join(unknown))
+        kafka_conf, topics_conf = conf.get("kafka", {}), conf.get("topics", {})
+        if kafka_conf.get("instance_id"):
+            err(name, "silkroute.toml sets kafka.instance_id: every pod would share one transactional id and fence the others (it comes from the pod name)")
+        if topics_conf.get("create") is False:
+            changelog_wanted[name] = topics_conf.get("changelog") or "%s-cells-changelog" % kafka_conf.get("group_id", "silkroute")
     for v in vols.values():
         if v.get("configMap", {}).get("name") not in (None, *cms):
             err(name, "volume %s refers to a ConfigMap that is not in the build" % v["name"])
@@ -418,8 +464,9 @@ for name in names:
         s = so["spec"]
         if s["scaleTargetRef"]["name"] != dep["metadata"]["name"]:
             err(name, "ScaledObject does not target the Deployment")
-        if s.get("maxReplicaCount", 100) > 6:
-            err(name, "ScaledObject maxReplicaCount above the 6 input partitions")
+        keda_max[name] = s.get("maxReplicaCount", 100)
+        if s.get("minReplicaCount", 0) > keda_max[name]:
+            err(name, "ScaledObject minReplicaCount above maxReplicaCount")
         for t in s["triggers"]:
             if t["type"] != "kafka" or not t["metadata"].get("consumerGroup"):
                 err(name, "ScaledObject trigger must be kafka with a consumerGroup")
@@ -432,6 +479,24 @@ for name in names:
                 err(name, "ScaledObject refers to a missing TriggerAuthentication %s" % ref)
 
     notes.append("%s: %s" % (name, ", ".join("%d %s" % (len(v), k) for k, v in sorted(by_kind.items()))))
+
+# Across builds: the topics the overlays need exist as KafkaTopics.
+if topic_specs:
+    for name, topic in changelog_wanted.items():
+        if topic not in topic_specs:
+            err(name, "creates no topics (topics.create false) and its changelog %s is not a KafkaTopic in kafka-topics/" % topic)
+        else:
+            notes.append("%s: changelog %s is a KafkaTopic" % (name, topic))
+    # More instances than the owning input partitions (trade, freight) would sit idle.
+    owning = [as_int(topic_specs[t].get("partitions")) for t in ("customs.trade.monthly", "freight.trains.monthly") if t in topic_specs]
+    limit = max([p for p in owning if p] or [6])
+    for name, m in keda_max.items():
+        if m > limit:
+            err(name, "ScaledObject maxReplicaCount %s above the %s input partitions" % (m, limit))
+        else:
+            notes.append("%s: ScaledObject scales up to %s (input partitions: %s)" % (name, m, limit))
+else:
+    notes.append("note: no kafka-topics build, topic cross-checks skipped")
 
 for n in dict.fromkeys(notes):
     print(n)
@@ -564,7 +629,10 @@ for name in names:
         f.write(cm["data"]["silkroute.toml"])
     with open(os.path.join(out_dir, name + ".env"), "w") as f:
         for e in c.get("env", []):
-            value = e.get("value", "placeholder-from-secret" if "valueFrom" in e else "")
+            if e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
+                value = "silkroute-5d8f7c9b6d-x2k9z"  # a pod name, as the downward API gives it
+            else:
+                value = e.get("value", "placeholder-from-secret" if "valueFrom" in e else "")
             f.write("%s=%s\n" % (e["name"], value))
 PY
   for cfg in "$WORK"/cfg/*.toml; do
@@ -610,7 +678,7 @@ fi
 step "derived copies are up to date" check_copies
 step "kustomize build (every kustomization)" build_all
 step "kubernetes-validate --strict --kubernetes-version $K8S_VERSION" validate_all
-step "manifest checks (security profile, probes, selectors, config, custom resources)" check_manifests
+step "manifest checks (security profile, probes, replicas, instance id, config, topics, custom resources)" check_manifests
 step "promtool check rules" promtool check rules "$RULES"
 step "promtool test rules" test_rules
 step "dashboard (structure, PromQL syntax)" check_dashboard

@@ -200,13 +200,13 @@ impl Processor {
         loop {
             self.lifecycle.beat();
             if *shutdown.borrow() {
-                return Ok(());
+                return self.drain(consumer, table).await;
             }
             let rules = self.rules();
             let mut batch = Batch::default();
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => return self.drain(consumer, table).await,
                 Some(q) = queries.recv() => {
                     let records = q.filter.selection().map(|sel| self.engine.select(&sel)).unwrap_or_default();
                     let _ = q.reply.send(records);
@@ -252,6 +252,37 @@ impl Processor {
                 }
             }
             self.finish(consumer, table, batch).await?;
+        }
+    }
+
+    /// The last batch of a graceful stop: what the changelog holds by now (this instance's own
+    /// last forwards included) is applied and this instance's changed records published, so
+    /// that a stop leaves nothing for the next owner to catch up. Bounded by half the shutdown
+    /// budget; what it cannot finish, the next owner's takeover publishes.
+    async fn drain(
+        &mut self,
+        consumer: &StreamConsumer<ServiceContext>,
+        table: &Table,
+    ) -> anyhow::Result<()> {
+        let budget = Duration::from_millis(self.settings.shutdown.timeout_ms / 2);
+        let drained = tokio::time::timeout(budget, async {
+            let ends = tokio::task::block_in_place(|| table.ends())?;
+            let mut batch = Batch::default();
+            let (owned, metrics) = (&self.owned, &self.metrics);
+            table
+                .catch_up(&mut self.engine, &ends, metrics, |e, outcome, at| {
+                    note_cell(owned, metrics, &mut batch, e, outcome, at)
+                })
+                .await?;
+            self.finish(consumer, table, batch).await
+        })
+        .await;
+        match drained {
+            Ok(result) => result,
+            Err(_) => {
+                warn!(budget_ms = budget.as_millis() as u64, "The changelog could not be drained in time; the next owner publishes the rest.");
+                Ok(())
+            }
         }
     }
 

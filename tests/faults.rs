@@ -69,10 +69,13 @@ async fn publish_mixed(broker: &Broker, names: &Names, lines: &[String]) {
     publish_lines(broker, names, &good).await;
 }
 
-fn spawn(names: &Names, broker: &Broker, port: u16) -> Child {
+/// An instance named `instance`: a restarted instance keeps its name (as a pod does), which
+/// fences the open transaction of the one it replaces.
+fn spawn(names: &Names, broker: &Broker, port: u16, instance: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_silkroute"))
         .arg("run")
         .envs(names.env(broker))
+        .env("SILKROUTE__KAFKA__INSTANCE_ID", instance)
         .env("SILKROUTE__HTTP__LISTEN", format!("127.0.0.1:{port}"))
         .env("SILKROUTE__PROCESSING__BATCH_MAX_MESSAGES", "500")
         // A SIGKILLed member holds its partitions until its session expires.
@@ -223,13 +226,13 @@ async fn the_service_killed_three_times_during_a_backfill_still_ends_with_the_ri
     publish_mixed(&broker, &names, &lines).await;
     let port = 21000 + (std::process::id() % 10000) as u16;
     for (round, after_ms) in [4000u64, 6500, 9000].into_iter().enumerate() {
-        let mut child = spawn(&names, &broker, port);
+        let mut child = spawn(&names, &broker, port, "a");
         tokio::time::sleep(Duration::from_millis(after_ms)).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         println!("kill {} after {after_ms} ms", round + 1);
     }
-    let mut child = spawn(&names, &broker, port);
+    let mut child = spawn(&names, &broker, port, "a");
     let deadline = Instant::now() + Duration::from_secs(180);
     while !(ready(port).await && all_committed(&broker, &names)) {
         assert!(Instant::now() < deadline, "never caught up after the kills");
@@ -249,7 +252,7 @@ async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
     let (first, second) = lines.split_at(lines.len() / 2);
     publish_mixed(&broker, &names, first).await;
     let port = 22000 + (std::process::id() % 10000) as u16;
-    let mut child = spawn(&names, &broker, port);
+    let mut child = spawn(&names, &broker, port, "a");
     tokio::time::sleep(Duration::from_millis(5000)).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
     assert!(
@@ -282,6 +285,91 @@ async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
     unsafe { kill(child.id() as i32, 15) };
     assert!(child.wait().unwrap().success());
     check_outcome(&broker, &names, &lines, poison, "broker SIGKILL + restart");
+}
+
+/// Publishes like a careless producer: no key, so librdkafka spreads a region's events over
+/// every partition.
+async fn publish_unkeyed(broker: &Broker, names: &Names, lines: &[String]) {
+    let mut by_topic: std::collections::BTreeMap<String, Vec<&[u8]>> = Default::default();
+    for l in lines {
+        let topic = match serde_json::from_str::<serde_json::Value>(l) {
+            Ok(v) if v.is_object() => names.topic_for(&v).to_string(),
+            _ => names.trade.clone(),
+        };
+        by_topic.entry(topic).or_default().push(l.as_bytes());
+    }
+    for (topic, values) in by_topic {
+        let msgs: Vec<(Option<&str>, &[u8])> = values.into_iter().map(|v| (None, v)).collect();
+        broker.produce(&topic, &msgs).await;
+    }
+}
+
+/// Waits until nothing more is published to `topic` for a few seconds.
+async fn settled(broker: &Broker, topic: &str) {
+    let client: BaseConsumer = broker.config().create().unwrap();
+    let end = || {
+        (0..3)
+            .map(|p| {
+                client
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .map(|w| w.1)
+                    .unwrap_or(-1)
+            })
+            .sum::<i64>()
+    };
+    let (mut last, mut since) = (end(), Instant::now());
+    while since.elapsed() < Duration::from_secs(4) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = end();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_one_to_three_to_two_during_a_backfill_gives_the_records_of_one_instance() {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let (lines, poison) = stream_with_poison();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    publish_mixed(&broker, &names, first).await;
+    let base = 23000 + (std::process::id() % 10000) as u16;
+    let ports = [base, base + 1, base + 2, base + 3];
+    let mut a = spawn(&names, &broker, ports[0], "a");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    println!("1 instance");
+    let mut b = spawn(&names, &broker, ports[1], "b");
+    let mut c = spawn(&names, &broker, ports[2], "c");
+    // The second half arrives unkeyed while the group grows: a region's events land on
+    // partitions (and instances) that do not own its records.
+    publish_unkeyed(&broker, &names, second).await;
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    println!("3 instances");
+    c.kill().unwrap(); // SIGKILL
+    c.wait().unwrap();
+    println!("2 instances (one SIGKILLed)");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    unsafe { kill(b.id() as i32, 15) };
+    assert!(b.wait().unwrap().success(), "graceful stop of an instance");
+    let mut d = spawn(&names, &broker, ports[3], "d");
+    println!("2 instances (one stopped gracefully, one started)");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !(ready(ports[0]).await && ready(ports[3]).await && all_committed(&broker, &names)) {
+        assert!(Instant::now() < deadline, "never caught up after scaling");
+        assert!(a.try_wait().unwrap().is_none(), "instance a died");
+        assert!(d.try_wait().unwrap().is_none(), "instance d died");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Judged while both instances run: each publishes its own regions' records, the ranks
+    // among them included.
+    settled(&broker, &names.indicators).await;
+    check_outcome(&broker, &names, &lines, poison, "scaling 1-3-2");
+    for mut child in [a, d] {
+        unsafe { kill(child.id() as i32, 15) };
+        assert!(child.wait().unwrap().success());
+    }
 }
 
 extern "C" {
