@@ -375,9 +375,11 @@ impl Processor {
         table: &Table,
         mut batch: Batch,
     ) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
         let gained = self.refresh_ownership();
         batch.keep_held(&self.owned);
         let mut outputs = self.engine.flush();
+        let flushed = started.elapsed();
         if gained.is_empty() {
             let owned = &self.owned;
             outputs.retain(|o| owned.owns(&o.record));
@@ -387,6 +389,14 @@ impl Processor {
             outputs.clear();
         }
         self.commit(consumer, &outputs, &batch).await?;
+        tracing::debug!(
+            inputs = batch.inputs(),
+            cells = batch.cells,
+            outputs = outputs.len(),
+            flush_ms = flushed.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "Batch committed."
+        );
         self.observe_processed(&batch);
         for t in &batch.offsets {
             if let Some(&end) = self.catch_up.get(&(t.topic.clone(), t.partition)) {
