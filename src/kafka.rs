@@ -51,7 +51,7 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
         )
         // Never read what a transactional producer (upstream, or our own restore source) aborted.
         .set("isolation.level", "read_committed")
-        .set("auto.commit.interval.ms", "1000")
+        .set("auto.commit.interval.ms", "250")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set(
@@ -114,7 +114,7 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
         .set("transaction.timeout.ms", "15000");
     }
     c.set("enable.idempotence", "true")
-        .set("linger.ms", "5")
+        .set("linger.ms", "1")
         .set("compression.type", "lz4")
         .set(
             "message.max.bytes",
