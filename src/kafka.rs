@@ -66,7 +66,12 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
         .set("queued.min.messages", "10000")
         // Once that bound is reached librdkafka postpones the next fetch by this much (1 s by
         // default): a backfill then stalls a second at every refill.
-        .set("fetch.queue.backoff.ms", "5");
+        .set("fetch.queue.backoff.ms", "5")
+        // The bound is checked before a fetch, and one fetch may bring 1 MiB per partition,
+        // compressed: small JSON events decompress several-fold. Smaller fetches keep the
+        // read-ahead near its bound.
+        .set("max.partition.fetch.bytes", "262144")
+        .set("fetch.max.bytes", "1048576");
     c
 }
 
@@ -92,7 +97,9 @@ pub fn table_config(settings: &Settings) -> ClientConfig {
         // A fetch waits at the broker for data up to this long, and librdkafka keeps one fetch
         // in flight per broker: a long wait on quiet partitions delays the busy ones (seen at
         // 0.5-3 s in the backfill benchmark). The changelog is what indicators wait for.
-        .set("fetch.wait.max.ms", "10");
+        .set("fetch.wait.max.ms", "10")
+        .set("max.partition.fetch.bytes", "262144")
+        .set("fetch.max.bytes", "1048576");
     c
 }
 
