@@ -21,6 +21,9 @@
 //! - [`http`], [`metrics`], [`telemetry`]: probes and records, Prometheus metrics, logs.
 //! - [`publish`], [`demo`]: loading events into Kafka; the embedded-broker demo.
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub mod changelog;
 pub mod config;
 pub mod demo;
