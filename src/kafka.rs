@@ -119,6 +119,11 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
             ),
         )
         .set("transaction.timeout.ms", "15000");
+    } else {
+        // A record not delivered in 30 s counts as failed and is sent again by the pipeline (up
+        // to five times): a batch never blocks the poll loop for max.poll.interval.ms (5 min),
+        // which librdkafka's default of 5 min per delivery could.
+        c.set("message.timeout.ms", "30000");
     }
     c.set("enable.idempotence", "true")
         .set("linger.ms", "1")

@@ -72,9 +72,20 @@ async fn publish_mixed(broker: &Broker, names: &Names, lines: &[String]) {
 /// An instance named `instance`: a restarted instance keeps its name (as a pod does), which
 /// fences the open transaction of the one it replaces.
 fn spawn(names: &Names, broker: &Broker, port: u16, instance: &str) -> Child {
+    spawn_with(names, broker, port, instance, &[])
+}
+
+fn spawn_with(
+    names: &Names,
+    broker: &Broker,
+    port: u16,
+    instance: &str,
+    extra: &[(&str, &str)],
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_silkroute"))
         .arg("run")
         .envs(names.env(broker))
+        .envs(extra.iter().copied())
         .env("SILKROUTE__KAFKA__INSTANCE_ID", instance)
         .env("SILKROUTE__HTTP__LISTEN", format!("127.0.0.1:{port}"))
         .env("SILKROUTE__PROCESSING__BATCH_MAX_MESSAGES", "500")
@@ -370,6 +381,101 @@ async fn scaling_one_to_three_to_two_during_a_backfill_gives_the_records_of_one_
         unsafe { kill(child.id() as i32, 15) };
         assert!(child.wait().unwrap().success());
     }
+}
+
+/// Resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// The value of a counter sample on /metrics, e.g. `silkroute_rebalances_total{event="assign"}`.
+async fn metric(port: u16, sample: &str) -> Option<f64> {
+    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_broker_slows_the_service_without_growing_its_memory_or_losing_its_group() {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let (lines, poison) = stream_with_poison();
+    publish_mixed(&broker, &names, &lines).await;
+    // Every client of the service shares its client.id, and so this broker quota: writes are
+    // slowed to 1 MiB/s (the records of the backfill are tens of MiB), reads to 4 MiB/s.
+    let client_id = format!("throttled-{}", names.group);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
+    let quota = Command::new(script)
+        .args([
+            "tool",
+            "org.apache.kafka.tools.ConfigCommand",
+            "--bootstrap-server",
+            &broker.bootstrap,
+            "--alter",
+            "--add-config",
+            "producer_byte_rate=1048576,consumer_byte_rate=4194304",
+            "--entity-type",
+            "clients",
+            "--entity-name",
+            &client_id,
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(quota.success(), "setting the client quota");
+    let port = 24000 + (std::process::id() % 10000) as u16;
+    let mut child = spawn_with(
+        &names,
+        &broker,
+        port,
+        "a",
+        &[("SILKROUTE__KAFKA__CLIENT_ID", &client_id)],
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    let mut peak = 0u64;
+    while !(ready(port).await && all_committed(&broker, &names)) {
+        assert!(Instant::now() < deadline, "never caught up under the quota");
+        assert!(child.try_wait().unwrap().is_none(), "the service died");
+        peak = peak.max(rss(child.id()));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let assigned = metric(port, r#"silkroute_rebalances_total{event="assign"}"#).await;
+    let elapsed = started.elapsed();
+    unsafe { kill(child.id() as i32, 15) };
+    assert!(child.wait().unwrap().success());
+    check_outcome(&broker, &names, &lines, poison, "throttled broker");
+    println!(
+        "throttled broker: caught up in {:.1} s, peak RSS {} MiB, group assignments {:?}",
+        elapsed.as_secs_f64(),
+        peak >> 20,
+        assigned
+    );
+    // Batches wait for the broker instead of piling up: memory stays near what the cells and
+    // the bounded read-ahead take, and the loop keeps polling, so the group never drops it.
+    assert!(
+        peak < 256 << 20,
+        "peak RSS {} MiB under the quota",
+        peak >> 20
+    );
+    assert_eq!(
+        assigned,
+        Some(1.0),
+        "one assignment: never kicked out of the group"
+    );
 }
 
 extern "C" {
