@@ -266,14 +266,7 @@ impl Processor {
     ) -> anyhow::Result<()> {
         let budget = Duration::from_millis(self.settings.shutdown.timeout_ms / 2);
         let drained = tokio::time::timeout(budget, async {
-            let ends = tokio::task::block_in_place(|| table.ends())?;
-            let mut batch = Batch::default();
-            let (owned, metrics) = (&self.owned, &self.metrics);
-            table
-                .catch_up(&mut self.engine, &ends, metrics, |e, outcome, at| {
-                    note_cell(owned, metrics, &mut batch, e, outcome, at)
-                })
-                .await?;
+            let batch = self.read_changelog_to_end(table).await?;
             self.finish(consumer, table, batch).await
         })
         .await;
@@ -398,18 +391,25 @@ impl Processor {
             "Batch committed."
         );
         self.observe_processed(&batch);
-        for t in &batch.offsets {
-            if let Some(&end) = self.catch_up.get(&(t.topic.clone(), t.partition)) {
-                if t.offset + 1 >= end {
-                    self.catch_up.remove(&(t.topic.clone(), t.partition));
-                }
-            }
-        }
         if !gained.is_empty() {
             self.take_over(consumer, table, &gained).await?;
         }
         self.metrics.state_cells.set(self.engine.cells() as i64);
         self.check_ready(consumer, table)
+    }
+
+    /// Applies the changelog up to its current end; the batch holds what became of the
+    /// events this instance owns, for the next commit to acknowledge.
+    async fn read_changelog_to_end(&mut self, table: &Table) -> anyhow::Result<Batch> {
+        let ends = tokio::task::block_in_place(|| table.ends())?;
+        let mut batch = Batch::default();
+        let (owned, metrics) = (&self.owned, &self.metrics);
+        table
+            .catch_up(&mut self.engine, &ends, metrics, |e, outcome, at| {
+                note_cell(owned, metrics, &mut batch, e, outcome, at)
+            })
+            .await?;
+        Ok(batch)
     }
 
     fn observe_processed(&self, batch: &Batch) {
@@ -430,15 +430,8 @@ impl Processor {
         table: &Table,
         gained: &[(String, i32)],
     ) -> anyhow::Result<()> {
-        let ends = tokio::task::block_in_place(|| table.ends())?;
-        let mut batch = Batch::default();
-        let (owned, metrics) = (&self.owned, &self.metrics);
-        table
-            .catch_up(&mut self.engine, &ends, metrics, |e, outcome, at| {
-                note_cell(owned, metrics, &mut batch, e, outcome, at)
-            })
-            .await?;
-        let settings = &self.settings;
+        let batch = self.read_changelog_to_end(table).await?;
+        let (owned, metrics, settings) = (&self.owned, &self.metrics, &self.settings);
         let held = tokio::task::block_in_place(|| restore::published(settings, metrics))?;
         let keys = held.len();
         let mut outputs = self.engine.reconcile_against(held);

@@ -17,9 +17,10 @@ use crate::engine::record::fingerprint;
 use crate::kafka;
 use crate::metrics::Metrics;
 
-/// Reads `ranges` (topic, partition, from, to-exclusive) and hands each message to `each`.
+/// Reads `ranges` (topic, partition, from, to-exclusive) with `reader` and hands each message
+/// to `each`.
 fn read_ranges(
-    settings: &Settings,
+    reader: &BaseConsumer,
     ranges: &[(String, i32, i64, i64)],
     what: &str,
     mut each: impl FnMut(&[u8], Option<&[u8]>),
@@ -28,9 +29,6 @@ fn read_ranges(
     if ranges.is_empty() {
         return Ok(0);
     }
-    let reader: BaseConsumer = kafka::reader_config(settings)
-        .create()
-        .context("creating a restore reader")?;
     let mut tpl = TopicPartitionList::new();
     let mut remaining: HashMap<(String, i32), i64> = HashMap::new();
     for (topic, p, from, to) in &ranges {
@@ -105,7 +103,8 @@ pub fn published(settings: &Settings, metrics: &Metrics) -> anyhow::Result<HashM
     }
     let ranges = kafka::watermarks(&client, &[(topic.clone(), partitions)])?;
     let mut held: HashMap<String, u64> = HashMap::new();
-    let read = read_ranges(settings, &ranges, "indicators", |key, value| {
+    // The client that read the metadata and end offsets reads the records too.
+    let read = read_ranges(&client, &ranges, "indicators", |key, value| {
         let key = String::from_utf8_lossy(key).into_owned();
         match value {
             Some(v) if !v.is_empty() => held.insert(key, fingerprint(v)),

@@ -52,6 +52,15 @@ fn stream_with_poison() -> (Vec<String>, usize) {
     (with_poison, n)
 }
 
+/// The real broker, fresh input topics, and the stream to load (with its poison count).
+async fn fresh_backfill() -> (Broker, Names, Vec<String>, usize) {
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let (lines, poison) = stream_with_poison();
+    (broker, names, lines, poison)
+}
+
 async fn publish_mixed(broker: &Broker, names: &Names, lines: &[String]) {
     let mut good = Vec::new();
     for l in lines {
@@ -230,10 +239,7 @@ fn check_outcome(broker: &Broker, names: &Names, lines: &[String], poison: usize
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_killed_three_times_during_a_backfill_still_ends_with_the_right_indicators() {
-    let broker = real_broker();
-    let names = Names::fresh();
-    names.create(&broker).await;
-    let (lines, poison) = stream_with_poison();
+    let (broker, names, lines, poison) = fresh_backfill().await;
     publish_mixed(&broker, &names, &lines).await;
     let port = 21000 + (std::process::id() % 10000) as u16;
     for (round, after_ms) in [4000u64, 6500, 9000].into_iter().enumerate() {
@@ -256,10 +262,7 @@ async fn the_service_killed_three_times_during_a_backfill_still_ends_with_the_ri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
-    let broker = real_broker();
-    let names = Names::fresh();
-    names.create(&broker).await;
-    let (lines, poison) = stream_with_poison();
+    let (broker, names, lines, poison) = fresh_backfill().await;
     let (first, second) = lines.split_at(lines.len() / 2);
     publish_mixed(&broker, &names, first).await;
     let port = 22000 + (std::process::id() % 10000) as u16;
@@ -340,10 +343,7 @@ async fn settled(broker: &Broker, topic: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_one_to_three_to_two_during_a_backfill_gives_the_records_of_one_instance() {
-    let broker = real_broker();
-    let names = Names::fresh();
-    names.create(&broker).await;
-    let (lines, poison) = stream_with_poison();
+    let (broker, names, lines, poison) = fresh_backfill().await;
     let (first, second) = lines.split_at(lines.len() / 2);
     publish_mixed(&broker, &names, first).await;
     let base = 23000 + (std::process::id() % 10000) as u16;
@@ -409,10 +409,7 @@ async fn metric(port: u16, sample: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_broker_slows_the_service_without_growing_its_memory_or_losing_its_group() {
-    let broker = real_broker();
-    let names = Names::fresh();
-    names.create(&broker).await;
-    let (lines, poison) = stream_with_poison();
+    let (broker, names, lines, poison) = fresh_backfill().await;
     publish_mixed(&broker, &names, &lines).await;
     // Every client of the service shares its client.id, and so this broker quota: writes are
     // slowed to 1 MiB/s (the records of the backfill are tens of MiB), reads to 4 MiB/s.
