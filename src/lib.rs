@@ -26,6 +26,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 pub mod changelog;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 pub mod engine;
 pub mod event;

@@ -20,14 +20,16 @@ use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rustc_hash::FxHashMap;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::changelog::{self, Table};
 use crate::config::{Guarantee, Settings};
-use crate::engine::record::{Output, RecordKind};
+use crate::delivery::{Deliveries, Sent};
+use crate::engine::record::Record;
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, ParseRules, Rejection};
 use crate::http::RecordQuery;
@@ -157,10 +159,13 @@ fn note_cell(
     }
 }
 
+/// The producer of everything the pipeline sends: changelog, dead letters, indicators.
+pub type OutputProducer = ThreadedProducer<Deliveries>;
+
 pub struct Processor {
     pub settings: Settings,
     pub engine: Engine,
-    pub producer: FutureProducer,
+    pub producer: OutputProducer,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
     pub assignment: SharedAssignment,
@@ -371,22 +376,17 @@ impl Processor {
         let started = std::time::Instant::now();
         let gained = self.refresh_ownership();
         batch.keep_held(&self.owned);
-        let mut outputs = self.engine.flush();
-        let flushed = started.elapsed();
-        if gained.is_empty() {
-            let owned = &self.owned;
-            outputs.retain(|o| owned.owns(&o.record));
-        } else {
-            // Records of gained partitions were last published by another instance: the
-            // takeover below compares with what Kafka holds, for every key.
-            outputs.clear();
+        // Records of gained partitions were last published by another instance: the takeover
+        // below compares with what Kafka holds, for every key.
+        let emit = gained.is_empty();
+        if !emit {
+            self.engine.discard_changes();
         }
-        self.commit(consumer, &outputs, &batch).await?;
+        let sent = tokio::task::block_in_place(|| self.commit(consumer, &batch, emit))?;
         tracing::debug!(
             inputs = batch.inputs(),
             cells = batch.cells,
-            outputs = outputs.len(),
-            flush_ms = flushed.as_secs_f64() * 1e3,
+            outputs = sent,
             total_ms = started.elapsed().as_secs_f64() * 1e3,
             "Batch committed."
         );
@@ -431,12 +431,11 @@ impl Processor {
         gained: &[(String, i32)],
     ) -> anyhow::Result<()> {
         let batch = self.read_changelog_to_end(table).await?;
-        let (owned, metrics, settings) = (&self.owned, &self.metrics, &self.settings);
+        let (metrics, settings) = (&self.metrics, &self.settings);
         let held = tokio::task::block_in_place(|| restore::published(settings, metrics))?;
         let keys = held.len();
-        let mut outputs = self.engine.reconcile_against(held);
-        outputs.retain(|o| owned.owns(&o.record));
-        self.commit(consumer, &outputs, &batch).await?;
+        self.engine.prepare_reconcile_against(held);
+        let republished = tokio::task::block_in_place(|| self.commit(consumer, &batch, true))?;
         self.observe_processed(&batch);
         if self.lifecycle.state() != State::Ready {
             self.catch_up_targets(consumer, gained)?;
@@ -444,7 +443,7 @@ impl Processor {
         info!(
             partitions = gained.len(),
             published_keys = keys,
-            republished = outputs.len(),
+            republished,
             "Took over assigned partitions."
         );
         Ok(())
@@ -527,21 +526,20 @@ impl Processor {
         self.settings.processing.guarantee == Guarantee::ExactlyOnce
     }
 
-    /// Sends `outputs` and the batch's changelog records and dead letters, and commits the
-    /// batch's input offsets with them.
-    async fn commit(
-        &self,
+    /// Sends the batch's changelog records and dead letters and, with `emit`, this
+    /// instance's changed indicator records (streamed from the engine's flush), and commits
+    /// the batch's input offsets with them. Returns the indicator records sent. Blocks: called
+    /// through `block_in_place`.
+    fn commit(
+        &mut self,
         consumer: &StreamConsumer<ServiceContext>,
-        outputs: &[Output],
         batch: &Batch,
-    ) -> anyhow::Result<()> {
-        if outputs.is_empty() && batch.inputs() == 0 && batch.offsets.is_empty() {
-            return Ok(());
-        }
+        emit: bool,
+    ) -> anyhow::Result<usize> {
         if self.exactly_once() {
-            return self.in_transaction(consumer, outputs, batch).await;
+            return self.in_transaction(consumer, batch, emit);
         }
-        self.publish(outputs, batch).await?;
+        let sent = self.publish(batch, emit)?;
         for t in &batch.offsets {
             if let Err(e) = consumer.store_offset(&t.topic, t.partition, t.offset) {
                 // The partition moved to another member, which will process it from the last
@@ -549,25 +547,25 @@ impl Processor {
                 warn!(error = %e, topic = %t.topic, partition = t.partition, "Offset not stored.");
             }
         }
-        Ok(())
+        Ok(sent)
     }
 
     /// Exactly once: the batch's records, dead letters and consumer offsets commit in one
     /// Kafka transaction. Any failure aborts it and returns [`TransactionAborted`]: the engine
     /// has already applied the batch, so the service rebuilds it, with fresh clients, from the
     /// last committed transaction (abort and rewind).
-    async fn in_transaction(
-        &self,
+    fn in_transaction(
+        &mut self,
         consumer: &StreamConsumer<ServiceContext>,
-        outputs: &[Output],
         batch: &Batch,
-    ) -> anyhow::Result<()> {
+        emit: bool,
+    ) -> anyhow::Result<usize> {
         let timeout = Duration::from_secs(60);
-        let result: anyhow::Result<()> = async {
+        let result: anyhow::Result<usize> = (|| {
             self.producer
                 .begin_transaction()
                 .context("beginning a transaction")?;
-            self.publish(outputs, batch).await?;
+            let sent = self.publish(batch, emit)?;
             if !batch.offsets.is_empty() {
                 let mut tpl = TopicPartitionList::new();
                 for t in &batch.offsets {
@@ -576,195 +574,124 @@ impl Processor {
                 let group = consumer
                     .group_metadata()
                     .context("the consumer has no group metadata")?;
-                let producer = &self.producer;
-                tokio::task::block_in_place(|| {
-                    producer.send_offsets_to_transaction(&tpl, &group, timeout)
-                })
-                .context("adding the batch's offsets to the transaction")?;
+                self.producer
+                    .send_offsets_to_transaction(&tpl, &group, timeout)
+                    .context("adding the batch's offsets to the transaction")?;
             }
-            let producer = &self.producer;
-            tokio::task::block_in_place(|| producer.commit_transaction(timeout))
+            // Every report is in; librdkafka drops the last ones from its queue count just
+            // after serving them, and its commit (a flush) would otherwise poll for 100 ms.
+            let settle = std::time::Instant::now();
+            while self.producer.in_flight_count() > 0 && settle.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            self.producer
+                .commit_transaction(timeout)
                 .context("committing the transaction")?;
-            Ok(())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                self.metrics
-                    .transactions
-                    .with_label_values(&["commit"])
-                    .inc();
-                Ok(())
+            Ok(sent)
+        })();
+        let outcome = if result.is_ok() { "commit" } else { "abort" };
+        self.metrics
+            .transactions
+            .with_label_values(&[outcome])
+            .inc();
+        result.map_err(|e| {
+            if let Err(abort) = self.producer.abort_transaction(timeout) {
+                warn!(error = %abort, "Aborting the transaction failed.");
             }
-            Err(e) => {
-                self.metrics
-                    .transactions
-                    .with_label_values(&["abort"])
-                    .inc();
-                let producer = &self.producer;
-                if let Err(abort) =
-                    tokio::task::block_in_place(|| producer.abort_transaction(timeout))
-                {
-                    warn!(error = %abort, "Aborting the transaction failed.");
-                }
-                Err(e.context(TransactionAborted))
-            }
-        }
+            e.context(TransactionAborted)
+        })
     }
 
-    /// Produces `outputs` (indicators), the batch's changelog records and dead letters, and
-    /// waits for Kafka's acknowledgement of every one; at least once, refused ones are sent
-    /// again a few times.
-    async fn publish(&self, outputs: &[Output], batch: &Batch) -> anyhow::Result<()> {
-        let published = RecordKind::ALL.map(|k| {
-            self.metrics
-                .indicators_published
-                .with_label_values(&[k.as_str()])
-        });
+    /// Produces the batch's changelog records and dead letters and, with `emit`, the
+    /// engine's changed records this instance owns, and waits until Kafka acknowledged every
+    /// one; at least once, refused ones are sent again a few times. (Exactly once, the
+    /// transaction's commit does the waiting and fails if anything was refused.)
+    fn publish(&mut self, batch: &Batch, emit: bool) -> anyhow::Result<usize> {
         let changelog = self.settings.changelog_topic();
-        let (n_out, n_fwd) = (outputs.len(), batch.forwards.len());
-        let topic_of = |i: usize| {
-            if i < n_out {
-                self.settings.topics.indicators.as_str()
-            } else if i < n_out + n_fwd {
-                changelog.as_str()
-            } else {
-                self.settings.topics.dead_letter.as_str()
-            }
-        };
-        let mut pending: Vec<usize> = (0..n_out + n_fwd + batch.dead.len()).collect();
-        let attempts = if self.exactly_once() {
-            1
-        } else {
-            PRODUCE_ATTEMPTS
-        };
-        for attempt in 1..=attempts {
-            let mut futures: Vec<(usize, DeliveryFuture)> = Vec::with_capacity(pending.len());
-            for &i in &pending {
-                let future = if i < n_out {
-                    let o = &outputs[i];
-                    self.send(FutureRecord::to(topic_of(i)).key(&o.key).payload(&o.json))
-                        .await?
-                } else if i < n_out + n_fwd {
-                    let f = &batch.forwards[i - n_out];
-                    self.send(
-                        FutureRecord::to(topic_of(i))
-                            .partition(f.partition)
-                            .timestamp(f.received_ms)
-                            .key(&f.key)
-                            .payload(&f.value),
-                    )
-                    .await?
-                } else {
-                    let d = &batch.dead[i - n_out - n_fwd];
-                    let source = &batch.offsets[d.source];
-                    let (partition, offset) = (source.partition.to_string(), d.offset.to_string());
-                    let headers = OwnedHeaders::new()
-                        .insert(Header {
-                            key: "silkroute.error.reason",
-                            value: Some(d.rejection.reason.as_str()),
-                        })
-                        .insert(Header {
-                            key: "silkroute.error.detail",
-                            value: Some(d.rejection.detail.as_str()),
-                        })
-                        .insert(Header {
-                            key: "silkroute.source.topic",
-                            value: Some(source.topic.as_str()),
-                        })
-                        .insert(Header {
-                            key: "silkroute.source.partition",
-                            value: Some(partition.as_str()),
-                        })
-                        .insert(Header {
-                            key: "silkroute.source.offset",
-                            value: Some(offset.as_str()),
-                        });
-                    let mut record: FutureRecord<'_, [u8], [u8]> =
-                        FutureRecord::to(topic_of(i)).headers(headers);
-                    if let Some(k) = &d.key {
-                        record = record.key(k.as_slice());
-                    }
-                    if let Some(v) = &d.value {
-                        record = record.payload(v.as_slice());
-                    }
-                    self.send(record).await?
-                };
-                futures.push((i, future));
-            }
-            // Awaited in order rather than through join_all, which allocates a task per future:
-            // deliveries are acknowledged in bulk, so most are complete when their turn comes.
-            let mut failed = Vec::new();
-            for (i, future) in futures {
-                match future.await {
-                    Ok(Ok(_)) => {
-                        if i < n_out {
-                            self.published(outputs, i, &published);
-                        }
-                    }
-                    Ok(Err((e, _))) => {
-                        self.metrics
-                            .produce_errors
-                            .with_label_values(&[topic_of(i)])
-                            .inc();
-                        warn!(error = %e, topic = %topic_of(i), attempt, "Kafka refused a record; sending it again.");
-                        failed.push(i);
-                    }
-                    Err(_) => {
-                        self.metrics
-                            .produce_errors
-                            .with_label_values(&[topic_of(i)])
-                            .inc();
-                        failed.push(i);
+        let Processor {
+            engine,
+            producer,
+            owned,
+            metrics,
+            settings,
+            ..
+        } = self;
+        for f in &batch.forwards {
+            send(
+                producer,
+                BaseRecord::with_opaque_to(&changelog, Sent::Changelog.tag())
+                    .partition(f.partition)
+                    .timestamp(f.received_ms)
+                    .key(&f.key)
+                    .payload(&f.value),
+            )?;
+        }
+        for d in &batch.dead {
+            send(
+                producer,
+                dead_letter(&settings.topics.dead_letter, d, batch),
+            )?;
+        }
+        let mut sent = 0;
+        if emit {
+            let topic = settings.topics.indicators.as_str();
+            // The gauges follow each series' latest record of the batch, not every record.
+            let mut latest: FxHashMap<String, Record> = FxHashMap::default();
+            let mut failed = None;
+            engine.flush_each(|key, json, record| {
+                if failed.is_some() || !owned.owns(record) {
+                    return;
+                }
+                let tag = Sent::Indicator(record.kind()).tag();
+                let r = BaseRecord::with_opaque_to(topic, tag)
+                    .key(key)
+                    .payload(json);
+                if let Err(e) = send(producer, r) {
+                    failed = Some(e);
+                    return;
+                }
+                sent += 1;
+                let series = key.rsplit_once('/').map_or(key, |(s, _)| s);
+                match latest.get_mut(series) {
+                    Some(r) if r.period() >= record.period() => {}
+                    Some(r) => *r = record.clone(),
+                    None => {
+                        latest.insert(series.to_string(), record.clone());
                     }
                 }
+            });
+            if let Some(e) = failed {
+                return Err(e);
             }
-            if failed.is_empty() {
-                return Ok(());
-            }
-            pending = failed;
-            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-        }
-        anyhow::bail!("{} records were refused by Kafka {attempts} times; stopping so that a restart replays them", pending.len())
-    }
-
-    /// Counts an acknowledged indicator record and moves its series' gauges.
-    fn published(&self, outputs: &[Output], i: usize, counters: &[prometheus::IntCounter; 3]) {
-        let kind = outputs[i].record.kind();
-        if let Some(k) = RecordKind::ALL.iter().position(|&x| x == kind) {
-            counters[k].inc();
-        }
-        // Outputs are sorted by key and a key ends in its period, so the last output of a
-        // series is its latest: only that one can move the series' gauges.
-        let series = |o: &Output| o.key.rsplit_once('/').map(|(s, _)| s.len()).unwrap_or(0);
-        let last_of_series = outputs.get(i + 1).is_none_or(|next| {
-            let (a, b) = (series(&outputs[i]), series(next));
-            a != b || outputs[i].key[..a] != next.key[..b]
-        });
-        if last_of_series {
-            self.metrics.observe(&outputs[i].record);
-        }
-    }
-
-    /// Enqueues one record, waiting while librdkafka's local queue is full.
-    async fn send<'a>(
-        &self,
-        mut record: FutureRecord<
-            'a,
-            impl rdkafka::message::ToBytes + ?Sized,
-            impl rdkafka::message::ToBytes + ?Sized,
-        >,
-    ) -> anyhow::Result<DeliveryFuture> {
-        loop {
-            match self.producer.send_result(record) {
-                Ok(f) => return Ok(f),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((e, _)) => anyhow::bail!("cannot produce to Kafka: {e}"),
+            for record in latest.values() {
+                metrics.observe(record);
             }
         }
+        for attempt in 1..=PRODUCE_ATTEMPTS {
+            // Each delivery ends within message.timeout.ms, far below this.
+            if !self.producer.context().wait(Duration::from_secs(120)) {
+                anyhow::bail!("Kafka did not acknowledge the batch within 120 s");
+            }
+            let refused = self.producer.context().take_refused();
+            if refused.is_empty() {
+                return Ok(sent);
+            }
+            if self.exactly_once() {
+                anyhow::bail!("Kafka refused {} records of the transaction", refused.len());
+            }
+            if attempt == PRODUCE_ATTEMPTS {
+                anyhow::bail!("{} records were refused by Kafka {attempt} times; stopping so that a restart replays them", refused.len());
+            }
+            warn!(
+                records = refused.len(),
+                attempt, "Kafka refused records; sending them again."
+            );
+            std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+            for r in &refused {
+                send(&self.producer, r.record())?;
+            }
+        }
+        Ok(sent)
     }
 
     /// The last steps of a graceful stop: everything produced is acknowledged already; commit
@@ -778,4 +705,70 @@ impl Processor {
             Err(e) => warn!(error = %e, "Final offset commit failed."),
         }
     }
+}
+
+/// Enqueues one record, waiting while librdkafka's local queue is full (its delivery reports
+/// are served by the producer's own thread meanwhile).
+fn send<K, P>(
+    producer: &OutputProducer,
+    mut record: BaseRecord<'_, K, P, usize>,
+) -> anyhow::Result<()>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        // Counted before the send: its report may arrive before send returns.
+        producer.context().sent();
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                producer.context().unsent();
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => {
+                producer.context().unsent();
+                anyhow::bail!("cannot produce to Kafka: {e}")
+            }
+        }
+    }
+}
+
+/// A dead letter: the message as it came, with the reason and its origin in headers.
+fn dead_letter<'a>(
+    topic: &'a str,
+    d: &'a DeadLetter,
+    batch: &'a Batch,
+) -> BaseRecord<'a, [u8], [u8], usize> {
+    let source = &batch.offsets[d.source];
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "silkroute.error.reason",
+            value: Some(d.rejection.reason.as_str()),
+        })
+        .insert(Header {
+            key: "silkroute.error.detail",
+            value: Some(d.rejection.detail.as_str()),
+        })
+        .insert(Header {
+            key: "silkroute.source.topic",
+            value: Some(source.topic.as_str()),
+        })
+        .insert(Header {
+            key: "silkroute.source.partition",
+            value: Some(source.partition.to_string().as_str()),
+        })
+        .insert(Header {
+            key: "silkroute.source.offset",
+            value: Some(d.offset.to_string().as_str()),
+        });
+    let mut record = BaseRecord::with_opaque_to(topic, Sent::DeadLetter.tag()).headers(headers);
+    if let Some(k) = &d.key {
+        record = record.key(k.as_slice());
+    }
+    if let Some(v) = &d.value {
+        record = record.payload(v.as_slice());
+    }
+    record
 }

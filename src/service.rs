@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::Producer;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::changelog::Table;
 use crate::config::Settings;
+use crate::delivery::Deliveries;
 use crate::engine::record::Record;
 use crate::engine::Engine;
 use crate::event::ParseRules;
@@ -28,7 +29,7 @@ use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
 use crate::ownership::{Owned, SharedAssignment};
 use crate::period;
-use crate::pipeline::{Processor, TransactionAborted};
+use crate::pipeline::{OutputProducer, Processor, TransactionAborted};
 
 pub struct ServiceHandle {
     pub lifecycle: Arc<Lifecycle>,
@@ -214,8 +215,8 @@ async fn run_session(
     let consumer: StreamConsumer<ServiceContext> = kafka::consumer_config(&settings)
         .create_with_context(context)
         .context("creating the Kafka consumer")?;
-    let producer: FutureProducer = kafka::producer_config(&settings)
-        .create()
+    let producer: OutputProducer = kafka::producer_config(&settings)
+        .create_with_context(Deliveries::new(&metrics))
         .context("creating the Kafka producer")?;
     if settings.processing.guarantee == crate::config::Guarantee::ExactlyOnce {
         tokio::task::block_in_place(|| producer.init_transactions(Duration::from_secs(30)))

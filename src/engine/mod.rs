@@ -152,20 +152,35 @@ impl Engine {
     /// Re-derives every record the events since the last flush may have changed and returns,
     /// sorted by key, those whose content differs from what was last returned for the key.
     pub fn flush(&mut self) -> Vec<Output> {
-        self.flush_with(true)
+        let mut out = Vec::new();
+        self.flush_each(|key, json, record| {
+            out.push(Output {
+                key: key.to_string(),
+                json: json.to_vec(),
+                record: record.clone(),
+            })
+        });
+        sort_by_key(out)
     }
 
-    fn flush_with(&mut self, publish: bool) -> Vec<Output> {
-        let mut out = Vec::new();
+    /// [`Engine::flush`] without collecting: hands each changed record to `sink` (key, JSON,
+    /// record) as it is derived, in no particular order, so that a flush that changes every
+    /// record (late exchange rates, a takeover) never holds them all at once.
+    pub fn flush_each(&mut self, mut sink: impl FnMut(&str, &[u8], &Record)) {
+        self.flush_with(Some(&mut sink));
+        self.published = None;
+    }
+
+    fn flush_with(&mut self, mut sink: Option<&mut dyn FnMut(&str, &[u8], &Record)>) {
         if let Some(d) = self.fx.usd_dirty.take() {
             self.trade.mark_usd_changed(d);
         }
         let authority = self.published.as_ref();
         let scratch = &mut self.scratch;
         let mut emit = |record: Record, published: &mut u64| {
-            if !publish {
+            let Some(sink) = sink.as_mut() else {
                 return;
-            }
+            };
             scratch.clear();
             record.write_json(scratch);
             let fp = fingerprint(scratch);
@@ -184,11 +199,7 @@ impl Engine {
                 None => record.key(),
             };
             *published = fp;
-            out.push(Output {
-                key,
-                json: scratch.clone(),
-                record,
-            });
+            sink(&key, scratch, &record);
         };
         let top_n = self.settings.top_n;
         // One closure serves three record kinds: split it into the shapes each book wants.
@@ -201,14 +212,13 @@ impl Engine {
         );
         self.freight
             .flush(|r, p| (emit.borrow_mut())(Record::Freight(r), p));
-        sort_by_key(out)
     }
 
     /// Forgets what the events applied since the last flush changed, without emitting it:
     /// used after rebuilding state, before [`Engine::reconcile_against`] compares it with
     /// what was published.
     pub fn discard_changes(&mut self) {
-        let _ = self.flush_with(false);
+        self.flush_with(None);
     }
 
     /// Re-derives every record and returns those that differ from what this engine last
@@ -227,10 +237,19 @@ impl Engine {
         &mut self,
         published: impl IntoIterator<Item = (String, u64)>,
     ) -> Vec<Output> {
+        self.prepare_reconcile_against(published);
+        self.flush()
+    }
+
+    /// [`Engine::reconcile_against`] in two steps: the next [`Engine::flush_each`] re-derives
+    /// every record and hands over those that differ from `published`.
+    pub fn prepare_reconcile_against(
+        &mut self,
+        published: impl IntoIterator<Item = (String, u64)>,
+    ) {
         self.published = Some(published.into_iter().collect());
-        let out = self.reconcile();
-        self.published = None;
-        out
+        self.trade.mark_all();
+        self.freight.mark_all();
     }
 
     /// Every current record as of the last flush (national ranks are re-derived by

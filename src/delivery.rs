@@ -1,0 +1,192 @@
+//! The output producer's delivery reports, counted as they arrive rather than awaited one by
+//! one.
+//!
+//! A batch sends a changelog record per event and, after a flush, one to several indicator
+//! records per event; a future per record (and a `Vec` of them) cost more than the send.
+//! Instead every record carries a small tag, librdkafka's delivery report counts it, and a
+//! refused record is copied aside so that at least once can send it again. The batch then
+//! waits for the producer's queue to empty (at least once) or for its transaction to commit
+//! (exactly once), which is when every report of the batch has arrived.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext};
+use tracing::warn;
+
+use crate::engine::record::RecordKind;
+use crate::metrics::Metrics;
+
+/// What a record sent by the pipeline is, as its delivery report tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    Changelog,
+    DeadLetter,
+    Indicator(RecordKind),
+}
+
+impl Sent {
+    pub fn tag(self) -> usize {
+        match self {
+            Sent::Changelog => 0,
+            Sent::DeadLetter => 1,
+            Sent::Indicator(k) => 2 + RecordKind::ALL.iter().position(|&x| x == k).unwrap_or(0),
+        }
+    }
+
+    fn from_tag(tag: usize) -> Sent {
+        match tag {
+            0 => Sent::Changelog,
+            1 => Sent::DeadLetter,
+            t => Sent::Indicator(RecordKind::ALL[(t - 2).min(RecordKind::ALL.len() - 1)]),
+        }
+    }
+}
+
+/// A record Kafka refused (after librdkafka's own retries), copied out of its report.
+pub struct Refused {
+    pub topic: String,
+    pub partition: i32,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Option<OwnedHeaders>,
+    pub timestamp: Option<i64>,
+    pub tag: usize,
+}
+
+impl Refused {
+    /// The record to send again, as it was first sent.
+    pub fn record(&self) -> BaseRecord<'_, [u8], [u8], usize> {
+        let mut r = BaseRecord::with_opaque_to(&self.topic, self.tag).partition(self.partition);
+        if let Some(k) = &self.key {
+            r = r.key(k.as_slice());
+        }
+        if let Some(p) = &self.payload {
+            r = r.payload(p.as_slice());
+        }
+        if let Some(h) = &self.headers {
+            r = r.headers(h.clone());
+        }
+        if let Some(t) = self.timestamp {
+            r = r.timestamp(t);
+        }
+        r
+    }
+}
+
+/// The producer's context: counts acknowledged indicator records, keeps refused records.
+pub struct Deliveries {
+    published: [prometheus::IntCounter; 3],
+    produce_errors: prometheus::IntCounterVec,
+    refused: Mutex<Vec<Refused>>,
+    /// Records sent whose report has not arrived, and the wake-up for [`Deliveries::wait`].
+    /// (librdkafka's own flush polls in 100 ms steps while the producer's thread serves the
+    /// reports: a stall per batch.)
+    outstanding: AtomicUsize,
+    settled: (Mutex<()>, Condvar),
+}
+
+impl Deliveries {
+    pub fn new(metrics: &Metrics) -> Deliveries {
+        Deliveries {
+            published: RecordKind::ALL.map(|k| {
+                metrics
+                    .indicators_published
+                    .with_label_values(&[k.as_str()])
+            }),
+            produce_errors: metrics.produce_errors.clone(),
+            refused: Mutex::new(Vec::new()),
+            outstanding: AtomicUsize::new(0),
+            settled: (Mutex::new(()), Condvar::new()),
+        }
+    }
+
+    /// One more record handed to the producer.
+    pub fn sent(&self) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Waits until every record sent has its report; false if `timeout` passed first.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (lock, cvar) = &self.settled;
+        let mut guard = lock.lock().expect("settled lock");
+        while self.outstanding.load(Ordering::Acquire) > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = cvar.wait_timeout(guard, left).expect("settled lock").0;
+        }
+        true
+    }
+
+    /// A record counted by [`Deliveries::sent`] that the producer did not take.
+    pub fn unsent(&self) {
+        self.reported();
+    }
+
+    fn reported(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Under the lock, so that a waiter between its check and its wait is not missed.
+            let _guard = self.settled.0.lock().expect("settled lock");
+            self.settled.1.notify_all();
+        }
+    }
+
+    /// The records refused since the last call.
+    pub fn take_refused(&self) -> Vec<Refused> {
+        std::mem::take(&mut *self.refused.lock().expect("refused lock"))
+    }
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, tag: usize) {
+        match result {
+            Ok(_) => {
+                if let Sent::Indicator(k) = Sent::from_tag(tag) {
+                    if let Some(i) = RecordKind::ALL.iter().position(|&x| x == k) {
+                        self.published[i].inc();
+                    }
+                }
+            }
+            Err((e, m)) => {
+                self.produce_errors.with_label_values(&[m.topic()]).inc();
+                warn!(error = %e, topic = m.topic(), "Kafka refused a record.");
+                let refused = Refused {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers: m.headers().map(|h| h.detach()),
+                    timestamp: m.timestamp().to_millis(),
+                    tag,
+                };
+                self.refused.lock().expect("refused lock").push(refused);
+            }
+        }
+        self.reported();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_survive_the_round_trip() {
+        let all = [Sent::Changelog, Sent::DeadLetter]
+            .into_iter()
+            .chain(RecordKind::ALL.map(Sent::Indicator));
+        for sent in all {
+            assert_eq!(Sent::from_tag(sent.tag()), sent);
+        }
+    }
+}
