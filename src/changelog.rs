@@ -10,14 +10,16 @@
 //! Every instance reads the whole changelog, as a global table: the cells of every region, so
 //! that national ranks (which compare all regions) are the same on every instance, whichever
 //! instance a region's events were consumed by. It is read with `read_committed`, so under
-//! exactly-once a cell counts only once the transaction that forwarded it committed.
+//! exactly-once another instance's cell counts only once the transaction that forwarded it
+//! committed. The instance that forwarded an event applied it when it consumed it; the copy it
+//! wrote carries its session in a header, and that session skips it on the way back.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 use xxhash_rust::xxh3::xxh3_64;
@@ -55,12 +57,35 @@ pub fn key(event: &Event<'_>) -> String {
     }
 }
 
+/// The header that marks a changelog record with the session that wrote it.
+pub const SESSION_HEADER: &str = "silkroute.session";
+
+/// The [`SESSION_HEADER`] of the records a session writes.
+pub fn session_header(session: u64) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(1).insert(Header {
+        key: SESSION_HEADER,
+        value: Some(&session.to_be_bytes()),
+    })
+}
+
+/// A number for one session (one life of the clients and the engine) that no other session,
+/// here or in another instance, will have: `RandomState`'s keys come from the OS's random
+/// source, and change with every call.
+fn new_session() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}
+
 /// Reads every partition of the changelog, from the beginning, outside any group.
 pub struct Table {
     pub consumer: StreamConsumer,
     pub topic: String,
     pub partitions: i32,
     rules: ParseRules,
+    /// This session's mark: the events it forwards, it applied when it consumed them, so
+    /// their copies coming back from the changelog are skipped. (A restore, which starts a
+    /// new session, applies them like any other.)
+    pub session: u64,
 }
 
 impl Table {
@@ -81,6 +106,7 @@ impl Table {
             topic,
             partitions,
             rules,
+            session: new_session(),
         })
     }
 
@@ -106,13 +132,17 @@ impl Table {
     }
 
     /// Applies one changelog message and hands the event and its outcome to `then`; `None`
-    /// for a record that does not parse (only a foreign writer could have put it there).
+    /// for a record this session wrote (applied already) or one that does not parse (only a
+    /// foreign writer could have put it there).
     pub fn apply<R>(
         &self,
         m: &BorrowedMessage<'_>,
         engine: &mut Engine,
         then: impl FnOnce(&Event<'_>, Outcome) -> R,
     ) -> Option<R> {
+        if self.written_here(m) {
+            return None;
+        }
         let payload = m.payload().unwrap_or_default();
         match event::parse(payload, &self.rules) {
             Ok(e) => {
@@ -124,6 +154,14 @@ impl Table {
                 None
             }
         }
+    }
+
+    fn written_here(&self, m: &BorrowedMessage<'_>) -> bool {
+        m.headers().is_some_and(|hs| {
+            hs.iter().any(|h| {
+                h.key == SESSION_HEADER && h.value == Some(&self.session.to_be_bytes()[..])
+            })
+        })
     }
 
     /// Reads and applies until the position reaches `ends` (from [`Table::ends`]), logging

@@ -255,9 +255,11 @@ async fn run_session(
         assignment,
         owned: Owned::new(inputs),
         changelog_partitions,
+        session: table.session,
         catch_up: Default::default(),
         ready_at: None,
         joined: false,
+        gained: Vec::new(),
     };
     let result = processor.run(&consumer, &table, queries, shutdown).await;
     if result.is_ok() {
