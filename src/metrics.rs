@@ -41,7 +41,10 @@ pub struct Metrics {
     freight_streak: GaugeVec,
     freight_threshold: GaugeVec,
     /// Latest period seen per business series key: gauges show only that period.
-    latest: Mutex<HashMap<String, Period>>,
+    /// Per business series: the latest period seen and, until the next scrape applies it, the
+    /// record whose values the gauges are to show. Setting the gauges costs several label
+    /// lookups; a backfill changes a series many times between two scrapes.
+    latest: Mutex<HashMap<String, (Period, Option<Record>)>>,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -273,6 +276,7 @@ impl Metrics {
 
     /// The text exposition for `/metrics`.
     pub fn render(&self) -> Vec<u8> {
+        self.apply_observed();
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
@@ -280,7 +284,8 @@ impl Metrics {
         buf
     }
 
-    /// Moves the business gauges to `record` if it is its series' latest period.
+    /// Notes `record` for the business gauges if it is its series' latest period; the next
+    /// [`Metrics::render`] moves them.
     pub fn observe(&self, record: &Record) {
         let series = match record {
             Record::Trade(r) => format!(
@@ -293,14 +298,26 @@ impl Metrics {
             Record::Freight(r) => format!("f/{}/{}", r.port, r.service),
             Record::Leaders(_) => return,
         };
-        {
-            let mut latest = self.latest.lock().expect("metrics lock");
-            let p = latest.entry(series).or_insert(record.period());
-            if record.period() < *p {
-                return;
-            }
-            *p = record.period();
+        let mut latest = self.latest.lock().expect("metrics lock");
+        let (period, pending) = latest.entry(series).or_insert((record.period(), None));
+        if record.period() >= *period {
+            *period = record.period();
+            *pending = Some(record.clone());
         }
+    }
+
+    /// Moves the business gauges to the records observed since the last call.
+    fn apply_observed(&self) {
+        let pending: Vec<Record> = {
+            let mut latest = self.latest.lock().expect("metrics lock");
+            latest.values_mut().filter_map(|(_, r)| r.take()).collect()
+        };
+        for record in &pending {
+            self.set_gauges(record);
+        }
+    }
+
+    fn set_gauges(&self, record: &Record) {
         fn set(g: &GaugeVec, labels: &[&str], value: Option<f64>) {
             match value {
                 Some(v) => g.with_label_values(labels).set(v),
@@ -353,5 +370,50 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::record::FreightRecord;
+
+    fn freight(period: &str, month_trains: u64) -> Record {
+        Record::Freight(FreightRecord {
+            kind: "freight",
+            port: "khorgos".into(),
+            service: "china_europe".into(),
+            period: Period::parse(period).unwrap(),
+            month_trains,
+            ytd_trains: month_trains,
+            months_in_ytd: 1,
+            prior_ytd_trains: None,
+            ytd_yoy_pct: None,
+            ttm_trains: None,
+            streak_months: 1,
+            streak_threshold: 600,
+        })
+    }
+
+    #[test]
+    fn a_scrape_shows_each_series_latest_period_whatever_the_order_observed() {
+        let m = Metrics::new();
+        m.observe(&freight("2024-09", 650));
+        m.observe(&freight("2024-08", 610));
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains(
+                r#"silkroute_freight_trains_month{port="khorgos",service="china_europe"} 650"#
+            ),
+            "{text}"
+        );
+        m.observe(&freight("2024-09", 655));
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains(
+                r#"silkroute_freight_trains_month{port="khorgos",service="china_europe"} 655"#
+            ),
+            "{text}"
+        );
     }
 }
