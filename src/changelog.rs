@@ -14,6 +14,7 @@
 //! committed. The instance that forwarded an event applied it when it consumed it; the copy it
 //! wrote carries its session in a header, and that session skips it on the way back.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -25,6 +26,7 @@ use tracing::{info, warn};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::Settings;
+use crate::engine::record::text::push_period;
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, Event, ParseRules};
 use crate::kafka;
@@ -39,22 +41,46 @@ pub fn shard(entity: &str, partitions: i32) -> i32 {
 /// The changelog key of an event: its cell identity and revision. The member, the only part
 /// that may hold `/`, comes last, so that keys never collide.
 pub fn key(event: &Event<'_>) -> String {
+    // Built by hand rather than with `format!`: one key per event consumed, and the formatting
+    // machinery was ~2 % of a backfill's samples.
+    let mut k = String::with_capacity(96);
+    let part = |k: &mut String, s: &str| {
+        k.push_str(s);
+        k.push('/');
+    };
+    let period = |k: &mut String, p| {
+        push_period(k, p);
+        k.push('/');
+    };
+    let revision = |k: &mut String, r: u32| {
+        let _ = write!(k, "{r}");
+    };
     match event {
-        Event::Trade(e) => format!(
-            "trade/{}/{}/{}/{}/{}/{}",
-            e.region,
-            e.period,
-            e.flow.as_str(),
-            e.dimension,
-            e.revision,
-            e.member.as_deref().unwrap_or("-")
-        ),
-        Event::Freight(e) => format!(
-            "freight/{}/{}/{}/{}",
-            e.port, e.service, e.period, e.revision
-        ),
-        Event::Fx(e) => format!("fx/{}/{}/{}", e.currency, e.period, e.revision),
+        Event::Trade(e) => {
+            part(&mut k, "trade");
+            part(&mut k, &e.region);
+            period(&mut k, e.period);
+            part(&mut k, e.flow.as_str());
+            part(&mut k, &e.dimension);
+            revision(&mut k, e.revision);
+            k.push('/');
+            k.push_str(e.member.as_deref().unwrap_or("-"));
+        }
+        Event::Freight(e) => {
+            part(&mut k, "freight");
+            part(&mut k, &e.port);
+            part(&mut k, &e.service);
+            period(&mut k, e.period);
+            revision(&mut k, e.revision);
+        }
+        Event::Fx(e) => {
+            part(&mut k, "fx");
+            part(&mut k, &e.currency);
+            period(&mut k, e.period);
+            revision(&mut k, e.revision);
+        }
     }
+    k
 }
 
 /// The header that marks a changelog record with the session that wrote it.
@@ -200,5 +226,56 @@ impl Table {
             .inc_by(read);
         metrics.state_cells.set(engine.cells() as i64);
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> ParseRules {
+        ParseRules {
+            max_message_bytes: 4096,
+            current_month: crate::period::Period::new(2030, 1),
+        }
+    }
+
+    /// The contract's spelling of a key, with the formatting machinery.
+    fn spelled(e: &Event<'_>) -> String {
+        match e {
+            Event::Trade(e) => format!(
+                "trade/{}/{}/{}/{}/{}/{}",
+                e.region,
+                e.period,
+                e.flow.as_str(),
+                e.dimension,
+                e.revision,
+                e.member.as_deref().unwrap_or("-")
+            ),
+            Event::Freight(e) => {
+                format!(
+                    "freight/{}/{}/{}/{}",
+                    e.port, e.service, e.period, e.revision
+                )
+            }
+            Event::Fx(e) => format!("fx/{}/{}/{}", e.currency, e.period, e.revision),
+        }
+    }
+
+    #[test]
+    fn keys_name_the_cell_and_revision_with_the_member_last() {
+        let events = [
+            r#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"export","dimension":"commodity","member":"84/85","revision":12,"value_cny":"1.00"}"#,
+            r#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"import","dimension":"total","value_cny":"1.00"}"#,
+            r#"{"type":"freight_trains","port":"khorgos","period":"2024-01","trains":650,"revision":3}"#,
+            r#"{"type":"fx_rate","currency":"USD","period":"2024-01","cny_per_unit":"7.1"}"#,
+        ];
+        for json in events {
+            let e =
+                event::parse(json.as_bytes(), &rules()).unwrap_or_else(|r| panic!("{json}: {r:?}"));
+            assert_eq!(key(&e), spelled(&e), "{json}");
+        }
+        let e = event::parse(events[0].as_bytes(), &rules()).unwrap();
+        assert_eq!(key(&e), "trade/XJ/2024-09/export/commodity/12/84/85");
     }
 }

@@ -12,8 +12,9 @@
 //! The shell around it:
 //!
 //! - [`config`]: layered settings, checked once at start.
-//! - [`pipeline`]: the life of one message (consume → forward to the changelog or dead-letter;
-//!   changelog → engine → publish what this instance owns; commit), exactly or at least once.
+//! - [`pipeline`]: the life of one message (consume → apply and forward to the changelog, or
+//!   dead-letter; other instances' changelog records → engine; publish what this instance
+//!   owns; commit), exactly or at least once. [`delivery`]: the producer's delivery reports.
 //! - [`changelog`]: the durable state every instance reads whole; [`ownership`]: which instance
 //!   publishes which records; [`restore`]: what the indicators topic already holds.
 //! - [`kafka`]: client settings, topic creation, lag and rebalance metrics.

@@ -599,7 +599,8 @@ impl Processor {
                     .send_offsets_to_transaction(&tpl, &group, timeout)
                     .context("adding the batch's offsets to the transaction")?;
             }
-            // Every report is in; librdkafka drops the last ones from its queue count just
+            // Every report is in (publish waited: sending the offsets while the records were
+            // still in flight measured slower); librdkafka drops the last ones from its queue count just
             // after serving them, and its commit (a flush) would otherwise poll for 100 ms.
             let settle = std::time::Instant::now();
             while self.producer.in_flight_count() > 0 && settle.elapsed() < Duration::from_secs(1) {
@@ -691,10 +692,7 @@ impl Processor {
             }
         }
         for attempt in 1..=PRODUCE_ATTEMPTS {
-            // Each delivery ends within message.timeout.ms, far below this.
-            if !self.producer.context().wait(Duration::from_secs(120)) {
-                anyhow::bail!("Kafka did not acknowledge the batch within 120 s");
-            }
+            self.acknowledged()?;
             let refused = self.producer.context().take_refused();
             if refused.is_empty() {
                 return Ok(sent);
@@ -715,6 +713,16 @@ impl Processor {
             }
         }
         Ok(sent)
+    }
+
+    /// Waits until Kafka answered for every record sent.
+    fn acknowledged(&self) -> anyhow::Result<()> {
+        // Each delivery ends within message.timeout.ms (or the transaction timeout), far
+        // below this.
+        if !self.producer.context().wait(Duration::from_secs(120)) {
+            anyhow::bail!("Kafka did not acknowledge the batch within 120 s");
+        }
+        Ok(())
     }
 
     /// The last steps of a graceful stop: everything produced is acknowledged already; commit

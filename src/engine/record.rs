@@ -434,7 +434,7 @@ mod json {
 /// Money and months written as their `Display` writes them (`"-1234.56"`, `"2024-09"`), but
 /// without `collect_str` and the formatting machinery: every derived record is serialized to
 /// compare fingerprints, and that text is most of a flush's cost.
-mod text {
+pub(crate) mod text {
     use super::*;
 
     /// Room for `-` and the digits of any `i64`, a point and two decimals.
