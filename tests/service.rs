@@ -235,7 +235,7 @@ async fn republished_events_and_a_restart_publish_no_new_record() {
     // ...and it continues correctly from its restored state.
     let next =
         r#"{"type":"freight_trains","port":"khorgos","period":"2024-10","trains":640}"#.to_string();
-    publish_lines(&broker, &names, &[next.clone()]).await;
+    publish_lines(&broker, &names, std::slice::from_ref(&next)).await;
     eventually("new event processed", 60, || processed(&handle) == 1).await;
     let (records, repeats) = compact(&broker.read_all(&names.indicators));
     assert!(repeats.is_empty(), "{repeats:?}");

@@ -102,6 +102,9 @@ fn sort_by_key(mut out: Vec<Output>) -> Vec<Output> {
     out
 }
 
+/// Where a flush hands each changed record: key, JSON, record.
+type Sink<'a> = dyn FnMut(&str, &[u8], &Record) + 'a;
+
 pub struct Engine {
     settings: EngineSettings,
     trade: trade::TradeBook,
@@ -171,7 +174,7 @@ impl Engine {
         self.published = None;
     }
 
-    fn flush_with(&mut self, mut sink: Option<&mut dyn FnMut(&str, &[u8], &Record)>) {
+    fn flush_with(&mut self, mut sink: Option<&mut Sink<'_>>) {
         if let Some(d) = self.fx.usd_dirty.take() {
             self.trade.mark_usd_changed(d);
         }

@@ -29,6 +29,9 @@ pub const REACH_MONTHS: u32 = 23;
 
 const NO_USD: i64 = i64::MIN;
 
+/// (YTD, prior YTD) in fen: the two sides of a year-on-year growth.
+type YoyParts = (i64, i64);
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cell {
     fen: i64,
@@ -510,7 +513,7 @@ impl TradeBook {
 
     /// (YTD, prior YTD) when the year-on-year growth is defined: both windows complete and the
     /// prior above zero.
-    fn yoy_parts(&self, line: &Line, p: Period, flow: Flow) -> Option<(i64, i64)> {
+    fn yoy_parts(&self, line: &Line, p: Period, flow: Flow) -> Option<YoyParts> {
         let ytd = Self::ytd(line, p, flow);
         if ytd.months != p.month() {
             return None;
@@ -635,7 +638,7 @@ impl TradeBook {
     ) -> Option<LeadersRecord> {
         let group = &self.groups[g as usize];
         let mut any = false;
-        let mut complete: Vec<(&Arc<str>, Window, Option<(i64, i64)>)> = Vec::new();
+        let mut complete: Vec<(&Arc<str>, Window, Option<YoyParts>)> = Vec::new();
         for &id in &group.members {
             let line = &self.lines[id as usize];
             if line.months.get(p).and_then(|s| s.value(flow)).is_none() {

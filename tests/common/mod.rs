@@ -350,9 +350,12 @@ pub fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
     v
 }
 
+/// A message to publish: optional key, value bytes.
+type KeyedBytes = (Option<String>, Vec<u8>);
+
 /// Publishes JSON lines to their input topics, keyed as the contract asks.
 pub async fn publish_lines(broker: &Broker, names: &Names, lines: &[String]) {
-    let mut by_topic: BTreeMap<String, Vec<(Option<String>, Vec<u8>)>> = BTreeMap::new();
+    let mut by_topic: BTreeMap<String, Vec<KeyedBytes>> = BTreeMap::new();
     for line in lines {
         let v: Value = serde_json::from_str(line).expect("sample line");
         let key = ["region", "port", "currency"]
