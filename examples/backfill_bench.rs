@@ -15,7 +15,8 @@
 //!    trade (6 partitions, keyed by region), fx (1 partition, keyed by currency), and an empty
 //!    freight topic (6 partitions). A = 24 months (2022-10 … 2024-09, 443,448 events),
 //!    B = 48 months (2020-10 … 2024-09, 886,896 events): same members, twice the months, so
-//!    twice the cells. `--quick`: 2 regions (28,632 and 57,264 events).
+//!    twice the cells. `--quick`: 2 regions (28,632 and 57,264 events). The data comes from
+//!    the deterministic generator in `benches/support`, shared with the engine benchmark.
 //! 2. Raw ceiling on the same trade topic (all events but the 24 or 48 rates), best of three
 //!    runs each: a minimal rdkafka `BaseConsumer` (assign, poll, touch the payload, nothing
 //!    else; librdkafka defaults, as silkroute's consumer), a `StreamConsumer` doing the same
@@ -75,6 +76,10 @@ use serde_json::{json, Value};
 use silkroute::config::Settings;
 use silkroute::engine::record::RecordKind;
 use silkroute::period::Period;
+
+/// The customs backfill generator, shared with `benches/engine.rs`.
+#[path = "../benches/support/mod.rs"]
+mod support;
 
 // Targets of issue 7.
 const TARGET_DRAIN_RATIO: f64 = 0.80;
@@ -154,8 +159,11 @@ impl DataSet {
         let first = Period::new(self.first.0, self.first.1);
         let last = first.plus(self.months - 1);
         format!(
-            "{} regions x {} months ({first}..{last}) x 2 flows x (1 + {COMMODITIES} + {PARTNERS})",
-            self.regions, self.months
+            "{} regions x {} months ({first}..{last}) x 2 flows x (1 + {} + {})",
+            self.regions,
+            self.months,
+            support::COMMODITIES,
+            support::PARTNERS
         )
     }
 }
@@ -176,51 +184,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 // ------------------------------------------------------------------------------------------
-// Data: a deterministic customs backfill (the shape of benches/support, months configurable).
-
-const REGIONS: [&str; 31] = [
-    "BJ", "TJ", "HE", "SX", "NM", "LN", "JL", "HL", "SH", "JS", "ZJ", "AH", "FJ", "JX", "SD", "HA",
-    "HB", "HN", "GD", "GX", "HI", "CQ", "SC", "GZ", "YN", "XZ", "SN", "GS", "QH", "NX", "XJ",
-];
-const COMMODITIES: usize = 97;
-const PARTNERS: usize = 200;
-const FLOWS: [&str; 2] = ["import", "export"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-    fn unit(&mut self) -> f64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-}
-
-fn weights(rng: &mut Rng, n: usize) -> Vec<f64> {
-    let raw: Vec<f64> = (0..n).map(|_| rng.unit().powi(3) + 1e-4).collect();
-    let sum: f64 = raw.iter().sum();
-    raw.into_iter().map(|w| w / sum).collect()
-}
-
-fn fen(yuan: f64) -> i64 {
-    (yuan * 100.0).round().clamp(1.0, 1e17) as i64
-}
-
-fn push_money(out: &mut String, fen: i64) {
-    let _ = write!(out, "{}.{:02}", fen / 100, fen % 100);
-}
+// Data: the deterministic customs backfill of benches/support (shared with the engine
+// benchmark), its months configurable.
 
 /// Generated messages: trade keyed by region, fx keyed by currency, both in log order.
 struct Messages {
@@ -235,104 +200,21 @@ impl Messages {
 }
 
 fn generate(set: &DataSet) -> Messages {
-    struct Shape {
-        rng: Rng,
-        base: [f64; 2],
-        growth: [f64; 2],
-        commodity: [Vec<f64>; 2],
-        partner: [Vec<f64>; 2],
-    }
-    let mut shapes: Vec<Shape> = (0..set.regions)
-        .map(|r| {
-            let mut rng = Rng::new(0x5111_0000 + r as u64);
-            let size = ((0.3e9f64).ln() + rng.unit() * ((400e9f64).ln() - (0.3e9f64).ln())).exp();
-            let import_share = rng.range(0.25, 0.6);
-            let growth = [rng.range(0.85, 1.30), rng.range(0.85, 1.30)];
-            let commodity = [
-                weights(&mut rng, COMMODITIES),
-                weights(&mut rng, COMMODITIES),
-            ];
-            let partner = [weights(&mut rng, PARTNERS), weights(&mut rng, PARTNERS)];
-            Shape {
-                rng,
-                base: [size * import_share, size * (1.0 - import_share)],
-                growth,
-                commodity,
-                partner,
-            }
-        })
-        .collect();
-    let per_month = set.regions * FLOWS.len() * (1 + COMMODITIES + PARTNERS);
+    let regions: Vec<usize> = (0..set.regions).collect();
     let mut out = Messages {
-        trade: Vec::with_capacity(set.months as usize * per_month),
-        fx: Vec::new(),
+        trade: Vec::with_capacity(set.months as usize * set.regions * support::PER_REGION_MONTH),
+        fx: Vec::with_capacity(set.months as usize),
     };
-    let first = Period::new(set.first.0, set.first.1);
-    let mut line = String::with_capacity(256);
-    for m in 0..set.months {
-        let period = first.plus(m);
-        let x = m as f64;
-        let micros = ((7.10 + 0.003 * x + 0.02 * (x * 0.9).sin()) * 10_000.0).round() as i64 * 100;
-        out.fx.push(
-            format!(
-                r#"{{"type":"fx_rate","currency":"USD","period":"{period}","cny_per_unit":"{}.{:06}","source":"pboc"}}"#,
-                micros / 1_000_000,
-                micros % 1_000_000
-            )
-            .into_bytes(),
-        );
-        let season = match period.month() {
-            1 => 0.85,
-            2 => 0.75,
-            12 => 1.15,
-            _ => 1.0,
-        };
-        for (r, shape) in shapes.iter_mut().enumerate() {
-            let region = REGIONS[r];
-            for (f, flow) in FLOWS.iter().enumerate() {
-                let total_yuan = shape.base[f]
-                    * season
-                    * shape.growth[f].powf(x / 12.0)
-                    * shape.rng.range(0.9, 1.1);
-                let total_fen = fen(total_yuan);
-                let usd_cents = (total_fen as i128 * 1_000_000 / micros as i128) as i64;
-                line.clear();
-                let _ = write!(
-                    line,
-                    r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"total","value_cny":""#
-                );
-                push_money(&mut line, total_fen);
-                line.push_str(r#"","value_usd":""#);
-                push_money(&mut line, usd_cents);
-                line.push_str(r#"","source":"customs.gov.cn"}"#);
-                out.trade.push((region, line.as_bytes().to_vec()));
-                for c in 0..COMMODITIES {
-                    let v = fen(total_yuan * shape.commodity[f][c] * shape.rng.range(0.8, 1.2));
-                    line.clear();
-                    let _ = write!(
-                        line,
-                        r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"commodity","member":"{:02}","value_cny":""#,
-                        c + 1
-                    );
-                    push_money(&mut line, v);
-                    line.push_str(r#"","source":"customs.gov.cn"}"#);
-                    out.trade.push((region, line.as_bytes().to_vec()));
-                }
-                for p in 0..PARTNERS {
-                    let v = fen(total_yuan * shape.partner[f][p] * shape.rng.range(0.8, 1.2));
-                    line.clear();
-                    let _ = write!(
-                        line,
-                        r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"partner_country","member":"P{:03}","value_cny":""#,
-                        p + 1
-                    );
-                    push_money(&mut line, v);
-                    line.push_str(r#"","source":"customs.gov.cn"}"#);
-                    out.trade.push((region, line.as_bytes().to_vec()));
-                }
-            }
-        }
-    }
+    support::generate(
+        &regions,
+        Period::new(set.first.0, set.first.1),
+        set.months,
+        support::USD_DRIFT_KAFKA,
+        |message| match message {
+            support::Message::Fx(m) => out.fx.push(m.to_vec()),
+            support::Message::Trade(region, m) => out.trade.push((region, m.to_vec())),
+        },
+    );
     out
 }
 
@@ -1277,7 +1159,7 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     let (regions, what) = if args.quick {
         (2, "quick")
     } else {
-        (31, "full")
+        (support::REGIONS.len(), "full")
     };
     let mut sets = vec![
         DataSet {

@@ -1,12 +1,25 @@
-//! A deterministic, realistic customs backfill for the engine benchmark.
+//! A deterministic, realistic customs backfill, shared by the engine benchmark
+//! (`benches/engine.rs`, `mod support;`) and the Kafka backfill benchmark
+//! (`examples/backfill_bench.rs`, through `#[path]`).
 //!
-//! 31 provincial regions × 24 months (2022-10 … 2024-09) × import/export × (the region total,
-//! 97 HS chapters under `commodity`, 200 partners under `partner_country`), plus one USD rate
-//! per month, in chronological order: a month's rate first, then every trade figure of that
-//! month, region by region. Values are invented (fixed-seed PRNG), shaped like the real thing:
-//! region totals from a few hundred million to a few hundred billion yuan a month, a skewed
-//! split over chapters and partners, seasonal swings and growth. Messages look like the
-//! bundled sample (`data/sample/trade.jsonl`): decimal strings and a `source`.
+//! Provincial regions × months × import/export × (the region total, 97 HS chapters under
+//! `commodity`, 200 partners under `partner_country`), plus one USD rate per month, in
+//! chronological order: a month's rate first, then every trade figure of that month, region by
+//! region. Values are invented (fixed-seed PRNG), shaped like the real thing: region totals from
+//! a few hundred million to a few hundred billion yuan a month, a skewed split over chapters and
+//! partners, seasonal swings and growth. Messages look like the bundled sample
+//! (`data/sample/trade.jsonl`): decimal strings and a `source`.
+//!
+//! [`backfill`] is the engine benchmark's data: all of it in one log, 24 months (2022-10 …
+//! 2024-09). [`generate`] is the general form (any first month and number of months) that the
+//! Kafka benchmark uses, with its messages handed out one by one, trade keyed by region.
+//!
+//! Both benchmarks keep their history across commits, so what they are given must not change:
+//! the only difference between them is the USD rate's drift ([`USD_DRIFT_ENGINE`],
+//! [`USD_DRIFT_KAFKA`]).
+
+// Each of the two benchmarks uses only part of this module.
+#![allow(dead_code)]
 
 use std::fmt::Write as _;
 
@@ -24,6 +37,11 @@ pub const MONTHS: u32 = 24;
 pub const COMMODITIES: usize = 97;
 pub const PARTNERS: usize = 200;
 pub const FLOWS: [&str; 2] = ["import", "export"];
+
+/// How much the USD rate rises a month, in yuan per dollar (before its wobble), in the engine
+/// benchmark's data ([`backfill`]) and in the Kafka benchmark's (`examples/backfill_bench.rs`).
+pub const USD_DRIFT_ENGINE: f64 = 0.006;
+pub const USD_DRIFT_KAFKA: f64 = 0.003;
 
 /// Events per region and month: per flow, the total plus every member.
 pub const PER_REGION_MONTH: usize = FLOWS.len() * (1 + COMMODITIES + PARTNERS);
@@ -118,24 +136,55 @@ fn push_money(out: &mut String, fen: i64) {
 }
 
 /// The USD rate of month `m` (0-based from the first month), in millionths.
-fn usd_micros(m: u32) -> i64 {
-    // Drifts from about 7.10 to 7.25, with a wobble; four decimals, like the PBoC's figure.
+fn usd_micros(m: u32, drift: f64) -> i64 {
+    // Starts at about 7.10 and drifts up by `drift` a month, with a wobble; four decimals, like
+    // the PBoC's figure.
     let x = m as f64;
-    let rate = 7.10 + 0.006 * x + 0.02 * (x * 0.9).sin();
+    let rate = 7.10 + drift * x + 0.02 * (x * 0.9).sin();
     (rate * 10_000.0).round() as i64 * 100
+}
+
+/// One generated message.
+pub enum Message<'a> {
+    /// A month's USD rate.
+    Fx(&'a [u8]),
+    /// A trade figure of a region (its key on Kafka).
+    Trade(&'static str, &'a [u8]),
 }
 
 /// The messages of a backfill of `regions` (indexes into [`REGIONS`]), in log order. A region's
 /// values do not depend on which other regions are generated.
 pub fn backfill(regions: &[usize]) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(MONTHS as usize * (1 + regions.len() * PER_REGION_MONTH));
+    generate(
+        regions,
+        first_period(),
+        MONTHS,
+        USD_DRIFT_ENGINE,
+        |message| match message {
+            Message::Fx(m) | Message::Trade(_, m) => out.push(m.to_vec()),
+        },
+    );
+    out
+}
+
+/// Generates `months` months from `first` of `regions` (indexes into [`REGIONS`]), with a USD
+/// rate rising by `usd_drift` a month, and hands each message to `emit`, in log order. A
+/// region's values do not depend on which other regions are generated, nor on the number of
+/// months; they do depend on the first month (its season and the start of its growth).
+pub fn generate(
+    regions: &[usize],
+    first: Period,
+    months: u32,
+    usd_drift: f64,
+    mut emit: impl FnMut(Message<'_>),
+) {
     let mut shapes: Vec<(usize, RegionShape)> =
         regions.iter().map(|&r| (r, RegionShape::new(r))).collect();
-    let mut out = Vec::with_capacity(MONTHS as usize * (1 + regions.len() * PER_REGION_MONTH));
     let mut line = String::with_capacity(256);
-    let first = first_period();
-    for m in 0..MONTHS {
-        let period = Period(first.0 + m);
-        let micros = usd_micros(m);
+    for m in 0..months {
+        let period = first.plus(m);
+        let micros = usd_micros(m, usd_drift);
         line.clear();
         let _ = write!(
             line,
@@ -143,7 +192,7 @@ pub fn backfill(regions: &[usize]) -> Vec<Vec<u8>> {
             micros / 1_000_000,
             micros % 1_000_000
         );
-        out.push(line.as_bytes().to_vec());
+        emit(Message::Fx(line.as_bytes()));
         // Chinese New Year dips January and February; December peaks.
         let season = match period.month() {
             1 => 0.85,
@@ -167,7 +216,7 @@ pub fn backfill(regions: &[usize]) -> Vec<Vec<u8>> {
                 line.push_str(r#"","value_usd":""#);
                 push_money(&mut line, usd_cents);
                 line.push_str(r#"","source":"customs.gov.cn"}"#);
-                out.push(line.as_bytes().to_vec());
+                emit(Message::Trade(region, line.as_bytes()));
                 for c in 0..COMMODITIES {
                     let w = shape.commodity_weights[f][c];
                     let v = fen(total_yuan * w * shape.rng.range(0.8, 1.2));
@@ -179,7 +228,7 @@ pub fn backfill(regions: &[usize]) -> Vec<Vec<u8>> {
                     );
                     push_money(&mut line, v);
                     line.push_str(r#"","source":"customs.gov.cn"}"#);
-                    out.push(line.as_bytes().to_vec());
+                    emit(Message::Trade(region, line.as_bytes()));
                 }
                 for p in 0..PARTNERS {
                     let w = shape.partner_weights[f][p];
@@ -192,10 +241,9 @@ pub fn backfill(regions: &[usize]) -> Vec<Vec<u8>> {
                     );
                     push_money(&mut line, v);
                     line.push_str(r#"","source":"customs.gov.cn"}"#);
-                    out.push(line.as_bytes().to_vec());
+                    emit(Message::Trade(region, line.as_bytes()));
                 }
             }
         }
     }
-    out
 }
