@@ -395,25 +395,21 @@ mod tests {
         })
     }
 
+    /// Whether a scrape of `m` shows Khorgos at `trains` for its latest month.
+    fn scrape_shows(m: &Metrics, trains: u64) -> bool {
+        let text = String::from_utf8(m.render()).unwrap();
+        text.contains(&format!(
+            r#"silkroute_freight_trains_month{{port="khorgos",service="china_europe"}} {trains}"#
+        ))
+    }
+
     #[test]
     fn a_scrape_shows_each_series_latest_period_whatever_the_order_observed() {
         let m = Metrics::new();
         m.observe(&freight("2024-09", 650));
         m.observe(&freight("2024-08", 610));
-        let text = String::from_utf8(m.render()).unwrap();
-        assert!(
-            text.contains(
-                r#"silkroute_freight_trains_month{port="khorgos",service="china_europe"} 650"#
-            ),
-            "{text}"
-        );
+        assert!(scrape_shows(&m, 650));
         m.observe(&freight("2024-09", 655));
-        let text = String::from_utf8(m.render()).unwrap();
-        assert!(
-            text.contains(
-                r#"silkroute_freight_trains_month{port="khorgos",service="china_europe"} 655"#
-            ),
-            "{text}"
-        );
+        assert!(scrape_shows(&m, 655));
     }
 }
