@@ -154,13 +154,20 @@ fn partitions_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
 
 impl ClientContext for ServiceContext {
     fn stats(&self, stats: Statistics) {
+        // librdkafka keeps reporting partitions this member gave up in a rebalance, with the
+        // offsets it had: their lag would show on two instances (and alert on a stale one).
+        let held = self
+            .assignment
+            .lock()
+            .expect("assignment lock")
+            .partitions
+            .clone();
         for (name, topic) in &stats.topics {
             if !self.input_topics.contains(name) {
                 continue;
             }
             for (id, p) in &topic.partitions {
-                // -1 is librdkafka's internal unassigned partition.
-                if *id < 0 {
+                if !held.iter().any(|(t, h)| t == name && h == id) {
                     continue;
                 }
                 // librdkafka's own lag counts from the consumer's committed offset, which it does

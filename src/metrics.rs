@@ -12,9 +12,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::engine::record::{Record, RecordKind};
+use crate::engine::record::{Record, RecordKind, TradeRecord};
 use crate::event::Reason;
-use crate::period::Period;
 
 pub struct Metrics {
     registry: Registry,
@@ -40,11 +39,18 @@ pub struct Metrics {
     freight_yoy: GaugeVec,
     freight_streak: GaugeVec,
     freight_threshold: GaugeVec,
-    /// Latest period seen per business series key: gauges show only that period.
-    /// Per business series: the latest period seen and, until the next scrape applies it, the
-    /// record whose values the gauges are to show. Setting the gauges costs several label
-    /// lookups; a backfill changes a series many times between two scrapes.
-    latest: Mutex<HashMap<String, (Period, Option<Record>)>>,
+    /// Per business series this instance publishes: its latest record, and whether the gauges
+    /// still have to be moved to it. Setting the gauges costs several label lookups; a
+    /// backfill changes a series many times between two scrapes, so the scrape sets them.
+    latest: Mutex<HashMap<String, Latest>>,
+    /// Held while gauges are set or removed, so that a scrape's update and the removal of a
+    /// series that moved to another instance cannot interleave.
+    gauges: Mutex<()>,
+}
+
+struct Latest {
+    record: Record,
+    pending: bool,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -261,6 +267,7 @@ impl Metrics {
             restore_in_progress,
             restore_records,
             latest: Mutex::new(HashMap::new()),
+            gauges: Mutex::new(()),
         }
     }
 
@@ -299,21 +306,83 @@ impl Metrics {
             Record::Leaders(_) => return,
         };
         let mut latest = self.latest.lock().expect("metrics lock");
-        let (period, pending) = latest.entry(series).or_insert((record.period(), None));
-        if record.period() >= *period {
-            *period = record.period();
-            *pending = Some(record.clone());
+        match latest.get_mut(&series) {
+            Some(l) if record.period() < l.record.period() => {}
+            Some(l) => {
+                l.record = record.clone();
+                l.pending = true;
+            }
+            None => {
+                latest.insert(
+                    series,
+                    Latest {
+                        record: record.clone(),
+                        pending: true,
+                    },
+                );
+            }
         }
+    }
+
+    /// Drops the business series whose records `publishes` no longer admits (their region or
+    /// port moved to another instance with its partition): the new owner exports them, and a
+    /// `sum` across instances must count each series once.
+    pub fn retain_series(&self, publishes: impl Fn(&Record) -> bool) {
+        let _gauges = self.gauges.lock().expect("metrics lock");
+        let mut latest = self.latest.lock().expect("metrics lock");
+        latest.retain(|_, l| {
+            let keep = publishes(&l.record);
+            if !keep {
+                self.remove_gauges(&l.record);
+            }
+            keep
+        });
     }
 
     /// Moves the business gauges to the records observed since the last call.
     fn apply_observed(&self) {
+        let _gauges = self.gauges.lock().expect("metrics lock");
         let pending: Vec<Record> = {
             let mut latest = self.latest.lock().expect("metrics lock");
-            latest.values_mut().filter_map(|(_, r)| r.take()).collect()
+            latest
+                .values_mut()
+                .filter(|l| l.pending)
+                .map(|l| {
+                    l.pending = false;
+                    l.record.clone()
+                })
+                .collect()
         };
         for record in &pending {
             self.set_gauges(record);
+        }
+    }
+
+    fn remove_gauges(&self, record: &Record) {
+        // A label set that was never set (a null ratio) is simply not there.
+        match record {
+            Record::Trade(r) => {
+                let labels = trade_labels(r);
+                for g in [&self.trade_ytd, &self.trade_yoy, &self.trade_share] {
+                    let _ = g.remove_label_values(&labels);
+                }
+                if r.member.is_none() {
+                    let _ = self.trade_rank.remove_label_values(&[&*r.region, r.flow]);
+                }
+            }
+            Record::Freight(r) => {
+                let labels = [&*r.port, &*r.service];
+                for g in [
+                    &self.freight_month,
+                    &self.freight_ytd,
+                    &self.freight_yoy,
+                    &self.freight_streak,
+                    &self.freight_threshold,
+                ] {
+                    let _ = g.remove_label_values(&labels);
+                }
+            }
+            Record::Leaders(_) => {}
         }
     }
 
@@ -329,12 +398,7 @@ impl Metrics {
         }
         match record {
             Record::Trade(r) => {
-                let labels = [
-                    &*r.region,
-                    r.flow,
-                    &*r.dimension,
-                    r.member.as_deref().unwrap_or(""),
-                ];
+                let labels = trade_labels(r);
                 set(&self.trade_ytd, &labels, Some(r.ytd_cny.0 as f64 / 100.0));
                 set(&self.trade_yoy, &labels, r.ytd_yoy_pct.map(|p| p / 100.0));
                 set(&self.trade_share, &labels, r.share_pct.map(|p| p / 100.0));
@@ -367,6 +431,16 @@ impl Metrics {
     }
 }
 
+/// `area`, `flow`, `dimension`, `member` of a trade series.
+fn trade_labels(r: &TradeRecord) -> [&str; 4] {
+    [
+        &r.region,
+        r.flow,
+        &r.dimension,
+        r.member.as_deref().unwrap_or(""),
+    ]
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
@@ -377,11 +451,16 @@ impl Default for Metrics {
 mod tests {
     use super::*;
     use crate::engine::record::FreightRecord;
+    use crate::period::Period;
 
     fn freight(period: &str, month_trains: u64) -> Record {
+        freight_at("khorgos", period, month_trains)
+    }
+
+    fn freight_at(port: &str, period: &str, month_trains: u64) -> Record {
         Record::Freight(FreightRecord {
             kind: "freight",
-            port: "khorgos".into(),
+            port: port.into(),
             service: "china_europe".into(),
             period: Period::parse(period).unwrap(),
             month_trains,
@@ -411,5 +490,23 @@ mod tests {
         assert!(scrape_shows(&m, 650));
         m.observe(&freight("2024-09", 655));
         assert!(scrape_shows(&m, 655));
+    }
+
+    #[test]
+    fn series_that_moved_to_another_instance_leave_the_scrape_and_come_back_with_their_port() {
+        let m = Metrics::new();
+        m.observe(&freight("2024-09", 650));
+        m.observe(&freight_at("alashankou", "2024-09", 480));
+        let alashankou =
+            r#"silkroute_freight_trains_month{port="alashankou",service="china_europe"} 480"#;
+        assert!(String::from_utf8(m.render()).unwrap().contains(alashankou));
+        // Khorgos's partition was revoked: only Alashankou is still published here.
+        m.retain_series(|r| matches!(r, Record::Freight(f) if &*f.port == "alashankou"));
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(!text.contains(r#"port="khorgos""#), "{text}");
+        assert!(text.contains(alashankou));
+        // Given back, it shows its latest month again.
+        m.observe(&freight("2024-09", 650));
+        assert!(scrape_shows(&m, 650));
     }
 }

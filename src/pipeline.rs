@@ -31,7 +31,7 @@ use crate::changelog::{self, Table};
 use crate::config::{Guarantee, Settings};
 use crate::delivery::{Deliveries, Sent};
 use crate::engine::record::Record;
-use crate::engine::{Engine, Outcome};
+use crate::engine::{Engine, Outcome, Selection};
 use crate::event::{self, ParseRules, Rejection};
 use crate::http::RecordQuery;
 use crate::kafka::ServiceContext;
@@ -383,6 +383,7 @@ impl Processor {
         self.joined = a.joined;
         let owned = &self.owned;
         self.catch_up.retain(|(t, p), _| owned.holds(t, *p));
+        self.metrics.retain_series(|r| owned.owns(r));
         self.gained.append(&mut a.gained);
     }
 
@@ -460,6 +461,14 @@ impl Processor {
         let keys = held.len();
         self.engine.prepare_reconcile_against(held);
         let republished = tokio::task::block_in_place(|| self.commit(consumer, &batch, true))?;
+        // The commit observed only the records that differed from Kafka's; the gauges of the
+        // gained series follow every record this instance now publishes.
+        let (owned, metrics) = (&self.owned, &self.metrics);
+        self.engine.select_each(&Selection::default(), |r| {
+            if owned.owns(&r) {
+                metrics.observe(&r);
+            }
+        });
         self.observe_processed(&batch);
         if self.lifecycle.state() != State::Ready {
             self.catch_up_targets(consumer, gained)?;

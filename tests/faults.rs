@@ -8,12 +8,14 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use xxhash_rust::xxh3::xxh3_64;
 
 fn real_broker() -> Broker {
     assert!(
@@ -377,10 +379,118 @@ async fn scaling_one_to_three_to_two_during_a_backfill_gives_the_records_of_one_
     // among them included.
     settled(&broker, &names.indicators).await;
     check_outcome(&broker, &names, &lines, poison, "scaling 1-3-2");
+    check_gauges_split(&broker, &names, [ports[0], ports[3]]).await;
     for mut child in [a, d] {
         unsafe { kill(child.id() as i32, 15) };
         assert!(child.wait().unwrap().success());
     }
+}
+
+/// Each instance exports the gauges of exactly the series it publishes: those of the regions
+/// and ports whose input partition it holds (`xxh3(entity) mod n`, as the README documents).
+/// An instance drops the series whose partition it gave up, and a new owner exports the series
+/// it took over even where Kafka already held their records; so a dashboard's `sum` across
+/// pods counts each series once.
+async fn check_gauges_split(broker: &Broker, names: &Names, ports: [u16; 2]) {
+    // Every series as the record keys name it (the key without its period), with its entity.
+    let mut series: BTreeSet<(String, String)> = BTreeSet::new();
+    for m in broker.read_all(&names.indicators) {
+        let key = m.key_str();
+        let mut parts = key.split('/');
+        let (kind, entity) = (parts.next().unwrap(), parts.next().unwrap());
+        if kind == "trade" || kind == "freight" {
+            let (s, _period) = key.rsplit_once('/').unwrap();
+            series.insert((s.to_string(), entity.to_string()));
+        }
+    }
+    let mut exported_total = 0;
+    let mut held_total = 0;
+    for port in ports {
+        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // The partitions an instance holds are those it reports a lag for.
+        let held: BTreeSet<(String, i32)> = samples(&text, "silkroute_consumer_lag_messages")
+            .map(|l| (l["topic"].clone(), l["partition"].parse().unwrap()))
+            .collect();
+        held_total += held.len();
+        let holds = |topic: &str, entity: &str| {
+            let p = (xxh3_64(entity.as_bytes()) % 3) as i32;
+            held.contains(&(topic.to_string(), p))
+        };
+        let mut exported: BTreeSet<String> = samples(&text, "silkroute_trade_ytd_yuan")
+            .map(|l| {
+                let member = match l["member"].as_str() {
+                    "" => "-",
+                    m => m,
+                };
+                format!(
+                    "trade/{}/{}/{}/{member}",
+                    l["area"], l["flow"], l["dimension"]
+                )
+            })
+            .collect();
+        exported.extend(
+            samples(&text, "silkroute_freight_trains_ytd")
+                .map(|l| format!("freight/{}/{}", l["port"], l["service"])),
+        );
+        let publishes: BTreeSet<String> = series
+            .iter()
+            .filter(|(s, entity)| {
+                let topic = if s.starts_with("trade/") {
+                    &names.trade
+                } else {
+                    &names.freight
+                };
+                holds(topic, entity)
+            })
+            .map(|(s, _)| s.clone())
+            .collect();
+        let stale: Vec<_> = exported.difference(&publishes).take(5).collect();
+        let missing: Vec<_> = publishes.difference(&exported).take(5).collect();
+        assert!(
+            stale.is_empty() && missing.is_empty(),
+            "instance on :{port} (holding {held:?}) exports series it does not publish: \
+             {stale:?}; lacks series it publishes: {missing:?}"
+        );
+        exported_total += exported.len();
+        println!(
+            "scaling 1-3-2: instance on :{port} holds {} partitions and exports the gauges of its {} series",
+            held.len(),
+            exported.len()
+        );
+    }
+    assert_eq!(
+        held_total, 7,
+        "the two instances hold every input partition once"
+    );
+    assert_eq!(exported_total, series.len(), "every series exported once");
+}
+
+/// The label sets of `metric`'s samples in a text exposition.
+fn samples<'a>(
+    text: &'a str,
+    metric: &'a str,
+) -> impl Iterator<Item = BTreeMap<String, String>> + 'a {
+    text.lines().filter_map(move |l| {
+        let labels = l
+            .strip_prefix(metric)?
+            .strip_prefix('{')?
+            .split_once('}')?
+            .0;
+        Some(
+            labels
+                .split("\",")
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once("=\"")?;
+                    Some((k.to_string(), v.trim_end_matches('"').to_string()))
+                })
+                .collect(),
+        )
+    })
 }
 
 /// Resident memory of a process, in bytes.

@@ -265,15 +265,18 @@ impl Engine {
     /// asking for one region or one period costs that region's or period's records.
     pub fn select(&self, selection: &Selection<'_>) -> Vec<Record> {
         let mut all = Vec::new();
-        self.trade
-            .all_records(&self.fx.usd, self.settings.top_n, selection, |r| {
-                all.push(r)
-            });
-        self.freight
-            .all_records(selection, |r| all.push(Record::Freight(r)));
+        self.select_each(selection, |r| all.push(r));
         let mut keyed: Vec<(String, Record)> = all.into_iter().map(|r| (r.key(), r)).collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
         keyed.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// [`Engine::select`] without collecting or sorting: hands each record to `each`.
+    pub fn select_each(&self, selection: &Selection<'_>, mut each: impl FnMut(Record)) {
+        self.trade
+            .all_records(&self.fx.usd, self.settings.top_n, selection, &mut each);
+        self.freight
+            .all_records(selection, |r| each(Record::Freight(r)));
     }
 }
 
