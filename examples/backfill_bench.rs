@@ -19,7 +19,8 @@
 //!    the deterministic generator in `benches/support`, shared with the engine benchmark.
 //! 2. Raw ceiling on the same trade topic (all events but the 24 or 48 rates), best of three
 //!    runs each: a minimal rdkafka `BaseConsumer` (assign, poll, touch the payload, nothing
-//!    else; librdkafka defaults, as silkroute's consumer), a `StreamConsumer` doing the same
+//!    else; librdkafka defaults but for the queue backoff, see `raw_consumer_config`), a
+//!    `StreamConsumer` doing the same
 //!    through tokio (silkroute's consumer type), and kcat
 //!    (`kcat -C -e -q -o beginning -f '%o\n' | wc -l`, timed with process start).
 //! 3. silkroute's drain, in a fresh process (this example re-executed with `--drain-only`),
@@ -364,12 +365,16 @@ fn assign_from_beginning(topics: &[(&str, i32)]) -> anyhow::Result<TopicPartitio
 }
 
 fn raw_consumer_config(bootstrap: &str) -> ClientConfig {
-    // Everything else at librdkafka's defaults, as silkroute's consumer (which sets no fetch
-    // tuning) has them.
+    // librdkafka's defaults, but for one: once its read-ahead reaches its bound (64 MiB by
+    // default, about data set A's size) it waits fetch.queue.backoff.ms (1 s) before the next
+    // fetch. Whether a read hit that bound varied from run to run, so the ceiling measured
+    // either ~2M/s or ~0.37M/s (1.2 s for A), which made the ratios swing fivefold. silkroute's
+    // consumer sets the same 5 ms.
     let mut c = client_config(bootstrap);
     c.set("group.id", format!("bench-raw-{}", unique()))
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest");
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.queue.backoff.ms", "5");
     c
 }
 
