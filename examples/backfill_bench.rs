@@ -749,8 +749,13 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
     let n = (secs * rate) as usize;
     let indicators = topics.indicators();
     let base = Instant::now();
+    let base_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() * 1e3;
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
     let seen: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    // Each indicator record's timestamp: when the service handed it to its producer (ms, wall
+    // clock). It splits the latency in two: up to the service's produce call (the input's trip,
+    // batching, processing) and from there until readable (acks, the broker, the reader).
+    let produced_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
     let stop = Arc::new(AtomicBool::new(false));
 
     // The reader, at the current end of every indicators partition.
@@ -772,7 +777,7 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
     }
     reader.assign(&tpl)?;
     let reader_thread = {
-        let (seen, stop) = (seen.clone(), stop.clone());
+        let (seen, produced_at, stop) = (seen.clone(), produced_at.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut got = 0usize;
             while !stop.load(Ordering::Relaxed) && got < seen.len() {
@@ -787,6 +792,9 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
                     if let Some(i) = idx.filter(|&i| i < seen.len()) {
                         if seen[i].load(Ordering::Relaxed) == 0 {
                             seen[i].store(now.max(1), Ordering::Relaxed);
+                            if let Some(ts) = m.timestamp().to_millis() {
+                                produced_at[i].store(ts.max(1) as u64, Ordering::Relaxed);
+                            }
                             got += 1;
                         }
                     }
@@ -889,6 +897,27 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
     let q = |p: f64| -> Option<f64> {
         (!ms.is_empty()).then(|| ms[((ms.len() - 1) as f64 * p).round() as usize])
     };
+    // The two stages, in ms (the record timestamp has ms resolution).
+    let (mut to_produce, mut to_readable) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let (s, r, p) = (
+            sent[i].load(Ordering::Relaxed) as f64 / 1e6,
+            seen[i].load(Ordering::Relaxed) as f64 / 1e6,
+            produced_at[i].load(Ordering::Relaxed) as f64 - base_unix_ms,
+        );
+        if r > 0.0 && p > 0.0 {
+            to_produce.push(p - s);
+            to_readable.push(r - p);
+        }
+    }
+    let stage = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let at = |p: f64| {
+            v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
+                .map(|x| (x * 10.0).round() / 10.0)
+        };
+        json!({"p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0)})
+    };
     Ok(json!({
         "rate_per_s": rate,
         "secs": secs,
@@ -901,6 +930,8 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
         "max_ms": q(1.0),
         "per_second_p50_p99_max_ms": per_second,
         "mean_ms": (!ms.is_empty()).then(|| ms.iter().sum::<f64>() / ms.len() as f64),
+        "sent_to_produced": stage(&mut to_produce),
+        "produced_to_readable": stage(&mut to_readable),
     }))
 }
 
@@ -1404,6 +1435,21 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
         "",
         None,
     );
+    for (label, stage) in [
+        (
+            "  sent → service's produce call, p50 / p99",
+            "sent_to_produced",
+        ),
+        (
+            "  produce call → readable, p50 / p99",
+            "produced_to_readable",
+        ),
+    ] {
+        let (p50, p99) = (lat[stage]["p50_ms"].as_f64(), lat[stage]["p99_ms"].as_f64());
+        if let (Some(p50), Some(p99)) = (p50, p99) {
+            row(&mut t, label, format!("{p50:.0} / {p99:.0} ms"), "", None);
+        }
+    }
     targets.push(json!({"name": "end-to-end p99", "value_ms": p99, "p50_ms": p50, "goal_ms": p99_goal, "met": lat_ok}));
     if let Some(m) = lat["missing"].as_u64().filter(|&m| m > 0) {
         let _ = writeln!(
