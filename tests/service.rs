@@ -79,6 +79,82 @@ async fn shuffled_sample_reproduces_the_bulletin_and_a_restatement_updates_exact
     handle.stop().await.unwrap();
 }
 
+/// More instances than input partitions: the extra ones hold nothing, yet are ready, answer
+/// queries from every cell, and publish nothing; together the group publishes each record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_beyond_the_partition_count_sit_idle_ready_and_answer_queries() {
+    let broker = Broker::start();
+    let names = Names::fresh();
+    // Three input partitions in all, four instances.
+    names.create_sized(&broker, [1, 1, 1]).await;
+    let lines = sample_lines();
+    publish_lines(&broker, &names, &shuffled(&lines, 5)).await;
+    let mut handles = Vec::new();
+    for id in ["a", "b", "c", "d"] {
+        let settings = names.settings(&broker, &[("SILKROUTE__KAFKA__INSTANCE_ID", id)]);
+        handles.push(service::start(settings).await.unwrap());
+    }
+    let total = |hs: &[service::ServiceHandle]| hs.iter().map(processed).sum::<u64>();
+    eventually(
+        "the group processed the sample, every instance ready",
+        120,
+        || total(&handles) == lines.len() as u64 && handles.iter().all(|h| h.lifecycle.is_ready()),
+    )
+    .await;
+    // Whatever rebalancing happened on the way, the group published every record, and only
+    // changed ones.
+    let expected = offline_records(&lines);
+    eventually("every record published", 60, || {
+        compact(&broker.read_all(&names.indicators)).0 == expected
+    })
+    .await;
+    let (records, repeats) = compact(&broker.read_all(&names.indicators));
+    assert_same_records(&records, &expected, "four instances on three partitions");
+    assert!(repeats.is_empty(), "{repeats:?}");
+
+    let published = |h: &service::ServiceHandle| {
+        h.metrics
+            .indicators_published
+            .with_label_values(&["trade"])
+            .get()
+            + h.metrics
+                .indicators_published
+                .with_label_values(&["leaders"])
+                .get()
+            + h.metrics
+                .indicators_published
+                .with_label_values(&["freight"])
+                .get()
+    };
+    let idle: Vec<&service::ServiceHandle> = handles.iter().filter(|h| published(h) == 0).collect();
+    assert!(
+        !idle.is_empty(),
+        "with three partitions one of four instances holds none"
+    );
+    for h in &idle {
+        // Idle, yet it holds every cell: /v1/indicators answers with all records.
+        let held: std::collections::BTreeMap<String, serde_json::Value> = h
+            .records(Default::default())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let v = serde_json::to_value(r).unwrap();
+                (key_of(&v), v)
+            })
+            .collect();
+        assert_same_records(&held, &expected, "an idle instance's /v1/indicators");
+        let text = String::from_utf8(h.metrics.render()).unwrap();
+        assert!(
+            !text.contains("silkroute_trade_ytd_yuan{"),
+            "an idle instance exports no business gauges"
+        );
+    }
+    for h in handles {
+        h.stop().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processing_goes_on() {
     let broker = Broker::start();

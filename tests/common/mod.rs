@@ -299,10 +299,20 @@ impl Names {
         Settings::load_from(None, env).expect("test settings")
     }
 
-    /// Input topics (3 partitions each) and, on the mock, the outputs too.
+    /// Input topics (trade and freight 3 partitions, fx 1) and, on the mock, the outputs too.
     pub async fn create(&self, broker: &Broker) {
+        self.create_sized(broker, [3, 3, 1]).await
+    }
+
+    /// [`Names::create`] with these partition counts for trade, freight and fx.
+    pub async fn create_sized(&self, broker: &Broker, inputs: [i32; 3]) {
+        let [trade, freight, fx] = inputs;
         broker
-            .create_topics(&[(&self.trade, 3), (&self.freight, 3), (&self.fx, 1)])
+            .create_topics(&[
+                (&self.trade, trade),
+                (&self.freight, freight),
+                (&self.fx, fx),
+            ])
             .await;
         if !broker.is_real() {
             broker
