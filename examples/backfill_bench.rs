@@ -34,7 +34,9 @@
 //!    published; peak RSS growth per cell between A and B. After A's last drain, the same
 //!    service (holding A's state) gets freight events at a steady rate (default 5,000/s for
 //!    20 s), each for a distinct port; a consumer on the indicators topic times each event from
-//!    just before `send` to its `freight/{port}/china_europe/2024-09` record being read.
+//!    just before `send` to its `freight/{port}/china_europe/2024-09` record being read. The
+//!    record's timestamp (set when the service produced it, ms) splits that time in two: sent →
+//!    the service's produce call, and produce call → readable.
 //!
 //! Run-to-run variation: the fx topic is consumed alongside the trade topic, and how many trade
 //! events librdkafka has queued before the first USD rate arrives decides how many trade records
