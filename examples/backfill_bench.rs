@@ -758,28 +758,40 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
     // clock). It splits the latency in two: up to the service's produce call (the input's trip,
     // batching, processing) and from there until readable (acks, the broker, the reader).
     let produced_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    // The changelog copy of each event carries the time the service received it (ms, wall
+    // clock): it splits the first part again, into the trip to the service and the wait there.
+    let received_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let changelog = format!("{}-cells-changelog", topics.group());
     let stop = Arc::new(AtomicBool::new(false));
 
-    // The reader, at the current end of every indicators partition.
+    // The reader, at the current end of every indicators and changelog partition.
     let reader: BaseConsumer = client_config(&args.bootstrap)
         .set("group.id", format!("bench-latency-{}", unique()))
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")
         .create()?;
-    let md = tokio::task::block_in_place(|| {
-        reader.fetch_metadata(Some(&indicators), Duration::from_secs(10))
-    })?;
-    let partitions = md.topics()[0].partitions().len() as i32;
     let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        let (_, hi) = tokio::task::block_in_place(|| {
-            reader.fetch_watermarks(&indicators, p, Duration::from_secs(10))
+    for topic in [&indicators, &changelog] {
+        let md = tokio::task::block_in_place(|| {
+            reader.fetch_metadata(Some(topic), Duration::from_secs(10))
         })?;
-        tpl.add_partition_offset(&indicators, p, Offset::Offset(hi))?;
+        let partitions = md.topics()[0].partitions().len() as i32;
+        for p in 0..partitions {
+            let (_, hi) = tokio::task::block_in_place(|| {
+                reader.fetch_watermarks(topic, p, Duration::from_secs(10))
+            })?;
+            tpl.add_partition_offset(topic, p, Offset::Offset(hi))?;
+        }
     }
     reader.assign(&tpl)?;
     let reader_thread = {
-        let (seen, produced_at, stop) = (seen.clone(), produced_at.clone(), stop.clone());
+        let (seen, produced_at, received_at, stop) = (
+            seen.clone(),
+            produced_at.clone(),
+            received_at.clone(),
+            stop.clone(),
+        );
+        let changelog = changelog.clone();
         std::thread::spawn(move || {
             let mut got = 0usize;
             while !stop.load(Ordering::Relaxed) && got < seen.len() {
@@ -791,7 +803,16 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
                         .and_then(|k| k.get(..7))
                         .and_then(|k| std::str::from_utf8(k).ok())
                         .and_then(|s| s.parse::<usize>().ok());
-                    if let Some(i) = idx.filter(|&i| i < seen.len()) {
+                    let Some(i) = idx.filter(|&i| i < seen.len()) else {
+                        continue;
+                    };
+                    if m.topic() == changelog {
+                        if let Some(ts) = m.timestamp().to_millis() {
+                            received_at[i].store(ts.max(1) as u64, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                    {
                         if seen[i].load(Ordering::Relaxed) == 0 {
                             seen[i].store(now.max(1), Ordering::Relaxed);
                             if let Some(ts) = m.timestamp().to_millis() {
@@ -901,15 +922,21 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
     };
     // The two stages, in ms (the record timestamp has ms resolution).
     let (mut to_produce, mut to_readable) = (Vec::new(), Vec::new());
+    let (mut to_service, mut in_service) = (Vec::new(), Vec::new());
     for i in 0..n {
-        let (s, r, p) = (
+        let (s, r, p, c) = (
             sent[i].load(Ordering::Relaxed) as f64 / 1e6,
             seen[i].load(Ordering::Relaxed) as f64 / 1e6,
             produced_at[i].load(Ordering::Relaxed) as f64 - base_unix_ms,
+            received_at[i].load(Ordering::Relaxed) as f64 - base_unix_ms,
         );
         if r > 0.0 && p > 0.0 {
             to_produce.push(p - s);
             to_readable.push(r - p);
+            if c > 0.0 {
+                to_service.push(c - s);
+                in_service.push(p - c);
+            }
         }
     }
     let stage = |v: &mut Vec<f64>| {
@@ -933,6 +960,8 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
         "per_second_p50_p99_max_ms": per_second,
         "mean_ms": (!ms.is_empty()).then(|| ms.iter().sum::<f64>() / ms.len() as f64),
         "sent_to_produced": stage(&mut to_produce),
+        "sent_to_received": stage(&mut to_service),
+        "received_to_produced": stage(&mut in_service),
         "produced_to_readable": stage(&mut to_readable),
     }))
 }
@@ -1442,6 +1471,8 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
             "  sent → service's produce call, p50 / p99",
             "sent_to_produced",
         ),
+        ("    sent → received by the service", "sent_to_received"),
+        ("    received → produce call", "received_to_produced"),
         (
             "  produce call → readable, p50 / p99",
             "produced_to_readable",
