@@ -82,7 +82,7 @@ async fn publish_mixed(broker: &Broker, names: &Names, lines: &[String]) {
 
 /// An instance named `instance`: a restarted instance keeps its name (as a pod does), which
 /// fences the open transaction of the one it replaces.
-fn spawn(names: &Names, broker: &Broker, port: u16, instance: &str) -> Child {
+fn spawn(names: &Names, broker: &Broker, port: u16, instance: &str) -> Instance {
     spawn_with(names, broker, port, instance, &[])
 }
 
@@ -92,7 +92,7 @@ fn spawn_with(
     port: u16,
     instance: &str,
     extra: &[(&str, &str)],
-) -> Child {
+) -> Instance {
     Command::new(env!("CARGO_BIN_EXE_silkroute"))
         .arg("run")
         .envs(names.env(broker))
@@ -105,7 +105,34 @@ fn spawn_with(
         .stdout(Stdio::null())
         .stderr(log_file(names))
         .spawn()
+        .map(Instance)
         .unwrap()
+}
+
+/// A service process that is SIGKILLed when dropped, so that a failing test (a panic between
+/// spawn and stop) leaves no instance running against the broker.
+struct Instance(Child);
+
+impl std::ops::Deref for Instance {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Instance {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// The service's log, kept for a failing run: target/faults-GROUP.log.
