@@ -586,6 +586,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
     let (env, _) = service_env(args, &topics);
     let settings = Settings::load_from(args.service_config.as_deref(), env)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let changelog = settings.changelog_topic();
     let batch = json!({
         "batch_max_messages": settings.processing.batch_max_messages,
         "batch_max_wait_ms": settings.processing.batch_max_wait_ms,
@@ -735,7 +736,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
 
     let latency = match args.latency_secs.unwrap_or(0) {
         0 => Value::Null,
-        secs => latency_run(args, &topics, secs, args.latency_rate).await?,
+        secs => latency_run(args, &topics, &changelog, secs, args.latency_rate).await?,
     };
     let stop = Instant::now();
     handle.stop().await?;
@@ -767,7 +768,23 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
 
 /// Freight events for distinct ports at a steady rate; each timed from just before `send` to
 /// its record being read from the indicators topic.
-async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyhow::Result<Value> {
+/// The `p` quantile (nearest rank) of ascending `sorted`.
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * p).round() as usize])
+}
+
+/// Rounded to 0.1 (ms), for the per-second and per-stage figures.
+fn tenths(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+async fn latency_run(
+    args: &Args,
+    topics: &Topics,
+    changelog: &str,
+    secs: u64,
+    rate: u64,
+) -> anyhow::Result<Value> {
     let n = (secs * rate) as usize;
     let indicators = topics.indicators();
     let base = Instant::now();
@@ -784,7 +801,7 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
     // And the input event's own timestamp: when the broker appended it.
     let appended_at: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
     let freight = topics.freight.clone();
-    let changelog = format!("{}-cells-changelog", topics.group());
+    let changelog = changelog.to_string();
     let stop = Arc::new(AtomicBool::new(false));
 
     // The reader, at the current end of every indicators and changelog partition.
@@ -845,14 +862,12 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
                         }
                         continue;
                     }
-                    {
-                        if seen[i].load(Ordering::Relaxed) == 0 {
-                            seen[i].store(now.max(1), Ordering::Relaxed);
-                            if let Some(ts) = m.timestamp().to_millis() {
-                                produced_at[i].store(ts.max(1) as u64, Ordering::Relaxed);
-                            }
-                            got += 1;
+                    if seen[i].load(Ordering::Relaxed) == 0 {
+                        seen[i].store(now.max(1), Ordering::Relaxed);
+                        if let Some(ts) = m.timestamp().to_millis() {
+                            produced_at[i].store(ts.max(1) as u64, Ordering::Relaxed);
                         }
+                        got += 1;
                     }
                 }
             }
@@ -932,9 +947,7 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
     // tells a start-up tail from stalls all along. The target is judged on the whole run.
     let mut second_half: Vec<f64> = (n / 2..n).filter_map(latency_ms).collect();
     second_half.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let second_half_p99 = second_half
-        .get(((second_half.len().max(1) - 1) as f64 * 0.99).round() as usize)
-        .copied();
+    let second_half_p99 = percentile(&second_half, 0.99);
     // p99 and max per second of sending: a start-up transient, a periodic stall, or steady.
     let per_second: Vec<Value> = (0..secs as usize)
         .map(|w| {
@@ -942,17 +955,12 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
             let hi = ((w + 1) * rate as usize).min(n);
             let mut v: Vec<f64> = (lo..hi).filter_map(latency_ms).collect();
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            let at = |p: f64| {
-                v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
-                    .map(|x| (x * 10.0).round() / 10.0)
-            };
+            let at = |p| percentile(&v, p).map(tenths);
             json!([at(0.5), at(0.99), at(1.0)])
         })
         .collect();
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let q = |p: f64| -> Option<f64> {
-        (!ms.is_empty()).then(|| ms[((ms.len() - 1) as f64 * p).round() as usize])
-    };
+    let q = |p| percentile(&ms, p);
     // The two stages, in ms (the record timestamp has ms resolution).
     let (mut to_produce, mut to_readable) = (Vec::new(), Vec::new());
     let (mut to_service, mut in_service) = (Vec::new(), Vec::new());
@@ -980,10 +988,7 @@ async fn latency_run(args: &Args, topics: &Topics, secs: u64, rate: u64) -> anyh
     }
     let stage = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        let at = |p: f64| {
-            v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
-                .map(|x| (x * 10.0).round() / 10.0)
-        };
+        let at = |p| percentile(v, p).map(tenths);
         json!({"p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0)})
     };
     Ok(json!({

@@ -433,12 +433,7 @@ async fn check_gauges_split(broker: &Broker, names: &Names, ports: [u16; 2]) {
     let mut exported_total = 0;
     let mut held_total = 0;
     for port in ports {
-        let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape(port).await.expect("a scrape of /metrics");
         // The partitions an instance holds are those it reports a lag for.
         let held: BTreeSet<(String, i32)> = samples(&text, "silkroute_consumer_lag_messages")
             .map(|l| (l["topic"].clone(), l["partition"].parse().unwrap()))
@@ -532,15 +527,21 @@ fn rss(pid: u32) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
-/// The value of a counter sample on /metrics, e.g. `silkroute_rebalances_total{event="assign"}`.
-async fn metric(port: u16, sample: &str) -> Option<f64> {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+/// The text of an instance's /metrics.
+async fn scrape(port: u16) -> Option<String> {
+    reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
         .await
         .ok()?
         .text()
         .await
-        .ok()?;
-    text.lines()
+        .ok()
+}
+
+/// The value of a counter sample on /metrics, e.g. `silkroute_rebalances_total{event="assign"}`.
+async fn metric(port: u16, sample: &str) -> Option<f64> {
+    scrape(port)
+        .await?
+        .lines()
         .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
 }
 

@@ -113,18 +113,15 @@ async fn instances_beyond_the_partition_count_sit_idle_ready_and_answer_queries(
     assert!(repeats.is_empty(), "{repeats:?}");
 
     let published = |h: &service::ServiceHandle| {
-        h.metrics
-            .indicators_published
-            .with_label_values(&["trade"])
-            .get()
-            + h.metrics
-                .indicators_published
-                .with_label_values(&["leaders"])
-                .get()
-            + h.metrics
-                .indicators_published
-                .with_label_values(&["freight"])
-                .get()
+        silkroute::engine::record::RecordKind::ALL
+            .iter()
+            .map(|k| {
+                h.metrics
+                    .indicators_published
+                    .with_label_values(&[k.as_str()])
+                    .get()
+            })
+            .sum::<u64>()
     };
     let idle: Vec<&service::ServiceHandle> = handles.iter().filter(|h| published(h) == 0).collect();
     assert!(
