@@ -290,7 +290,7 @@ Where contract v2 leaves room, this set (and its checker) reads it so:
   derives it, per cell, as the year's months each converted at its month's rate and rounded to
   the cent (half-to-even), which is also how the contract derives a month's dollars. The
   `value_usd` of Xinjiang's total at 2024-09 therefore differs from `data/sample`'s `ytd_usd`
-  by a few cents (two roundings per month instead of one); both round to $44.17 bn.
+  by a cent or a few (two roundings per month instead of one); both round to $44.17 bn.
 - **Flash of a region total.** A flash release flashes the month and the cumulative; they are two
   cells and each is revised on its own (a revised cumulative does not replace a month, §2).
 
