@@ -25,6 +25,7 @@ Exit status 0 when everything holds, 1 otherwise. Standard library only.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
@@ -447,12 +448,103 @@ def every_ytd_agrees(rel: Derived, smp: Derived) -> tuple[int, list[str]]:
 
 
 # ------------------------------------------------------------------------------------------
+# Worked examples and the full record set (for comparing an engine's output)
+
+
+def money_str(x) -> str | None:
+    return None if x is None else f"{Decimal(x):.2f}"
+
+
+def pct(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def example(ind: Derived, region, flow, dim, member, year, months) -> list[str]:
+    name = f"{region}/{flow}/{dim}/{member or '-'}"
+    rows = [f"    {name:<32} month_cny          ytd_cny            months basis    "
+            f"ytd_gap_cny  ytd_usd"]
+    for M in months:
+        rec = ind.trade_record(region, flow, dim, member, per(year, M))
+        if rec is None:
+            rows.append(f"    {per(year, M):<32} (no record)")
+            continue
+        rows.append(f"    {per(year, M):<32} {money_str(rec['month']) or 'null':<18} "
+                    f"{money_str(rec['ytd']):<18} {rec['months']:<6} {rec['ytd_basis']:<8} "
+                    f"{money_str(rec['gap']) or 'null':<12} {money_str(rec['ytd_usd']) or 'null'}")
+    return rows
+
+
+def all_records(ind: Derived) -> list[tuple[str, dict]]:
+    """Every trade, trade_leaders and freight record of contract §3, keyed as on the topic."""
+    out = []
+    years = sorted({split_period(k[1])[0] for k in ind.trade_cells}
+                   | {split_period(k[2])[0] for k in ind.freight_cells})
+    series = {(r, f, d, m) for (r, p, f, d, m, b) in ind.trade_cells}
+    series |= {(r, "total", d, m) for (r, f, d, m) in series if f in ("import", "export")}
+    ranks: dict = {}
+    groups: set = set()
+    for (r, f, d, m) in series:
+        for y in years:
+            for M in range(1, 13):
+                period = per(y, M)
+                rec = ind.trade_record(r, f, d, m, period)
+                if rec is None:
+                    continue
+                rank = rank_of = None
+                if d == "total":
+                    if (f, period) not in ranks:
+                        ranks[(f, period)] = ind.yoy_rank("XJ", f, period)[2]
+                    yoys = ranks[(f, period)]
+                    if r in yoys:
+                        rank = 1 + sum(1 for v in yoys.values() if v > yoys[r])
+                        rank_of = len(yoys)
+                else:
+                    groups.add((r, f, d, period))
+                out.append((f"trade/{r}/{f}/{d}/{m or '-'}/{period}", {
+                    "kind": "trade", "region": r, "flow": f, "dimension": d, "member": m,
+                    "period": period, "month_cny": money_str(rec["month"]),
+                    "ytd_cny": money_str(rec["ytd"]), "months_in_ytd": rec["months"],
+                    "ytd_basis": rec["ytd_basis"], "ytd_gap_cny": money_str(rec["gap"]),
+                    "prior_ytd_cny": money_str(rec["prior"]), "ytd_yoy_pct": pct(rec["yoy"]),
+                    "ytd_usd": money_str(rec["ytd_usd"]),
+                    "prior_ytd_usd": money_str(rec["prior_usd"]),
+                    "ytd_usd_yoy_pct": pct(rec["usd_yoy"]), "ttm_cny": money_str(rec["ttm"]),
+                    "share_pct": pct(rec["share"]), "yoy_rank": rank, "yoy_rank_of": rank_of}))
+    for (r, f, d, period) in groups:
+        ld = ind.leaders(r, f, d, period)
+        out.append((f"leaders/{r}/{f}/{d}/{period}", {
+            "kind": "trade_leaders", "region": r, "flow": f, "dimension": d, "period": period,
+            "members_ranked": ld["members_ranked"],
+            "by_share": [{"member": m, "ytd_cny": money_str(v), "share_pct": pct(sh)}
+                         for m, v, sh in ld["by_share"]],
+            "by_yoy": [{"member": m, "ytd_yoy_pct": pct(v)} for m, v in ld["by_yoy"]]}))
+    for (port, service) in sorted({(k[0], k[1]) for k in ind.freight_cells}):
+        for y in years:
+            for M in range(1, 13):
+                period = per(y, M)
+                if not ind.freight_year(port, service, y).has(M):
+                    continue
+                rec = ind.freight_series(port, service, period)
+                out.append((f"freight/{port}/{service}/{period}", {
+                    "kind": "freight", "port": port, "service": service, "period": period,
+                    "month_trains": rec["month"], "ytd_trains": rec["ytd"],
+                    "months_in_ytd": rec["months"], "ytd_basis": rec["ytd_basis"],
+                    "ytd_gap_trains": rec["gap"], "prior_ytd_trains": rec["prior"],
+                    "ytd_yoy_pct": pct(rec["yoy"]), "ttm_trains": rec["ttm"],
+                    "streak_months": rec["streak"], "streak_threshold": THRESHOLD}))
+    return sorted(out, key=lambda kv: kv[0])
+
+
+# ------------------------------------------------------------------------------------------
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=ROOT / "data" / "releases")
     ap.add_argument("--sample", type=Path, default=ROOT / "data" / "sample")
+    ap.add_argument("--records", type=Path, metavar="FILE",
+                    help="also write every record this checker derives from --dir (JSON lines "
+                         "{key, record}, sorted by key), to compare an engine's output with")
     args = ap.parse_args()
 
     problems: list[str] = []
@@ -471,6 +563,11 @@ def main() -> int:
     print(f"[INFO] XJ 2024-09 growth in dollar terms: ytd_usd {fmt(xj['ytd_usd'])} / "
           f"prior_ytd_usd {fmt(xj['prior_usd'])} → ytd_usd_yoy_pct {fmt(r1(xj['usd_yoy']))} "
           f"[{fmt(xj['usd_yoy'].quantize(Decimal('0.000001')))}]; ytd_basis {xj['ytd_basis']}, ttm_cny {fmt(xj['ttm'])}")
+    print("[INFO] derived records, January–February combined (cumulative figures from February, "
+          "region totals' month figures from March, breakdowns cumulative only):")
+    for line in (example(ind, "XJ", "total", "total", None, 2024, range(1, 10))
+                 + example(ind, "XJ", "total", "partner_group", "belt_and_road", 2024, range(1, 5))):
+        print(line)
 
     checks: list[tuple[str, bool]] = []
     checks.append((f"XJ 2024-09 ytd_basis reported, ytd_usd_yoy_pct computable "
@@ -515,6 +612,12 @@ def main() -> int:
         print(f"consistency: {len(problems)} problem(s)")
         for p in problems[:50]:
             print(f"    {p}")
+    if args.records:
+        recs = all_records(ind)
+        with open(args.records, "w", encoding="utf-8", newline="\n") as f:
+            for key, rec in recs:
+                f.write(json.dumps({"key": key, "record": rec}, ensure_ascii=False) + "\n")
+        print(f"wrote {len(recs)} records to {args.records}")
     bad_checks = sum(1 for _, ok in checks if not ok)
     print(f"{len(results) - failed}/{len(results)} statements match as published; "
           f"{len(checks) - bad_checks}/{len(checks)} shape and agreement checks hold")

@@ -257,7 +257,8 @@ the cell identity); a flash cumulative is computed with the flash month. Only th
 figures give the bulletin (Xinjiang's 2024-09 export and Belt and Road figures are in its
 cumulatives directly; the earlier ones are superseded in `Y` by the next cumulative anyway).
 One flash is then replayed after its formal figure: it is stale, and a consumer that simply
-kept the last event would get the wrong figure.
+kept the last event would get Xinjiang's wrong import cumulative at 2024-07 (and every
+indicator of that record).
 
 | cell | basis | line of flash (rev. 0) | line of formal (rev. 1) | flash value_cny | formal value_cny |
 |---|---|---|---|---|---|
@@ -298,6 +299,7 @@ Where contract v2 leaves room, this set (and its checker) reads it so:
 
     python3 scripts/gen_releases.py      # rewrites these files, byte-identical (seed {SEED})
     python3 scripts/check_releases.py    # derives the 13 statements independently (contract v2)
+    python3 scripts/check_releases.py --records FILE   # … and writes every record it derives
     scripts/ci/releases.sh               # both, plus data/sample, as CI runs them
 
 Standard library only (Python 3.11). `check_releases.py` applies the revision rules (cell
@@ -305,7 +307,10 @@ identity includes `basis`), derives `Y`, `v`, the TTM and the dollar chain as co
 defines them with exact decimals, prints each statement with the published and the computed
 figure, checks the shape described here (no January, breakdowns cumulative only, month
 figures from March, the gaps above, the flash/formal pairs) and that this set and
-`data/sample/` give the same headline figures; it exits non-zero on any failure.
+`data/sample/` give the same headline figures; it exits non-zero on any failure. With
+`--records FILE` it also writes every `trade`, `trade_leaders` and `freight` record it
+derives (JSON lines `{"key", "record"}`, money as exact strings, percentages as JSON numbers),
+to compare an engine's output with.
 """
 
 
