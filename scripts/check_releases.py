@@ -324,6 +324,70 @@ class Derived:
         return rec
 
 
+def self_test() -> list[str]:
+    """Hand-worked cases of "Deriving months and year-to-date" (expected values worked out by
+    hand from the contract's text, not by this code) -> the failures."""
+    D = Decimal
+    bad = []
+
+    def cells(**by_month):
+        return {int(k[1:]): {"cny": D(v[0]) if isinstance(v, tuple) else D(v),
+                             "usd": D(v[1]) if isinstance(v, tuple) else None}
+                for k, v in by_month.items()}
+
+    def expect(name, got, want):
+        if got != want:
+            bad.append(f"{name}: got {got}, want {want}")
+
+    # January–February combined: no Y(1), Y(2) = c(2), v(2) unknown, v(3) = m(3), gap 0.
+    y = Year(cells(m3="30.00"), cells(c2="100.00", c3="130.00"), {})
+    expect("combined Y(1), Y(2), v(2), v(3), gap(3)",
+           (y.Y[1], y.Y[2], y.v[2], y.v[3], y.gap[3], y.has(1)),
+           (None, D("100.00"), None, D("30.00"), D("0.00"), False))
+    # Cumulative only: months are differences of cumulatives; a revision can make one negative.
+    y = Year({}, cells(c2="100.00", c3="150.00", c4="140.00"), {})
+    expect("cumulative only v(3), v(4)", (y.v[3], y.v[4]), (D("50.00"), D("-10.00")))
+    # A cumulative that disagrees with Y(M-1) + m(M): the cumulative wins, the gap shows it.
+    y = Year(cells(m3="30.00"), cells(c2="100.00", c3="131.00"), {})
+    expect("gap: Y(3), v(3), gap(3)", (y.Y[3], y.v[3], y.gap[3]),
+           (D("131.00"), D("30.00"), D("1.00")))
+    # Partial YTD after a missing month: Y(2) + m(4), 3 months, partial.
+    y = Year(cells(m1="10.00", m2="20.00", m4="40.00"), {}, {})
+    w = y.window(4)
+    expect("partial after a gap", (w["ytd"], w["months"], w["basis"], y.Y[4]),
+           (D("70.00"), 3, "partial", None))
+    # Dollars through a derived month: c(3) has no value_usd, so Yusd(3) = Yusd(2) + (Y(3) -
+    # Y(2)) / rate(3), half-to-even to the cent: 0.25 / 2 = 0.125 -> 0.12.
+    y = Year({}, cells(c2=("100.00", "50.00"), c3="100.25"), {3: D("2")})
+    expect("dollars through a derived month", (y.vusd[3], y.Yusd[3]), (D("0.12"), D("50.12")))
+    # ... and a combined January–February without value_usd gives no dollar YTD at all.
+    y = Year(cells(m3="7.00"), cells(c2="100.00"), {2: D("2"), 3: D("7")})
+    expect("no dollars without the Jan–Feb value_usd", (y.Yusd[2], y.Yusd[3], y.vusd[3]),
+           (None, None, D("1.00")))
+    # TTM from cumulatives across a combined January–February: Y(2) + Y_prev(12) - Y_prev(2).
+    prev = Year({}, cells(c2="100.00", c12="700.00"), {})
+    cur = Year({}, cells(c2="120.00"), {})
+    expect("TTM across Jan–Feb", Derived.ttm(cur, prev, 2), D("720.00"))
+    # Streak over v, broken by an unknown month; the derived total flow per basis.
+    trade, freight, fx = Store(), Store(), Store()
+    for M, t in enumerate([700, 700, 700, None, 700, 700], start=1):
+        if t is not None:
+            freight.offer(("p", "s", per(2024, M), "month"), 0, {"cny": t, "usd": None})
+    freight.offer(("p", "s", per(2024, 6), "ytd"), 0, {"cny": 3500, "usd": None})
+    for flow, basis, v in (("import", "ytd", "10.00"), ("export", "ytd", "5.00"),
+                           ("import", "month", "3.00")):
+        trade.offer(("R", "2024-03", flow, "total", None, basis), 0, {"cny": D(v), "usd": None})
+    ind = Derived(trade, freight, fx)
+    fs = ind.freight_series("p", "s", "2024-06")
+    expect("streak broken by an unknown month; trains YTD reported",
+           (fs["streak"], fs["ytd"], fs["ytd_basis"], ind.freight_series("p", "s", "2024-05")["streak"]),
+           (2, 3500, "reported", 1))
+    tot = ind.trade_record("R", "total", "total", None, "2024-03")
+    expect("derived total flow per basis (ytd from both flows; no month: export has none)",
+           (tot["ytd"], tot["month"], tot["ytd_basis"]), (D("15.00"), None, "reported"))
+    return bad
+
+
 # ------------------------------------------------------------------------------------------
 # The shape of the release-shaped set
 
@@ -570,6 +634,11 @@ def main() -> int:
         print(line)
 
     checks: list[tuple[str, bool]] = []
+    st = self_test()
+    for b in st:
+        print(f"    BAD {b}")
+    checks.append(("this checker's derivation on 9 hand-worked cases of contract v2 §3 "
+                   f"({len(st)} wrong)", not st))
     checks.append((f"XJ 2024-09 ytd_basis reported, ytd_usd_yoy_pct computable "
                    f"({fmt(r1(xj['usd_yoy']))} %)", xj["ytd_basis"] == "reported"
                    and xj["usd_yoy"] is not None))
