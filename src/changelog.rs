@@ -59,7 +59,14 @@ pub fn key(event: &Event<'_>) -> String {
         // A cumulative cell is another cell than the month's (§2): its keys start apart. Month
         // keys keep the v1 spelling, so that compaction keeps matching older records.
         Event::Trade(e) => {
-            part(&mut k, if e.basis == Basis::Ytd { "trade-ytd" } else { "trade" });
+            part(
+                &mut k,
+                if e.basis == Basis::Ytd {
+                    "trade-ytd"
+                } else {
+                    "trade"
+                },
+            );
             part(&mut k, &e.region);
             period(&mut k, e.period);
             part(&mut k, e.flow.as_str());
@@ -69,7 +76,14 @@ pub fn key(event: &Event<'_>) -> String {
             k.push_str(e.member.as_deref().unwrap_or("-"));
         }
         Event::Freight(e) => {
-            part(&mut k, if e.basis == Basis::Ytd { "freight-ytd" } else { "freight" });
+            part(
+                &mut k,
+                if e.basis == Basis::Ytd {
+                    "freight-ytd"
+                } else {
+                    "freight"
+                },
+            );
             part(&mut k, &e.port);
             part(&mut k, &e.service);
             period(&mut k, e.period);

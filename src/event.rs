@@ -566,7 +566,10 @@ fn json_integer(text: &str) -> Option<Result<u64, Magnitude>> {
                 return None;
             }
             // Past 40 digits of exponent nothing but zero stays a u64; clamp before parsing.
-            let e = std::str::from_utf8(digits).ok()?.parse::<i64>().unwrap_or(i64::MAX / 2);
+            let e = std::str::from_utf8(digits)
+                .ok()?
+                .parse::<i64>()
+                .unwrap_or(i64::MAX / 2);
             sign * e.min(1 << 40)
         }
         Some(_) => return None,
@@ -601,7 +604,9 @@ fn json_integer(text: &str) -> Option<Result<u64, Magnitude>> {
     }
     let mut v: u64 = 0;
     for &d in kept {
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0')))?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))?;
     }
     for _ in 0..scale.max(0) {
         v = match v.checked_mul(10) {
@@ -921,7 +926,9 @@ mod tests {
     #[test]
     fn basis_defaults_to_month_and_is_checked() {
         let parsed = |extra: &str| {
-            let text = format!(r#"{{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"total","dimension":"total","value_cny":1{extra}}}"#);
+            let text = format!(
+                r#"{{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"total","dimension":"total","value_cny":1{extra}}}"#
+            );
             parse(text.as_bytes(), &rules()).map(|e| match e {
                 Event::Trade(t) => t.basis,
                 _ => unreachable!(),
@@ -934,13 +941,18 @@ mod tests {
         let r = parsed(r#","basis":"quarter""#).unwrap_err();
         assert_eq!(r.reason, Reason::InvalidField);
         assert!(r.detail.contains("`basis`"), "{}", r.detail);
-        assert_eq!(parsed(r#","basis":1"#).unwrap_err().reason, Reason::InvalidField);
+        assert_eq!(
+            parsed(r#","basis":1"#).unwrap_err().reason,
+            Reason::InvalidField
+        );
     }
 
     #[test]
     fn a_cumulative_train_count_may_reach_twelve_million() {
         let trains = |n: u64, basis: &str| {
-            let text = format!(r#"{{"type":"freight_trains","port":"khorgos","period":"2024-09","trains":{n}{basis}}}"#);
+            let text = format!(
+                r#"{{"type":"freight_trains","port":"khorgos","period":"2024-09","trains":{n}{basis}}}"#
+            );
             parse(text.as_bytes(), &rules()).map(|_| ())
         };
         assert!(trains(1_000_000, "").is_ok());
@@ -1003,20 +1015,35 @@ mod tests {
         for bytes in inputs {
             let e = parse(bytes, &rules()).unwrap();
             let canonical = e.to_json();
-            assert!(canonical.len() < bytes.len() + 8, "{}", String::from_utf8_lossy(&canonical));
-            assert_eq!(parse(&canonical, &rules()).unwrap(), e, "{}", String::from_utf8_lossy(&canonical));
+            assert!(
+                canonical.len() < bytes.len() + 8,
+                "{}",
+                String::from_utf8_lossy(&canonical)
+            );
+            assert_eq!(
+                parse(&canonical, &rules()).unwrap(),
+                e,
+                "{}",
+                String::from_utf8_lossy(&canonical)
+            );
             assert_eq!(parse(&canonical, &rules()).unwrap().to_json(), canonical);
         }
     }
 
     #[test]
     fn the_longest_canonical_form_fits_its_bound() {
-        let member = "\u0001".repeat(64);
+        let member = r"\u0001".repeat(64);
         let name = "a".repeat(32);
-        let text = format!(r#"{{"type":"customs_trade","region":"{}","period":"2024-09","flow":"import","dimension":"{name}","member":"{member}","value_cny":"1000000000000000.00","value_usd":"1000000000000000.00","basis":"ytd","revision":4294967295}}"#, name.to_uppercase());
+        let text = format!(
+            r#"{{"type":"customs_trade","region":"{}","period":"2024-09","flow":"import","dimension":"{name}","member":"{member}","value_cny":"1000000000000000.00","value_usd":"1000000000000000.00","basis":"ytd","revision":4294967295}}"#,
+            name.to_uppercase()
+        );
         let e = parse(text.as_bytes(), &rules()).unwrap();
         let n = e.to_json().len();
         assert!(n <= CANONICAL_MAX_BYTES, "{n}");
-        assert!(n > 500, "the bound is not loose by an order of magnitude: {n}");
+        assert!(
+            n > 500,
+            "the bound is not loose by an order of magnitude: {n}"
+        );
     }
 }
