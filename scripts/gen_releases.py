@@ -148,6 +148,16 @@ def yuan(fen: int) -> str:
     return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
+def xj_usd(trade: list[dict], period: str) -> Decimal:
+    """Xinjiang's import + export dollar cumulative at `period`, as released (formal)."""
+    cur = {}
+    for ev in trade:
+        if (ev["region"], ev["period"], ev["dimension"], ev["basis"]) == (XJ, period, "total", "ytd"):
+            if ev.get("revision", 0) >= cur.get(ev["flow"], (-1, None))[0]:
+                cur[ev["flow"]] = (ev.get("revision", 0), Decimal(ev["value_usd"]))
+    return cur["import"][1] + cur["export"][1]
+
+
 def readme(trade, freight, fx, gap_lines, flash_lines) -> str:
     gap_rows = "\n".join(
         f"| {cell_text(key)} | {line} | {yuan(off)} | {yuan(-off)} |"
@@ -165,6 +175,8 @@ def readme(trade, freight, fx, gap_lines, flash_lines) -> str:
     n_ytd = len(trade) - n_month
     n_usd = sum(1 for ev in trade if "value_usd" in ev)
     khorgos_ytd = ", ".join(KHORGOS_YTD)
+    usd24, usd23 = xj_usd(trade, "2024-09"), xj_usd(trade, "2023-09")
+    usd_yoy = ((usd24 / usd23 - 1) * 100).quantize(Decimal("0.01"))
     return f"""# Release-shaped sample data — a RECONSTRUCTION, not published data
 
 **The figures in these files are invented**, except the January–September 2024 aggregates of
@@ -229,6 +241,9 @@ The cells of `data/sample/trade.jsonl` (31 provinces and `CN`, flows `import` an
   its reported import + export `value_usd` (it rounds to $44.17 bn), and 2023's give the prior
   year for growth in dollar terms. A breakdown has no dollar year-to-date: its combined
   January–February figure has no `value_usd`, and a two-month step has no single rate.
+  Xinjiang's import + export `value_usd` at 2024-09: {usd24:,.2f} ($44.17 bn); at 2023-09:
+  {usd23:,.2f}; growth in dollar terms {usd_yoy} % (in yuan: 29.0 %; the yuan weakened
+  against the dollar between the two periods).
 - Cumulatives are exact sums of `data/sample`'s months, so `Y(M)`, the TTM, shares, growth and
   ranks are those of `data/sample` wherever both are defined.
 
@@ -292,6 +307,9 @@ Where contract v2 leaves room, this set (and its checker) reads it so:
   the cent (half-to-even), which is also how the contract derives a month's dollars. The
   `value_usd` of Xinjiang's total at 2024-09 therefore differs from `data/sample`'s `ytd_usd`
   by a cent or a few (two roundings per month instead of one); both round to $44.17 bn.
+- **`ytd_basis` of a derived `total` flow.** When `Y(M)` of import + export is the sum of
+  the two reported cumulatives, it is `c(M)` of the derived total (per basis, §3), so
+  `"reported"`; its `ytd_gap_cny` is likewise computed on the derived month and cumulative.
 - **Flash of a region total.** A flash release flashes the month and the cumulative; they are two
   cells and each is revised on its own (a revised cumulative does not replace a month, §2).
 

@@ -11,6 +11,9 @@ here is invented so that, after applying the contract's revision rules and compu
 indicators of contract §3 at period 2024-09, those published aggregates come out exactly as
 published. `scripts/check_sample.py` verifies that independently.
 
+The figures themselves come from scripts/sample_model.py, which scripts/gen_releases.py
+shapes as customs release them (data/releases/); this script writes them month by month.
+
 Deterministic: standard library only, one fixed seed, all money in integer fen (1 yuan =
 100 fen) so YTD targets are hit exactly. Running it twice gives byte-identical files.
 
