@@ -31,7 +31,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from check_sample import (EXCLUDE, MONEY_RE, PERIOD, RATE_RE, THRESHOLD, TOP_N, Store, bn2,
+from check_sample import (EXCLUDE, PERIOD, RATE_RE, THRESHOLD, TOP_N, Store, bn2,
                           bulletin, dec_money, fmt, print_results, r1, read_jsonl)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +147,9 @@ class Year:
             if cc is not None:
                 d = (Y[M] - prev) / r if prev is not None and r is not None else None
             elif mm is not None:
-                d = mm["usd"] if mm["usd"] is not None else (mm["cny"] / r if r is not None else None)
+                d = mm["usd"]
+                if d is None and r is not None:
+                    d = mm["cny"] / r
             else:
                 d = None
             vu[M] = None if d is None else d.quantize(CENT, rounding=ROUND_HALF_EVEN)
@@ -380,7 +382,8 @@ def self_test() -> list[str]:
     ind = Derived(trade, freight, fx)
     fs = ind.freight_series("p", "s", "2024-06")
     expect("streak broken by an unknown month; trains YTD reported",
-           (fs["streak"], fs["ytd"], fs["ytd_basis"], ind.freight_series("p", "s", "2024-05")["streak"]),
+           (fs["streak"], fs["ytd"], fs["ytd_basis"],
+            ind.freight_series("p", "s", "2024-05")["streak"]),
            (2, 3500, "reported", 1))
     tot = ind.trade_record("R", "total", "total", None, "2024-03")
     expect("derived total flow per basis (ytd from both flows; no month: export has none)",
@@ -452,7 +455,8 @@ def shape_checks(evs: dict, trade: Store, freight: Store, ind: Derived) -> list[
                 + ", ".join(f"{k[0]} {k[1]} {k[2]} {k[3]}{'/' + k[4] if k[4] else ''} {k[5]} "
                             f"(lines {a}→{b})" for k, a, b in pairs), bool(pairs)))
 
-    kh_gaps = [M for y in LAST for M, g in ind.freight_year("khorgos", "china_europe", y).gap.items()
+    kh_gaps = [M for y in LAST
+               for M, g in ind.freight_year("khorgos", "china_europe", y).gap.items()
                if g not in (None, 0)]
     kh_ytd = [k for k in ind.freight_cells if k[0] == "khorgos" and k[3] == "ytd"]
     kh_month = [per(y, M) for y in LAST for M in range(1, LAST[y] + 1)
@@ -474,7 +478,8 @@ def headline(ind) -> dict:
            "XJ ytd_usd_yoy_pct (1 dp)": r1(xj.get("usd_yoy")),
            "XJ yoy_rank": ind.yoy_rank("XJ", "total", PERIOD)[0]}
     for dim, member in (("partner_group", "belt_and_road"), ("enterprise_type", "private"),
-                        ("enterprise_type", "state_owned"), ("enterprise_type", "foreign_invested")):
+                        ("enterprise_type", "state_owned"),
+                        ("enterprise_type", "foreign_invested")):
         s = ind.series("XJ", "total", dim, member, PERIOD)
         out.update({f"{member} ytd_cny": s["ytd"], f"{member} ytd_yoy_pct": s["yoy"],
                     f"{member} share_pct": s["share"]})
@@ -626,11 +631,13 @@ def main() -> int:
     xj = ind.series("XJ", "total", "total", None, PERIOD)
     print(f"[INFO] XJ 2024-09 growth in dollar terms: ytd_usd {fmt(xj['ytd_usd'])} / "
           f"prior_ytd_usd {fmt(xj['prior_usd'])} → ytd_usd_yoy_pct {fmt(r1(xj['usd_yoy']))} "
-          f"[{fmt(xj['usd_yoy'].quantize(Decimal('0.000001')))}]; ytd_basis {xj['ytd_basis']}, ttm_cny {fmt(xj['ttm'])}")
+          f"[{fmt(xj['usd_yoy'].quantize(Decimal('0.000001')))}]; "
+          f"ytd_basis {xj['ytd_basis']}, ttm_cny {fmt(xj['ttm'])}")
     print("[INFO] derived records, January–February combined (cumulative figures from February, "
           "region totals' month figures from March, breakdowns cumulative only):")
     for line in (example(ind, "XJ", "total", "total", None, 2024, range(1, 10))
-                 + example(ind, "XJ", "total", "partner_group", "belt_and_road", 2024, range(1, 5))):
+                 + example(ind, "XJ", "total", "partner_group", "belt_and_road", 2024,
+                           range(1, 5))):
         print(line)
 
     checks: list[tuple[str, bool]] = []
@@ -665,7 +672,8 @@ def main() -> int:
     differ = [k for k in h_rel if h_rel[k] != h_smp[k]]
     for k in differ:
         print(f"    BAD {k}: releases {h_rel[k]}, sample {h_smp[k]}")
-    cents = (xj["ytd_usd"] or 0) - (smp.series("XJ", "total", "total", None, PERIOD)["ytd_usd"] or 0)
+    smp_usd = smp.series("XJ", "total", "total", None, PERIOD)["ytd_usd"]
+    cents = (xj["ytd_usd"] or 0) - (smp_usd or 0)
     checks.append((f"data/releases and data/sample agree on {len(h_rel) - len(differ)}/"
                    f"{len(h_rel)} headline figures (XJ ytd_usd differs by ${fmt(cents)}: "
                    f"per-flow vs per-total rounding of each month)", not differ))

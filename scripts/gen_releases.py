@@ -152,7 +152,8 @@ def xj_usd(trade: list[dict], period: str) -> Decimal:
     """Xinjiang's import + export dollar cumulative at `period`, as released (formal)."""
     cur = {}
     for ev in trade:
-        if (ev["region"], ev["period"], ev["dimension"], ev["basis"]) == (XJ, period, "total", "ytd"):
+        cell = (ev["region"], ev["period"], ev["dimension"], ev["basis"])
+        if cell == (XJ, period, "total", "ytd"):
             if ev.get("revision", 0) >= cur.get(ev["flow"], (-1, None))[0]:
                 cur[ev["flow"]] = (ev.get("revision", 0), Decimal(ev["value_usd"]))
     return cur["import"][1] + cur["export"][1]
