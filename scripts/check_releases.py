@@ -13,9 +13,10 @@ the event loading helpers, the rounding and the statements' wording.
 
 It also checks the shape of the set (no January figure; every series cumulative from
 February; region totals also monthly from March; breakdowns cumulative only; `value_usd` on
-every cumulative total; the deliberate month/cumulative gaps; a flash/formal pair whose formal
-figure the bulletin needs), and that data/releases and data/sample give the same headline
-figures (and the same YTD for every series and period), both derived here.
+every cumulative total; the deliberate month/cumulative gaps, as its README lists them; a
+flash/formal pair whose formal figure the bulletin needs), and that data/releases and
+data/sample give the same headline figures (and the same YTD for every series and period),
+both derived here. Its own derivation is first run on hand-worked cases of the rules.
 
 Exit status 0 when everything holds, 1 otherwise. Standard library only.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
@@ -65,6 +67,8 @@ def load(d: Path, problems: list[str], keep=None):
                 problems.append(f"{where}: basis {ev.get('basis')!r}")
     if keep is not None:
         evs = {k: [ev for ev in v if keep(ev)] for k, v in evs.items()}
+    readme = d / "README.md"
+    evs["readme"] = readme.read_text(encoding="utf-8") if readme.exists() else ""
 
     trade = Store()
     for ev in evs["trade"]:
@@ -437,8 +441,16 @@ def shape_checks(evs: dict, trade: Store, freight: Store, ind: Derived) -> list[
                     gaps.append((r, per(y, M), f, d, m, yr.gap[M]))
     n_checked = sum(1 for k in cells if k[5] == "month")
     ok = 3 <= len(gaps) <= 6 and all(100 <= abs(g[-1]) < 1000 for g in gaps)
+    # The README's table of deliberate gaps says the same.
+    listed = set()
+    readme = evs.get("readme") or ""
+    for row in re.finditer(r"^\| `(\w+)` (\d{4}-\d{2}) flow `(\w+)` dimension `total` \| \d+ \| "
+                           r"-?[\d.]+ \| (-?[\d.]+) \|$", readme, re.M):
+        listed.add((row[1], row[2], row[3], "total", None, Decimal(row[4])))
+    ok = ok and listed == set(gaps)
     out.append((f"month figures off against their cumulative (of {n_checked} month cells): "
-                + ", ".join(f"{r} {p} {f} ytd_gap_cny {fmt(g)}" for r, p, f, d, m, g in gaps),
+                + ", ".join(f"{r} {p} {f} ytd_gap_cny {fmt(g)}" for r, p, f, d, m, g in gaps)
+                + f"; README lists {'the same' if listed == set(gaps) else sorted(listed, key=str)}",
                 ok))
 
     # Flash/formal: the same cell sent with revision 0, later with a higher one, different.
