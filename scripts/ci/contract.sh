@@ -6,7 +6,8 @@
 #   2. docs/schema/*.json checked against the JSON Schema 2020-12 meta-schema (check-jsonschema)
 #   3. the input events of data/sample/ (and data/releases/ when it exists) against the event
 #      schemas, and the records `silkroute replay` derives from each set against the record
-#      schemas (jsonschema-rs, scripts/ci/contract_check.py)
+#      schemas (jsonschema-rs, scripts/ci/contract_check.py); for data/releases also the
+#      records (and keys) that scripts/check_releases.py derives on its own from contract v2
 #   4. each SAMPLES_DIR written by the test harness (tests/common/mod.rs, when the tests ran
 #      with SILKROUTE_CONTRACT_SAMPLES=<dir>): events.jsonl (valid events the tests published)
 #      and records.jsonl (records they read back or derived offline) must validate;
@@ -80,6 +81,15 @@ for set in data/sample data/releases; do
   [ -e "${files[0]}" ] || { echo "($set: no event files, skipped)"; continue; }
   step "$set: events, and the records replay derives from them"
   "$py" "$check" events "${files[@]}" || fail "$set events"
+  if [ "$set" = data/releases ] && [ -f scripts/check_releases.py ]; then
+    # The records of an independent contract-v2 derivation (not the engine's), with keys.
+    if python3 scripts/check_releases.py --records "$work/derived-releases.jsonl" >"$work/check_releases.out" 2>&1; then
+      "$py" "$check" records "$work/derived-releases.jsonl" || fail "$set records derived by check_releases.py"
+    else
+      tail -5 "$work/check_releases.out"
+      fail "scripts/check_releases.py --records"
+    fi
+  fi
   [ -n "$bin" ] || continue
   records=$work/replay-$(basename "$set").jsonl
   if "$bin" replay "${files[@]}" >"$records" 2>"$work/replay-$(basename "$set").err"; then

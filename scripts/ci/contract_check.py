@@ -9,7 +9,10 @@ third-party validator `jsonschema-rs` (PyPI; fast enough for the ~10^5 records o
     contract_check.py wrong             deliberately wrong records must fail, a right one pass
 
 Each line is checked against the schema of its `type` (events) or `kind` (records); an
-unknown one against the union schema, which fails it. Identical lines are checked once.
+unknown one against the union schema, which fails it. A record line may also be
+{"key": KEY, "record": RECORD} (as the test harness and check_releases.py --records write it):
+then KEY must also be the Kafka key the contract gives that record. Identical lines are
+checked once.
 Prints counts per schema; exits 1 on any failure, 2 on usage errors.
 """
 
@@ -65,6 +68,16 @@ def describe(error):
     return f"{where}: {error.message[:200]}"
 
 
+def record_key(r):
+    """The Kafka key of a record (contract section 3), from its own fields."""
+    member = r.get("member") or "-"
+    if r.get("kind") == "trade":
+        return f"trade/{r['region']}/{r['flow']}/{r['dimension']}/{member}/{r['period']}"
+    if r.get("kind") == "trade_leaders":
+        return f"leaders/{r['region']}/{r['flow']}/{r['dimension']}/{r['period']}"
+    return f"freight/{r.get('port')}/{r.get('service')}/{r.get('period')}"
+
+
 def check_valid(validators, files, field, table, union):
     counts, failures = Counter(), []
     for line, where in unique_lines(files).items():
@@ -73,6 +86,17 @@ def check_valid(validators, files, field, table, union):
         except json.JSONDecodeError as e:
             failures.append(f"{where}: not JSON: {e}")
             continue
+        if field == "kind" and isinstance(value, dict) and set(value) == {"key", "record"}:
+            key, value = value["key"], value["record"]
+            try:
+                expected = record_key(value)
+            except (KeyError, TypeError):
+                expected = None  # the schema check below names what is missing
+            if expected is not None and key != expected:
+                counts[("record keys", "WRONG")] += 1
+                failures.append(f"{where}: key {key!r}, but the record's fields give {expected!r}")
+            else:
+                counts[("record keys", "match")] += 1
         name = schema_for(value, field, table, union)
         validator = validators[name]
         errors = [] if validator.is_valid(value) else list(validator.iter_errors(value))
