@@ -3,8 +3,11 @@
 //! read topics to their end, and wait for the service.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -363,8 +366,60 @@ pub fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
 /// A message to publish: optional key, value bytes.
 type KeyedBytes = (Option<String>, Vec<u8>);
 
+/// Opt-in samples for the contract check (`scripts/ci/contract.sh`): with
+/// `SILKROUTE_CONTRACT_SAMPLES=<dir>`, appends each JSON line not written before by this
+/// process to `<dir>/<file>.jsonl`, so that docs/schema/ can be checked against every event
+/// the tests publish and every record (with its key) they read back or derive offline.
+fn contract_samples(file: &str, lines: impl IntoIterator<Item = impl AsRef<[u8]>>) {
+    let Some(dir) = std::env::var_os("SILKROUTE_CONTRACT_SAMPLES") else {
+        return;
+    };
+    static SEEN: OnceLock<Mutex<HashSet<u64>>> = OnceLock::new();
+    let mut seen = SEEN.get_or_init(Mutex::default).lock().unwrap();
+    let mut out = Vec::new();
+    for line in lines {
+        let line = line.as_ref();
+        let mut h = DefaultHasher::new();
+        (file, line).hash(&mut h);
+        if seen.insert(h.finish()) {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+    }
+    std::fs::create_dir_all(&dir).expect("contract samples dir");
+    let path = std::path::Path::new(&dir).join(format!("{file}.jsonl"));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(&out))
+        .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// A record line for [`contract_samples`]: `{"key":…,"record":…}`.
+fn keyed_record(key: &str, record: &[u8]) -> Vec<u8> {
+    let mut line = br#"{"key":"#.to_vec();
+    line.extend_from_slice(&serde_json::to_vec(key).expect("a string"));
+    line.extend_from_slice(br#","record":"#);
+    line.extend_from_slice(record);
+    line.push(b'}');
+    line
+}
+
+fn parse_rules() -> silkroute::event::ParseRules {
+    silkroute::event::ParseRules {
+        max_message_bytes: 1 << 20,
+        current_month: silkroute::period::current_utc_month(),
+    }
+}
+
 /// Publishes JSON lines to their input topics, keyed as the contract asks.
 pub async fn publish_lines(broker: &Broker, names: &Names, lines: &[String]) {
+    let (valid, refused): (Vec<&String>, Vec<&String>) = lines
+        .iter()
+        .partition(|l| silkroute::event::parse(l.as_bytes(), &parse_rules()).is_ok());
+    contract_samples("events", &valid);
+    contract_samples("refused-events", &refused);
     let mut by_topic: BTreeMap<String, Vec<KeyedBytes>> = BTreeMap::new();
     for line in lines {
         let v: Value = serde_json::from_str(line).expect("sample line");
@@ -402,6 +457,11 @@ pub fn processed(h: &silkroute::service::ServiceHandle) -> u64 {
 
 /// Last value per key, and the keys that were published twice in a row with equal content.
 pub fn compact(msgs: &[Msg]) -> (BTreeMap<String, Value>, Vec<String>) {
+    contract_samples(
+        "records",
+        msgs.iter()
+            .filter_map(|m| Some(keyed_record(&m.key_str(), m.value.as_deref()?))),
+    );
     let mut last: BTreeMap<String, Value> = BTreeMap::new();
     let mut repeats = Vec::new();
     for m in msgs {
@@ -524,20 +584,21 @@ pub fn assert_bulletin(records: &BTreeMap<String, Value>) {
 /// must equal).
 pub fn offline_records(lines: &[String]) -> BTreeMap<String, Value> {
     let mut engine = silkroute::engine::Engine::new(silkroute::engine::EngineSettings::default());
-    let rules = silkroute::event::ParseRules {
-        max_message_bytes: 1 << 20,
-        current_month: silkroute::period::current_utc_month(),
-    };
+    let rules = parse_rules();
     for l in lines {
         if let Ok(e) = silkroute::event::parse(l.as_bytes(), &rules) {
             engine.apply(&e);
         }
     }
     engine.discard_changes();
-    engine
+    let json: Vec<(String, Vec<u8>)> = engine
         .records()
         .into_iter()
-        .map(|r| (r.key(), serde_json::from_slice(&r.to_json()).unwrap()))
+        .map(|r| (r.key(), r.to_json()))
+        .collect();
+    contract_samples("records", json.iter().map(|(k, j)| keyed_record(k, j)));
+    json.into_iter()
+        .map(|(k, j)| (k, serde_json::from_slice(&j).unwrap()))
         .collect()
 }
 
