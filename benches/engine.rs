@@ -87,14 +87,9 @@ fn backfill_apply_only(events: &[Event<'_>]) -> (Engine, usize) {
     (engine, published)
 }
 
-/// Restates one member cell (always a higher revision, alternating between two values so the
-/// records really change) and flushes; returns how many records were published.
-fn restate(engine: &mut Engine, revision: u32) -> usize {
-    restate_basis(engine, revision, Basis::Month)
-}
-
-/// [`restate`] for a cell of `basis`.
-fn restate_basis(engine: &mut Engine, revision: u32, basis: Basis) -> usize {
+/// Restates one member cell of `basis` (always a higher revision, alternating between two
+/// values so the records really change) and flushes; returns how many records were published.
+fn restate(engine: &mut Engine, revision: u32, basis: Basis) -> usize {
     let value = if revision % 2 == 0 {
         98_765_432_100
     } else {
@@ -307,7 +302,7 @@ fn main() {
                     let mut published = 0;
                     for _ in 0..iters {
                         revision += 1;
-                        published = restate_basis(engine, revision, basis);
+                        published = restate(engine, revision, basis);
                     }
                     let took = start.elapsed();
                     recorder.push(key, took.as_secs_f64() / iters as f64);

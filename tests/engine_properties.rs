@@ -211,6 +211,8 @@ impl Ev {
     }
 }
 
+/// One `customs_trade` event's text (a cell: its identity, values, basis and revision).
+#[allow(clippy::too_many_arguments)]
 fn trade_json(
     region: usize,
     line: usize,
