@@ -5,6 +5,11 @@
 //! re-derives only the marked records and returns those whose JSON differs from what was last
 //! returned for their key. Records are a pure function of the current cells, so any order of
 //! the same events (without same-revision conflicts) ends in the same records.
+//!
+//! Month and cumulative (`basis: "ytd"`) figures are separate cells (§2); every window is
+//! derived from both together by the rules of §3 "Deriving months and year-to-date"
+//! ([`derive`]). A change to month M of either basis reaches at most December of the next
+//! year (and, for a freight streak, the line's later months), whatever else is stored.
 
 pub mod derive;
 mod freight;
