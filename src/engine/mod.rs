@@ -5,7 +5,13 @@
 //! re-derives only the marked records and returns those whose JSON differs from what was last
 //! returned for their key. Records are a pure function of the current cells, so any order of
 //! the same events (without same-revision conflicts) ends in the same records.
+//!
+//! Month and cumulative (`basis: "ytd"`) figures are separate cells (§2); every window is
+//! derived from both together by the rules of §3 "Deriving months and year-to-date"
+//! ([`derive`]). A change to month M of either basis reaches at most December of the next
+//! year (and, for a freight streak, the line's later months), whatever else is stored.
 
+pub mod derive;
 mod freight;
 mod fx;
 pub mod months;
@@ -308,9 +314,11 @@ mod tests {
                 port: Arc::from("p"),
                 service: Arc::from("s"),
                 period: Period::new(2024, 1),
-                month_trains: trains,
+                month_trains: Some(trains as i64),
                 ytd_trains: 0,
                 months_in_ytd: 0,
+                ytd_basis: super::record::YtdBasis::Derived,
+                ytd_gap_trains: None,
                 prior_ytd_trains: None,
                 ytd_yoy_pct: None,
                 ttm_trains: None,
@@ -327,7 +335,7 @@ mod tests {
         let sorted: Vec<(String, u64)> = sort_by_key(out)
             .into_iter()
             .map(|o| match o.record {
-                Record::Freight(r) => (o.key, r.month_trains),
+                Record::Freight(r) => (o.key, r.month_trains.unwrap() as u64),
                 _ => unreachable!(),
             })
             .collect();
@@ -360,7 +368,7 @@ mod tests {
             let mut expected: Vec<(String, u64)> = out
                 .iter()
                 .map(|o| match &o.record {
-                    Record::Freight(r) => (o.key.clone(), r.month_trains),
+                    Record::Freight(r) => (o.key.clone(), r.month_trains.unwrap() as u64),
                     _ => unreachable!(),
                 })
                 .collect();
@@ -368,7 +376,7 @@ mod tests {
             let sorted: Vec<(String, u64)> = sort_by_key(out)
                 .into_iter()
                 .map(|o| match o.record {
-                    Record::Freight(r) => (o.key, r.month_trains),
+                    Record::Freight(r) => (o.key, r.month_trains.unwrap() as u64),
                     _ => unreachable!(),
                 })
                 .collect();
