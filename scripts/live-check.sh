@@ -45,7 +45,7 @@ export SILKROUTE__HTTP__LISTEN=$HTTP
 export SILKROUTE__LOG__FORMAT=json
 
 echo "live-check: publishing the sample and some poison to $BOOTSTRAP"
-"$BIN" publish data/sample/*.jsonl
+"$BIN" publish data/releases/*.jsonl
 printf '%s\n' '{"type":"customs_trade","region":"XJ"}' 'not json' '[1]' '{"type":"weather"}' > "$WORK/poison.jsonl"
 "$BIN" publish --raw "$WORK/poison.jsonl"
 

@@ -1,5 +1,9 @@
 //! `silkroute demo`: the whole service on an embedded broker (librdkafka's mock cluster) with
-//! the bundled sample data, the bulletin's headline figures printed, HTTP served until Ctrl-C.
+//! bundled sample data, the bulletin's headline figures printed, HTTP served until Ctrl-C.
+//!
+//! Two reconstructions of the same bulletin are bundled: [`RELEASES`], shaped as customs publish
+//! (cumulative figures, January and February together, flash then formal), the default; and
+//! [`SAMPLE`], the same figures as plain monthly values (`demo --monthly`).
 
 use std::time::Duration;
 
@@ -29,9 +33,53 @@ pub const SAMPLE: [(&str, &str); 3] = [
     ),
 ];
 
-/// Runs the demo; `until` decides when to stop serving (Ctrl-C for the command).
+/// The bundled release-shaped set (a reconstruction; see data/releases/README.md).
+pub const RELEASES: [(&str, &str); 3] = [
+    (
+        "data/releases/fx.jsonl",
+        include_str!("../data/releases/fx.jsonl"),
+    ),
+    (
+        "data/releases/freight.jsonl",
+        include_str!("../data/releases/freight.jsonl"),
+    ),
+    (
+        "data/releases/trade.jsonl",
+        include_str!("../data/releases/trade.jsonl"),
+    ),
+];
+
+/// Which bundled set the demo loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataSet {
+    /// [`RELEASES`]: as customs publish.
+    Releases,
+    /// [`SAMPLE`]: month by month.
+    Monthly,
+}
+
+impl DataSet {
+    pub fn files(self) -> [(&'static str, &'static str); 3] {
+        match self {
+            DataSet::Releases => RELEASES,
+            DataSet::Monthly => SAMPLE,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            DataSet::Releases => {
+                "release-shaped sample data: cumulative figures, January–February combined"
+            }
+            DataSet::Monthly => "monthly sample data",
+        }
+    }
+}
+
+/// Runs the demo on `data`; `until` decides when to stop serving (Ctrl-C for the command).
 pub fn run(
     mut settings: Settings,
+    data: DataSet,
     until: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     // The mock cluster is not Send: it lives on this thread for the whole demo.
@@ -60,12 +108,12 @@ pub fn run(
     let result = runtime.block_on(async move {
         let rules = ParseRules { max_message_bytes: settings.limits.max_message_bytes, current_month: period::current_utc_month() };
         let (mut messages, mut errors) = (Vec::new(), Vec::new());
-        for (name, text) in SAMPLE {
+        for (name, text) in data.files() {
             publish::plan(name, text.as_bytes(), &settings, &rules, None, &mut messages, &mut errors);
         }
         anyhow::ensure!(errors.is_empty(), "bundled sample has bad lines: {errors:?}");
         let sent = publish::send(&settings, &messages, false).await?;
-        eprintln!("demo: embedded Kafka at {}; published {sent} sample events", settings.kafka.bootstrap_servers);
+        eprintln!("demo: embedded Kafka at {}; published {sent} events ({})", settings.kafka.bootstrap_servers, data.describe());
         let handle = service::start(settings).await?;
         while handle.lifecycle.state() != State::Ready {
             anyhow::ensure!(!handle.is_finished(), "the service stopped before it was ready");
@@ -124,6 +172,10 @@ pub fn headline_table(records: &[Record]) -> String {
                 .map_or("n/a".into(), |u| format!("$ {}", billions(u.0))),
         ));
         rows.push(("  year on year".into(), pct(t.ytd_yoy_pct)));
+        rows.push((
+            "  year on year in dollar terms".into(),
+            pct(t.ytd_usd_yoy_pct),
+        ));
         rows.push((
             "  national rank by growth".into(),
             t.yoy_rank.map_or("n/a".into(), |r| {

@@ -37,8 +37,13 @@ enum Command {
     Run,
     /// Start an embedded Kafka (librdkafka's mock cluster), load the bundled sample data, run
     /// the service on it, print the headline indicators and serve HTTP until Ctrl-C. Needs no
-    /// broker.
-    Demo,
+    /// broker. The data is shaped as customs publish it (data/releases: cumulative figures,
+    /// January and February together, flash figures then formal ones).
+    Demo {
+        /// Load the month-by-month sample instead (data/sample: the same bulletin).
+        #[arg(long)]
+        monthly: bool,
+    },
     /// Load JSONL events from FILEs into the input topics (trade keyed by region, freight by
     /// port, fx by currency). Every line is validated first; any bad line publishes nothing.
     Publish {
@@ -82,11 +87,16 @@ fn main() -> ExitCode {
         Command::Run => {
             runtime().and_then(|rt| rt.block_on(silkroute::service::run_until_signal(settings)))
         }
-        Command::Demo => {
+        Command::Demo { monthly } => {
             let until = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            silkroute::demo::run(settings, until)
+            let data = if monthly {
+                silkroute::demo::DataSet::Monthly
+            } else {
+                silkroute::demo::DataSet::Releases
+            };
+            silkroute::demo::run(settings, data, until)
         }
         Command::Publish { files, raw, topic } => {
             let mut settings = settings;

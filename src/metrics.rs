@@ -34,6 +34,7 @@ pub struct Metrics {
     trade_yoy: GaugeVec,
     trade_share: GaugeVec,
     trade_rank: GaugeVec,
+    trade_gap: GaugeVec,
     freight_month: GaugeVec,
     freight_ytd: GaugeVec,
     freight_yoy: GaugeVec,
@@ -222,6 +223,12 @@ impl Metrics {
                 "National rank by year-to-date growth (1 = highest).",
                 &["area", "flow"],
             ),
+            trade_gap: gauge(
+                &registry,
+                "silkroute_trade_ytd_gap_yuan",
+                "A release's cumulative figure against the previous cumulative plus its month, in yuan (ytd_gap_cny; 0 when consistent).",
+                &TRADE_LABELS,
+            ),
             freight_month: gauge(
                 &registry,
                 "silkroute_freight_trains_month",
@@ -363,7 +370,12 @@ impl Metrics {
         match record {
             Record::Trade(r) => {
                 let labels = trade_labels(r);
-                for g in [&self.trade_ytd, &self.trade_yoy, &self.trade_share] {
+                for g in [
+                    &self.trade_ytd,
+                    &self.trade_yoy,
+                    &self.trade_share,
+                    &self.trade_gap,
+                ] {
                     let _ = g.remove_label_values(&labels);
                 }
                 if r.member.is_none() {
@@ -402,6 +414,11 @@ impl Metrics {
                 set(&self.trade_ytd, &labels, Some(r.ytd_cny.0 as f64 / 100.0));
                 set(&self.trade_yoy, &labels, r.ytd_yoy_pct.map(|p| p / 100.0));
                 set(&self.trade_share, &labels, r.share_pct.map(|p| p / 100.0));
+                set(
+                    &self.trade_gap,
+                    &labels,
+                    r.ytd_gap_cny.map(|g| g.0 as f64 / 100.0),
+                );
                 if r.member.is_none() {
                     set(
                         &self.trade_rank,
@@ -514,5 +531,36 @@ mod tests {
         // Given back, it shows its latest month again.
         m.observe(&freight("2024-09", 650));
         assert!(scrape_shows(&m, 650));
+    }
+
+    #[test]
+    fn a_release_whose_month_disagrees_with_its_cumulative_shows_its_gap_in_yuan() {
+        use crate::engine::{Engine, EngineSettings};
+        use crate::event::{parse, ParseRules};
+        let rules = ParseRules {
+            max_message_bytes: 4096,
+            current_month: Period::new(2024, 12),
+        };
+        let mut engine = Engine::new(EngineSettings::default());
+        for line in [
+            r#"{"type":"customs_trade","region":"XJ","period":"2024-02","flow":"export","dimension":"total","value_cny":"1000.00","basis":"ytd"}"#,
+            r#"{"type":"customs_trade","region":"XJ","period":"2024-03","flow":"export","dimension":"total","value_cny":"1500.00","basis":"ytd"}"#,
+            // The month says 503.80: 3.80 yuan more than the cumulatives' 500.
+            r#"{"type":"customs_trade","region":"XJ","period":"2024-03","flow":"export","dimension":"total","value_cny":"503.80"}"#,
+        ] {
+            engine.apply(&parse(line.as_bytes(), &rules).unwrap());
+        }
+        let m = Metrics::new();
+        for o in engine.flush() {
+            m.observe(&o.record);
+        }
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains(r#"silkroute_trade_ytd_gap_yuan{area="XJ",dimension="total",flow="export",member=""} -3.8"#),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"silkroute_trade_ytd_yuan{area="XJ",dimension="total",flow="export",member=""} 1500"#
+        ));
     }
 }

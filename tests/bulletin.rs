@@ -1,6 +1,8 @@
-//! The 13 published statements of the bulletin (shared/bulletin.md), reproduced from the
-//! reconstructed sample data in `data/sample/` and compared as they were published (322.39
-//! billion, 29 %, ...). Also checks the `replay` command end to end through the real binary.
+//! The 13 published statements of the bulletin (shared/bulletin.md), reproduced from both
+//! reconstructed sample sets — `data/sample/` (month by month) and `data/releases/` (as customs
+//! publish: cumulative figures, January and February together, flash then formal) — and
+//! compared as they were published (322.39 billion, 29 %, ...). Also checks the `replay`
+//! command end to end through the real binary.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,18 +16,42 @@ use silkroute::event::ParseRules;
 use silkroute::period;
 use silkroute::replay::{self, Tally};
 
+/// The two bundled reconstructions of the bulletin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Set {
+    Monthly,
+    Releases,
+}
+
+impl Set {
+    fn dir(self) -> &'static str {
+        match self {
+            Set::Monthly => "data/sample",
+            Set::Releases => "data/releases",
+        }
+    }
+
+    /// The set's files in the order a shell expands `DIR/*.jsonl`.
+    fn files(self) -> Vec<PathBuf> {
+        ["freight.jsonl", "fx.jsonl", "trade.jsonl"]
+            .iter()
+            .map(|f| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(self.dir())
+                    .join(f)
+            })
+            .collect()
+    }
+}
+
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("data/sample")
         .join(name)
 }
 
-/// The sample files in the order a shell expands `data/sample/*.jsonl`.
 fn sample_files() -> Vec<PathBuf> {
-    ["freight.jsonl", "fx.jsonl", "trade.jsonl"]
-        .iter()
-        .map(|f| sample(f))
-        .collect()
+    Set::Monthly.files()
 }
 
 struct Replayed {
@@ -35,17 +61,22 @@ struct Replayed {
     stderr: String,
 }
 
-/// The whole sample through `replay::run` with the default settings, once per test binary.
-fn replayed() -> &'static Replayed {
-    static RUN: OnceLock<Replayed> = OnceLock::new();
-    RUN.get_or_init(|| {
+/// A whole set through `replay::run` with the default settings, once per test binary.
+fn replayed_set(set: Set) -> &'static Replayed {
+    static MONTHLY: OnceLock<Replayed> = OnceLock::new();
+    static RELEASES: OnceLock<Replayed> = OnceLock::new();
+    let once = match set {
+        Set::Monthly => &MONTHLY,
+        Set::Releases => &RELEASES,
+    };
+    once.get_or_init(|| {
         let rules = ParseRules {
             max_message_bytes: 1_048_576,
             current_month: period::current_utc_month(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let tally = replay::run(
-            &sample_files(),
+            &set.files(),
             EngineSettings::default(),
             &rules,
             &mut out,
@@ -67,8 +98,13 @@ fn replayed() -> &'static Replayed {
     })
 }
 
-fn record(key: &str) -> &'static Value {
-    replayed()
+/// The monthly set: what the tests of the binary compare with.
+fn replayed() -> &'static Replayed {
+    replayed_set(Set::Monthly)
+}
+
+fn record_of(set: Set, key: &str) -> &'static Value {
+    replayed_set(set)
         .records
         .get(key)
         .unwrap_or_else(|| panic!("no record {key}"))
@@ -129,39 +165,63 @@ fn pct(v: &Value, dp: i32) -> i64 {
 
 const XJ_TOTAL: &str = "trade/XJ/total/total/-/2024-09";
 
-#[test]
-fn statement_1_xinjiang_trade_was_322_39_billion_yuan() {
-    let r = record(XJ_TOTAL);
+/// Every statement, once per sample set.
+macro_rules! for_both_sets {
+    ($($statement:ident),* $(,)?) => {
+        mod monthly {
+            $(#[test] fn $statement() { super::$statement(super::Set::Monthly) })*
+        }
+        mod releases {
+            $(#[test] fn $statement() { super::$statement(super::Set::Releases) })*
+        }
+    };
+}
+
+for_both_sets!(
+    statement_1_xinjiang_trade_was_322_39_billion_yuan,
+    statement_2_which_is_44_17_billion_dollars,
+    statement_3_up_29_percent_year_on_year,
+    statement_4_first_nationwide_in_growth,
+    statement_5_belt_and_road_partners_297_85_billion_up_25_8_share_92_4,
+    statement_6_central_and_eastern_europe_led_partner_growth_at_437_1,
+    statement_7_private_enterprises_298_35_billion_up_28_2_share_92_5,
+    statement_8_state_owned_enterprises_21_68_billion_up_42_6,
+    statement_9_foreign_invested_enterprises_1_87_billion_up_19_4,
+    statement_10_exports_led_by_labour_intensive_then_electromechanical_products,
+    statement_11_imports_dominated_by_bulk_commodities,
+    statement_12_khorgos_6269_trains_up_8_1,
+    statement_13_khorgos_above_600_for_12_consecutive_months,
+);
+
+fn statement_1_xinjiang_trade_was_322_39_billion_yuan(set: Set) {
+    let r = record_of(set, XJ_TOTAL);
     assert_eq!(billions_2dp(&r["ytd_cny"]), 32239);
     assert_eq!(r["months_in_ytd"], 9);
 }
 
-#[test]
-fn statement_2_which_is_44_17_billion_dollars() {
-    assert_eq!(billions_2dp(&record(XJ_TOTAL)["ytd_usd"]), 4417);
+fn statement_2_which_is_44_17_billion_dollars(set: Set) {
+    assert_eq!(billions_2dp(&record_of(set, XJ_TOTAL)["ytd_usd"]), 4417);
 }
 
-#[test]
-fn statement_3_up_29_percent_year_on_year() {
-    let r = record(XJ_TOTAL);
+fn statement_3_up_29_percent_year_on_year(set: Set) {
+    let r = record_of(set, XJ_TOTAL);
     assert_eq!(pct(&r["ytd_yoy_pct"], 0), 29);
     // The 2023 figure the growth implies: 322.39 / 1.29 = 249.9 bn.
     assert_eq!((billions_2dp(&r["prior_ytd_cny"]) + 5) / 10, 2499);
 }
 
-#[test]
-fn statement_4_first_nationwide_in_growth() {
-    let r = record(XJ_TOTAL);
+fn statement_4_first_nationwide_in_growth(set: Set) {
+    let r = record_of(set, XJ_TOTAL);
     assert_eq!(r["yoy_rank"], 1);
     // 31 provinces; the national aggregate is not one of them.
     assert_eq!(r["yoy_rank_of"], 31);
-    let cn = record("trade/CN/total/total/-/2024-09");
+    let cn = record_of(set, "trade/CN/total/total/-/2024-09");
     assert_eq!(cn["yoy_rank"], Value::Null);
     assert_eq!(cn["yoy_rank_of"], Value::Null);
     assert!(cn["ytd_yoy_pct"].is_number());
     // Every other province grew less, and ranks run from 1 to 31 with XJ alone at 1.
     let mut ranked = 0;
-    for (key, r) in &replayed().records {
+    for (key, r) in &replayed_set(set).records {
         if key.starts_with("trade/")
             && key.ends_with("/total/total/-/2024-09")
             && !key.starts_with("trade/CN/")
@@ -177,17 +237,15 @@ fn statement_4_first_nationwide_in_growth() {
     assert_eq!(ranked, 31);
 }
 
-#[test]
-fn statement_5_belt_and_road_partners_297_85_billion_up_25_8_share_92_4() {
-    let r = record("trade/XJ/total/partner_group/belt_and_road/2024-09");
+fn statement_5_belt_and_road_partners_297_85_billion_up_25_8_share_92_4(set: Set) {
+    let r = record_of(set, "trade/XJ/total/partner_group/belt_and_road/2024-09");
     assert_eq!(billions_2dp(&r["ytd_cny"]), 29785);
     assert_eq!(pct(&r["ytd_yoy_pct"], 1), 258);
     assert_eq!(pct(&r["share_pct"], 1), 924);
 }
 
-#[test]
-fn statement_6_central_and_eastern_europe_led_partner_growth_at_437_1() {
-    let l = record("leaders/XJ/total/partner_region/2024-09");
+fn statement_6_central_and_eastern_europe_led_partner_growth_at_437_1(set: Set) {
+    let l = record_of(set, "leaders/XJ/total/partner_region/2024-09");
     let first = &l["by_yoy"][0];
     assert_eq!(first["member"], "central_eastern_europe");
     assert_eq!(pct(&first["ytd_yoy_pct"], 1), 4371);
@@ -195,58 +253,54 @@ fn statement_6_central_and_eastern_europe_led_partner_growth_at_437_1() {
     assert_eq!(l["members_ranked"], 9);
 }
 
-#[test]
-fn statement_7_private_enterprises_298_35_billion_up_28_2_share_92_5() {
-    let r = record("trade/XJ/total/enterprise_type/private/2024-09");
+fn statement_7_private_enterprises_298_35_billion_up_28_2_share_92_5(set: Set) {
+    let r = record_of(set, "trade/XJ/total/enterprise_type/private/2024-09");
     assert_eq!(billions_2dp(&r["ytd_cny"]), 29835);
     assert_eq!(pct(&r["ytd_yoy_pct"], 1), 282);
     assert_eq!(pct(&r["share_pct"], 1), 925);
 }
 
-#[test]
-fn statement_8_state_owned_enterprises_21_68_billion_up_42_6() {
-    let r = record("trade/XJ/total/enterprise_type/state_owned/2024-09");
+fn statement_8_state_owned_enterprises_21_68_billion_up_42_6(set: Set) {
+    let r = record_of(set, "trade/XJ/total/enterprise_type/state_owned/2024-09");
     assert_eq!(billions_2dp(&r["ytd_cny"]), 2168);
     assert_eq!(pct(&r["ytd_yoy_pct"], 1), 426);
 }
 
-#[test]
-fn statement_9_foreign_invested_enterprises_1_87_billion_up_19_4() {
-    let r = record("trade/XJ/total/enterprise_type/foreign_invested/2024-09");
+fn statement_9_foreign_invested_enterprises_1_87_billion_up_19_4(set: Set) {
+    let r = record_of(
+        set,
+        "trade/XJ/total/enterprise_type/foreign_invested/2024-09",
+    );
     assert_eq!(billions_2dp(&r["ytd_cny"]), 187);
     assert_eq!(pct(&r["ytd_yoy_pct"], 1), 194);
 }
 
-#[test]
-fn statement_10_exports_led_by_labour_intensive_then_electromechanical_products() {
-    let l = record("leaders/XJ/export/commodity/2024-09");
+fn statement_10_exports_led_by_labour_intensive_then_electromechanical_products(set: Set) {
+    let l = record_of(set, "leaders/XJ/export/commodity/2024-09");
     assert_eq!(l["by_share"][0]["member"], "labour_intensive");
     assert_eq!(l["by_share"][1]["member"], "electromechanical");
 }
 
-#[test]
-fn statement_11_imports_dominated_by_bulk_commodities() {
-    let l = record("leaders/XJ/import/commodity/2024-09");
+fn statement_11_imports_dominated_by_bulk_commodities(set: Set) {
+    let l = record_of(set, "leaders/XJ/import/commodity/2024-09");
     assert_eq!(l["by_share"][0]["member"], "bulk_commodities");
 }
 
-#[test]
-fn statement_12_khorgos_6269_trains_up_8_1() {
-    let r = record("freight/khorgos/china_europe/2024-09");
+fn statement_12_khorgos_6269_trains_up_8_1(set: Set) {
+    let r = record_of(set, "freight/khorgos/china_europe/2024-09");
     assert_eq!(r["ytd_trains"], 6269);
     assert_eq!(r["months_in_ytd"], 9);
     assert_eq!(r["prior_ytd_trains"], 5799);
     assert_eq!(pct(&r["ytd_yoy_pct"], 1), 81);
 }
 
-#[test]
-fn statement_13_khorgos_above_600_for_12_consecutive_months() {
-    let r = record("freight/khorgos/china_europe/2024-09");
+fn statement_13_khorgos_above_600_for_12_consecutive_months(set: Set) {
+    let r = record_of(set, "freight/khorgos/china_europe/2024-09");
     assert_eq!(r["streak_months"], 12);
     assert_eq!(r["streak_threshold"], 600);
     // September 2023 was not above 600, so the streak then was 0.
     assert_eq!(
-        record("freight/khorgos/china_europe/2023-09")["streak_months"],
+        record_of(set, "freight/khorgos/china_europe/2023-09")["streak_months"],
         0
     );
 }
@@ -266,13 +320,61 @@ fn the_sample_has_one_stale_event_and_nothing_rejected() {
     );
     // The stale replay of a preliminary figure did not undo its revision.
     assert_eq!(
-        record("trade/XJ/import/total/-/2024-07")["month_cny"],
+        record_of(Set::Monthly, "trade/XJ/import/total/-/2024-07")["month_cny"],
         "7431213703.13"
     );
     assert_eq!(
-        record("trade/XJ/total/enterprise_type/private/2024-08")["month_cny"],
+        record_of(
+            Set::Monthly,
+            "trade/XJ/total/enterprise_type/private/2024-08"
+        )["month_cny"],
         "35446316274.60"
     );
+}
+
+#[test]
+fn the_release_set_has_one_stale_event_and_nothing_rejected() {
+    let t = replayed_set(Set::Releases).tally;
+    // 2803 trade + 49 freight + 21 fx events (data/releases/README.md).
+    assert_eq!(t.events, 2873);
+    assert_eq!((t.stale, t.duplicate, t.rejected), (1, 0, 0));
+    assert_eq!(t.applied, 2872);
+}
+
+#[test]
+fn the_release_set_reads_as_customs_publish_it() {
+    let rec = |k: &str| record_of(Set::Releases, k);
+    let has = |k: &str| replayed_set(Set::Releases).records.contains_key(k);
+    let total = rec(XJ_TOTAL);
+    // The September cumulative is the one reported; its month agrees with it.
+    assert_eq!(total["ytd_basis"], "reported");
+    assert_eq!(total["ytd_gap_cny"], "0.00");
+    // Growth in dollar terms, as data/releases/README.md (and scripts/check_releases.py)
+    // work it out: 44,169,742,501.60 against 35,466,083,250.13 dollars.
+    assert_eq!(total["ytd_usd"], "44169742501.60");
+    assert_eq!(total["prior_ytd_usd"], "35466083250.13");
+    assert_eq!(pct(&total["ytd_usd_yoy_pct"], 1), 245);
+    // January and February come out together: no January record, and February's month is
+    // unknown although its year to date is reported.
+    assert!(!has("trade/XJ/total/total/-/2024-01"));
+    let feb = rec("trade/XJ/total/total/-/2024-02");
+    assert_eq!(feb["month_cny"], Value::Null);
+    assert_eq!(feb["ytd_basis"], "reported");
+    assert_eq!(feb["months_in_ytd"], 2);
+    // A release whose month disagrees with its cumulative by rounding (the README's list).
+    assert_eq!(
+        rec("trade/XJ/export/total/-/2024-06")["ytd_gap_cny"],
+        "380.00"
+    );
+    assert_eq!(
+        rec("trade/GD/export/total/-/2023-05")["ytd_gap_cny"],
+        "-300.00"
+    );
+    // Breakdowns are cumulative only: their months are derived, never gapped.
+    let private = rec("trade/XJ/total/enterprise_type/private/2024-09");
+    assert_eq!(private["ytd_basis"], "reported");
+    assert_eq!(private["ytd_gap_cny"], Value::Null);
+    assert!(private["month_cny"].is_string());
 }
 
 // ---------------------------------------------------------------------------------------

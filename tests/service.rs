@@ -15,11 +15,51 @@ use silkroute::service;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shuffled_sample_reproduces_the_bulletin_and_a_restatement_updates_exactly_what_it_affects()
 {
+    // Restate Xinjiang's September exports (revision 2).
+    let restatement = r#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"export","dimension":"total","value_cny":"30000000000.00","revision":2}"#;
+    bulletin_through_kafka(
+        sample_lines(),
+        7,
+        restatement,
+        &[
+            "trade/XJ/total/total/-/2024-09",
+            "trade/XJ/export/total/-/2024-09",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffled_releases_reproduce_the_bulletin_and_a_restated_cumulative_updates_exactly_what_it_affects(
+) {
+    // Restate Xinjiang's January–August cumulative exports: the reported cumulative prevails,
+    // so August's and September's derived months and the gap move with it.
+    let restatement = r#"{"type":"customs_trade","region":"XJ","period":"2024-08","flow":"export","dimension":"total","basis":"ytd","value_cny":"150000000000.00","value_usd":"21000000000.00","revision":9}"#;
+    bulletin_through_kafka(
+        release_lines(),
+        11,
+        restatement,
+        &[
+            "trade/XJ/export/total/-/2024-08",
+            "trade/XJ/export/total/-/2024-09",
+        ],
+    )
+    .await;
+}
+
+/// `lines` shuffled through Kafka reproduce the bulletin and the offline engine's records;
+/// then `restatement` publishes exactly the records whose content it changes (`must_change`
+/// among them).
+async fn bulletin_through_kafka(
+    lines: Vec<String>,
+    seed: u64,
+    restatement: &str,
+    must_change: &[&str],
+) {
     let broker = Broker::start();
     let names = Names::fresh();
     names.create(&broker).await;
-    let lines = sample_lines();
-    publish_lines(&broker, &names, &shuffled(&lines, 7)).await;
+    publish_lines(&broker, &names, &shuffled(&lines, seed)).await;
     let handle = service::start(names.settings(&broker, &[])).await.unwrap();
     eventually("sample processed", 90, || {
         processed(&handle) == lines.len() as u64 && handle.lifecycle.is_ready()
@@ -46,9 +86,8 @@ async fn shuffled_sample_reproduces_the_bulletin_and_a_restatement_updates_exact
         );
     }
 
-    // Restate Xinjiang's September exports (revision 2): exactly the records whose content
-    // changes are published, nothing else.
-    let restatement = r#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"export","dimension":"total","value_cny":"30000000000.00","revision":2}"#.to_string();
+    // Exactly the records whose content changes are published, nothing else.
+    let restatement = restatement.to_string();
     let mut after_lines = lines.clone();
     after_lines.push(restatement.clone());
     let expected_after = offline_records(&after_lines);
@@ -57,10 +96,9 @@ async fn shuffled_sample_reproduces_the_bulletin_and_a_restatement_updates_exact
         .filter(|(k, v)| records.get(*k) != Some(*v))
         .map(|(k, _)| k.clone())
         .collect();
-    assert!(
-        changed.contains("trade/XJ/total/total/-/2024-09")
-            && changed.contains("trade/XJ/export/total/-/2024-09")
-    );
+    for key in must_change {
+        assert!(changed.contains(*key), "{key} changes: {changed:?}");
+    }
     publish_lines(&broker, &names, &[restatement]).await;
     eventually("restatement processed", 60, || {
         processed(&handle) == lines.len() as u64 + 1

@@ -337,10 +337,19 @@ impl Names {
     }
 }
 
-/// The sample events (as JSON lines), in file order.
+/// The monthly sample events (as JSON lines), in file order.
 pub fn sample_lines() -> Vec<String> {
+    lines_of(silkroute::demo::SAMPLE)
+}
+
+/// The release-shaped sample events (data/releases), in file order.
+pub fn release_lines() -> Vec<String> {
+    lines_of(silkroute::demo::RELEASES)
+}
+
+fn lines_of(files: [(&str, &str); 3]) -> Vec<String> {
     let mut lines = Vec::new();
-    for (_, text) in silkroute::demo::SAMPLE {
+    for (_, text) in files {
         lines.extend(
             text.lines()
                 .filter(|l| !l.trim().is_empty())
