@@ -159,7 +159,7 @@ fn mutate(rng: &mut Rng, valid: &str) -> Vec<u8> {
             // Replace or add a field with an edge value.
             0 | 1 => {
                 let field = *rng.pick(FIELDS);
-                let text: &str = rng.pick(VALUES);
+                let text: &str = rng.pick::<&str>(VALUES);
                 let value = serde_json::from_str(text).unwrap_or_default();
                 map.insert(field.to_string(), value);
             }
