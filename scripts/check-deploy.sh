@@ -588,7 +588,8 @@ silkroute_last_event_timestamp_seconds silkroute_state_cells silkroute_build_inf
 silkroute_trade_ytd_yoy_ratio silkroute_trade_share_ratio silkroute_trade_yoy_rank silkroute_freight_trains_month
 silkroute_freight_trains_ytd silkroute_freight_trains_ytd_yoy_ratio silkroute_freight_streak_months
 silkroute_freight_streak_threshold silkroute_rebalances_total silkroute_produce_errors_total
-silkroute_transactions_total silkroute_restore_in_progress process_start_time_seconds process_cpu_seconds_total
+silkroute_transactions_total silkroute_restore_in_progress silkroute_restores_total silkroute_operator_error
+silkroute_operator_errors_total silkroute_progress_stalled_seconds process_start_time_seconds process_cpu_seconds_total
 process_resident_memory_bytes process_virtual_memory_bytes process_open_fds process_max_fds process_threads up"
   used=$(python3 scripts/prom_live_check.py --dashboard "$DASHBOARD" --rules "$RULES" --list-metrics) || return 1
   unknown=$(comm -23 <(sort -u <<<"$used") <(tr ' ' '\n' <<<"$known" | tr -s '\n' | sort -u))
