@@ -175,10 +175,12 @@ fn cases() -> Vec<Case> {
             Raw::value(&[b'k'; 2000], trade("LK", "").into_bytes()),
             applied_trade("LK"),
         ),
+        // Valid JSON: the parser skips the unknown field without recursing (no stack
+        // overflow), and the event lacks its required fields.
         case(
             "nested_100000_deep",
             raw("nested_100000_deep", nested),
-            Expect::Dead("malformed_json"),
+            Expect::Dead("missing_field"),
         ),
         case(
             "duplicate_type",
@@ -453,91 +455,6 @@ async fn every_hostile_message_ends_dead_lettered_or_applied_once_and_the_next_e
         cases.len(),
         aborts,
         handle.metrics.restores.get()
-    );
-    handle.stop().await.unwrap();
-}
-
-/// A dead-letter topic deleted while the service runs: an operator error, reported by cause
-/// and retried with backoff (no tight loop: a handful of restores, not dozens), unready
-/// meanwhile; recreated, the service carries on and the dead letter arrives once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deleted_dead_letter_topic_is_an_operator_error_retried_with_backoff_until_it_is_back() {
-    let broker = Broker::start();
-    assert!(broker.is_real(), "needs SILKROUTE_TEST_BOOTSTRAP");
-    let names = Names::fresh();
-    names.create_sized(&broker, [1, 1, 1]).await;
-    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
-    eventually("ready", 60, || handle.lifecycle.is_ready()).await;
-    broker.delete_topics(&[&names.dead_letter]).await;
-    broker
-        .produce_raw(
-            &names.trade,
-            &[
-                Raw::value(b"bad", b"not json".to_vec()),
-                Raw::value(b"after", freight("after-deleted", "7").into_bytes()),
-            ],
-        )
-        .await;
-    let unknown = || {
-        handle
-            .metrics
-            .operator_error
-            .with_label_values(&["unknown_topic"])
-            .get()
-    };
-    eventually("an unknown_topic operator error", 90, || unknown() == 1).await;
-    assert_eq!(
-        http_status(&handle, "/readyz").await,
-        503,
-        "unready meanwhile"
-    );
-    assert_eq!(http_status(&handle, "/healthz").await, 200);
-    // 20 s of retries: the backoff doubles from 250 ms, so a few attempts, not a tight loop
-    // (the issue saw 26 aborts in 20 s).
-    let before = handle.metrics.restores.get();
-    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
-    let during = handle.metrics.restores.get() - before;
-    assert!(during <= 7, "{during} restores in 20 s");
-    assert_eq!(unknown(), 1, "still reported");
-    assert!(
-        handle
-            .metrics
-            .operator_errors
-            .with_label_values(&["unknown_topic"])
-            .get()
-            >= 2,
-        "one report per attempt"
-    );
-
-    broker.create_topics(&[(&names.dead_letter, 1)]).await;
-    eventually("the dead letter, once the topic is back", 120, || {
-        broker.read_all(&names.dead_letter).len() == 1
-    })
-    .await;
-    eventually("the operator error cleared", 60, || unknown() == 0).await;
-    let mut records = BTreeMap::new();
-    eventually("the event after it", 60, || {
-        records = compact(&broker.read_all(&names.indicators)).0;
-        records.contains_key("freight/after-deleted/china_europe/2024-01")
-    })
-    .await;
-    let mut ready = false;
-    for _ in 0..100 {
-        ready = http_status(&handle, "/readyz").await == 200;
-        if ready {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert!(ready, "ready again");
-    println!(
-        "hostile[{}]: deleted dead-letter topic: restores_in_20s={during} operator_errors_total={}",
-        guarantee(&broker),
-        handle
-            .metrics
-            .operator_errors
-            .with_label_values(&["unknown_topic"])
-            .get()
     );
     handle.stop().await.unwrap();
 }

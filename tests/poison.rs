@@ -45,6 +45,8 @@ async fn a_message_of_one_and_a_half_megabytes_is_dead_lettered_cut_and_the_next
         .await;
 
     let handle = service::start(names.settings(&broker, &[])).await.unwrap();
+    // Ready: the topics it created have leaders, and it caught up with the poison.
+    eventually("ready", 90, || handle.lifecycle.is_ready()).await;
     let mut published = Vec::new();
     eventually("the good event's indicators", 60, || {
         published = broker.read_all(&names.indicators);

@@ -696,24 +696,3 @@ pub fn committed_offset(broker: &Broker, group: &str, topic: &str, partition: i3
         _ => 0,
     }
 }
-
-/// The HTTP status of `path` on a service.
-pub async fn http_status(h: &silkroute::service::ServiceHandle, path: &str) -> u16 {
-    reqwest::get(format!("http://{}{path}", h.http_addr))
-        .await
-        .map_or(0, |r| r.status().as_u16())
-}
-
-impl Broker {
-    /// Deletes `topics` (real broker only).
-    pub async fn delete_topics(&self, topics: &[&str]) {
-        let admin: AdminClient<DefaultClientContext> = self.config().create().expect("admin");
-        for r in admin
-            .delete_topics(topics, &AdminOptions::new())
-            .await
-            .expect("delete topics")
-        {
-            r.expect("topic deleted");
-        }
-    }
-}
