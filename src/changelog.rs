@@ -31,6 +31,7 @@ use crate::engine::{Engine, Outcome};
 use crate::event::{self, Basis, Event, ParseRules};
 use crate::kafka;
 use crate::metrics::Metrics;
+use crate::retry::{Backoff, OperatorError};
 
 /// Which of `partitions` an entity (region, port, currency) lives on: a stable hash, the same
 /// in every instance and version.
@@ -218,6 +219,7 @@ impl Table {
     ) -> anyhow::Result<u64> {
         let total: i64 = ends.iter().map(|e| e.1).sum();
         let (mut read, mut last_log) = (0u64, Instant::now());
+        let mut backoff = Backoff::new();
         while !self.reached(ends) {
             match tokio::time::timeout(Duration::from_millis(200), self.consumer.recv()).await {
                 Ok(Ok(m)) => {
@@ -227,8 +229,19 @@ impl Table {
                 }
                 Ok(Err(KafkaError::PartitionEOF(_))) | Err(_) => {}
                 Ok(Err(e)) => {
-                    warn!(error = %e, "Error while reading the changelog; retrying.");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    // A missing ACL or a deleted topic ends the session, to be reported and
+                    // retried with backoff by the service; anything else is waited out here.
+                    if let Some(op) = e
+                        .rdkafka_error_code()
+                        .and_then(|c| OperatorError::of_code(c, &self.topic))
+                    {
+                        return Err(anyhow::Error::new(e)
+                            .context(op)
+                            .context("reading the changelog"));
+                    }
+                    let delay = backoff.next_delay();
+                    warn!(error = %e, attempt = backoff.attempt(), retry_in_ms = delay.as_millis() as u64, "Error while reading the changelog; retrying.");
+                    tokio::time::sleep(delay).await;
                 }
             }
             if last_log.elapsed() > Duration::from_secs(5) {

@@ -104,7 +104,24 @@ pub struct RankingSettings {
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub max_message_bytes: usize,
+    /// A dead letter keeps at most this many bytes of its value (contract §2).
+    pub dead_letter_max_bytes: usize,
 }
+
+/// A dead letter keeps at most this many bytes of its key (contract §2).
+pub const DEAD_LETTER_KEY_MAX_BYTES: usize = 1024;
+/// Room for a dead letter's headers: names, reason, a detail line (bounded by the pipeline),
+/// the source topic (≤ 249), partition, offset, and the original's length and SHA-256.
+pub const DEAD_LETTER_HEADERS_MAX_BYTES: usize = 2048;
+/// Room per `trade_leaders` entry (two lists of `ranking.top_n` members, each member up to 64
+/// characters, JSON-escaped) and for every other record silkroute writes (changelog records
+/// are at most [`crate::event::CANONICAL_MAX_BYTES`] plus key and header).
+const RECORD_PER_LEADER_BYTES: usize = 1024;
+const SMALL_RECORD_BYTES: usize = 4096;
+/// Kafka's record batch framing around one record.
+const RECORD_OVERHEAD_BYTES: usize = 1024;
+/// librdkafka's largest `message.max.bytes`.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000_000;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -286,6 +303,35 @@ impl Settings {
         if self.limits.max_message_bytes == 0 {
             return bad("limits.max_message_bytes", "must be at least 1");
         }
+        let limit = LIBRDKAFKA_MESSAGE_MAX_BYTES - RECORD_OVERHEAD_BYTES;
+        if self.limits.dead_letter_max_bytes
+            > limit - DEAD_LETTER_KEY_MAX_BYTES - DEAD_LETTER_HEADERS_MAX_BYTES
+        {
+            return bad(
+                "limits.dead_letter_max_bytes",
+                &format!("with its key and headers a dead letter must fit Kafka's largest record ({LIBRDKAFKA_MESSAGE_MAX_BYTES} bytes)"),
+            );
+        }
+        if self.ranking.top_n > limit / RECORD_PER_LEADER_BYTES - 1 {
+            return bad(
+                "ranking.top_n",
+                &format!("a trade_leaders record of that many members cannot fit Kafka's largest record ({LIBRDKAFKA_MESSAGE_MAX_BYTES} bytes)"),
+            );
+        }
+        if let Some(v) = self.kafka.librdkafka.get("message.max.bytes") {
+            if v.trim()
+                .parse::<usize>()
+                .map_or(true, |n| n < self.record_max_bytes())
+            {
+                return bad(
+                    "kafka.librdkafka.\"message.max.bytes\"",
+                    &format!(
+                        "must be at least {} so that every record silkroute writes fits (limits.dead_letter_max_bytes and ranking.top_n decide it); leave it out to let silkroute size it",
+                        self.record_max_bytes()
+                    ),
+                );
+            }
+        }
         if self.processing.batch_max_messages == 0 {
             return bad("processing.batch_max_messages", "must be at least 1");
         }
@@ -308,6 +354,19 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The largest record silkroute writes, with its framing: a dead letter cut to
+    /// `limits.dead_letter_max_bytes` with a key of [`DEAD_LETTER_KEY_MAX_BYTES`] and its
+    /// headers, or a `trade_leaders` record of `ranking.top_n` members, whichever is larger.
+    /// The producer's `message.max.bytes` and the output topics' `max.message.bytes` must be at
+    /// least this.
+    pub fn record_max_bytes(&self) -> usize {
+        let dead_letter = self.limits.dead_letter_max_bytes
+            + DEAD_LETTER_KEY_MAX_BYTES
+            + DEAD_LETTER_HEADERS_MAX_BYTES;
+        let leaders = RECORD_PER_LEADER_BYTES * (self.ranking.top_n + 1);
+        dead_letter.max(leaders).max(SMALL_RECORD_BYTES) + RECORD_OVERHEAD_BYTES
     }
 
     /// The changelog topic: `topics.changelog`, or `<group_id>-cells-changelog`.
@@ -415,6 +474,46 @@ mod tests {
         assert_eq!(s.ranking.exclude_regions, vec!["CN"]);
         assert_eq!(s.ranking.top_n, 10);
         assert_eq!(s.limits.max_message_bytes, 1_048_576);
+        assert_eq!(s.limits.dead_letter_max_bytes, 1_000_000);
+        // A default dead letter fits a topic at the broker's default max.message.bytes.
+        assert!(
+            s.record_max_bytes() <= 1_048_588,
+            "{}",
+            s.record_max_bytes()
+        );
+    }
+
+    #[test]
+    fn limits_that_no_kafka_record_can_hold_are_refused_naming_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "SILKROUTE__LIMITS__DEAD_LETTER_MAX_BYTES",
+                "2000000000",
+                "limits.dead_letter_max_bytes",
+            ),
+            ("SILKROUTE__RANKING__TOP_N", "5000000", "ranking.top_n"),
+        ];
+        for (var, value, key) in cases {
+            let err = load_env(&[(var, value)]).expect_err(var).to_string();
+            assert!(err.contains(key), "{var}={value}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[kafka.librdkafka]\n\"message.max.bytes\" = \"100000\"\n",
+        )
+        .unwrap();
+        let err = Settings::load_from(Some(&path), Vec::new())
+            .expect_err("a producer too small for a dead letter")
+            .to_string();
+        assert!(
+            err.contains("kafka.librdkafka.\"message.max.bytes\""),
+            "{err}"
+        );
+        let bigger = load_env(&[("SILKROUTE__LIMITS__DEAD_LETTER_MAX_BYTES", "5000000")]).unwrap();
+        assert!(bigger.record_max_bytes() > 5_000_000);
     }
 
     #[test]

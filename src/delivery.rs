@@ -13,7 +13,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext};
 use tracing::warn;
 
@@ -37,7 +38,7 @@ impl Sent {
         }
     }
 
-    fn from_tag(tag: usize) -> Sent {
+    pub fn from_tag(tag: usize) -> Sent {
         match tag {
             0 => Sent::Changelog,
             1 => Sent::DeadLetter,
@@ -55,9 +56,29 @@ pub struct Refused {
     pub headers: Option<OwnedHeaders>,
     pub timestamp: Option<i64>,
     pub tag: usize,
+    /// Why Kafka refused it: the code decides whether retrying can help.
+    pub code: Option<RDKafkaErrorCode>,
+    pub error: String,
 }
 
 impl Refused {
+    /// The input message a refused dead letter stands for, from its source headers.
+    pub fn dead_letter_source(&self) -> Option<(String, i32, i64)> {
+        let headers = self.headers.as_ref()?;
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+        };
+        Some((
+            get("silkroute.source.topic")?.to_string(),
+            get("silkroute.source.partition")?.parse().ok()?,
+            get("silkroute.source.offset")?.parse().ok()?,
+        ))
+    }
+
     /// The record to send again, as it was first sent.
     pub fn record(&self) -> BaseRecord<'_, [u8], [u8], usize> {
         let mut r = BaseRecord::with_opaque_to(&self.topic, self.tag).partition(self.partition);
@@ -168,6 +189,8 @@ impl ProducerContext for Deliveries {
                     headers: m.headers().map(|h| h.detach()),
                     timestamp: m.timestamp().to_millis(),
                     tag,
+                    code: e.rdkafka_error_code(),
+                    error: e.to_string(),
                 };
                 self.refused.lock().expect("refused lock").push(refused);
             }

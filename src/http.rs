@@ -103,16 +103,25 @@ async fn healthz(State(s): State<AppState>) -> Response {
     }
 }
 
+/// Ready once caught up, and not while an operator error persists or processing has stalled
+/// with lag (a loop that makes no progress must not look healthy).
 async fn readyz(State(s): State<AppState>) -> Response {
-    if s.lifecycle.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {:?}\n", s.lifecycle.state()),
-        )
-            .into_response()
+    let unready = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    if !s.lifecycle.is_ready() {
+        return unready(format!("not ready: {:?}\n", s.lifecycle.state()));
     }
+    if s.metrics.operator_error_active() {
+        return unready(
+            "not ready: an operator error persists (silkroute_operator_error)\n".into(),
+        );
+    }
+    if s.metrics.stalled() {
+        return unready(format!(
+            "not ready: no progress for {} s with consumer lag\n",
+            s.metrics.stalled_for().as_secs()
+        ));
+    }
+    (StatusCode::OK, "ready\n").into_response()
 }
 
 async fn indicators(

@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use crate::config::{Guarantee, Settings};
 use crate::metrics::Metrics;
 use crate::ownership::SharedAssignment;
+use crate::retry::{Backoff, Cause, OperatorError};
 
 /// Settings every client shares: brokers, client id, credentials, pass-through options.
 pub fn base_config(settings: &Settings) -> ClientConfig {
@@ -103,6 +104,15 @@ pub fn table_config(settings: &Settings) -> ClientConfig {
     c
 }
 
+/// The output producer's transactional id under `exactly_once`.
+pub fn transactional_id(settings: &Settings) -> String {
+    format!(
+        "silkroute-{}-{}",
+        settings.kafka.group_id,
+        settings.kafka.instance()
+    )
+}
+
 pub fn producer_config(settings: &Settings) -> ClientConfig {
     let mut c = base_config(settings);
     if settings.processing.guarantee == Guarantee::ExactlyOnce {
@@ -110,15 +120,8 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
         // group generation sent with the offsets (KIP-447), a restarted instance's predecessor
         // by the id it reuses. An instance that vanishes for good leaves its open transaction
         // to the broker's timeout, during which read_committed readers wait: keep it short.
-        c.set(
-            "transactional.id",
-            format!(
-                "silkroute-{}-{}",
-                settings.kafka.group_id,
-                settings.kafka.instance()
-            ),
-        )
-        .set("transaction.timeout.ms", "15000");
+        c.set("transactional.id", transactional_id(settings))
+            .set("transaction.timeout.ms", "15000");
     } else {
         // A record not delivered in 30 s counts as failed and is sent again by the pipeline (up
         // to five times): a batch never blocks the poll loop for max.poll.interval.ms (5 min),
@@ -128,13 +131,26 @@ pub fn producer_config(settings: &Settings) -> ClientConfig {
     c.set("enable.idempotence", "true")
         .set("linger.ms", "1")
         .set("compression.type", "lz4")
+        // Every record the pipeline writes fits (the largest is a dead letter cut to
+        // limits.dead_letter_max_bytes): a record our own producer refuses would otherwise
+        // stop the batch for good.
         .set(
             "message.max.bytes",
-            (settings.limits.max_message_bytes + 65_536)
-                .max(1_000_000)
-                .to_string(),
+            producer_message_max_bytes(settings).to_string(),
         );
     c
+}
+
+/// The producer's `message.max.bytes`: room for the largest record silkroute writes, and no
+/// less than librdkafka's default.
+pub fn producer_message_max_bytes(settings: &Settings) -> usize {
+    settings.record_max_bytes().max(1_000_000)
+}
+
+/// The `max.message.bytes` of the output topics silkroute creates: what the producer may send,
+/// and no less than the broker's default (1 MiB + 12).
+pub fn topic_max_message_bytes(settings: &Settings) -> usize {
+    producer_message_max_bytes(settings).max(1_048_588)
 }
 
 /// Feeds librdkafka's statistics (lag per partition) into the metrics, and rebalances into the
@@ -143,6 +159,12 @@ pub struct ServiceContext {
     pub metrics: Arc<Metrics>,
     pub input_topics: Vec<String>,
     pub assignment: SharedAssignment,
+    /// Set when this session's consumer leaves the group to be replaced by the next session's
+    /// (a restore): its partitions' lag stays exported meanwhile, so that a service that keeps
+    /// restarting still shows its lag.
+    pub leaving: std::sync::atomic::AtomicBool,
+    /// The group, named by a group authorization failure of an offset commit.
+    pub group: String,
 }
 
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
@@ -199,11 +221,14 @@ impl ConsumerContext for ServiceContext {
                 .expect("assignment lock")
                 .revoke(partitions_of(tpl));
             self.metrics.rebalances.with_label_values(&["revoke"]).inc();
+            let leaving = self.leaving.load(std::sync::atomic::Ordering::SeqCst);
             for e in tpl.elements() {
-                let _ = self
-                    .metrics
-                    .consumer_lag
-                    .remove_label_values(&[e.topic(), &e.partition().to_string()]);
+                if !leaving {
+                    let _ = self
+                        .metrics
+                        .consumer_lag
+                        .remove_label_values(&[e.topic(), &e.partition().to_string()]);
+                }
                 info!(
                     topic = e.topic(),
                     partition = e.partition(),
@@ -216,10 +241,14 @@ impl ConsumerContext for ServiceContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                self.assignment
-                    .lock()
-                    .expect("assignment lock")
-                    .assign(partitions_of(tpl));
+                let mut a = self.assignment.lock().expect("assignment lock");
+                a.assign(partitions_of(tpl));
+                // The first assignment of a session: lag kept from the previous session for
+                // partitions that went elsewhere is no longer this instance's.
+                let held = a.partitions.clone();
+                drop(a);
+                self.metrics
+                    .retain_lag(|t, p| held.iter().any(|(ht, hp)| ht == t && *hp == p));
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
                 for e in tpl.elements() {
                     info!(
@@ -237,8 +266,16 @@ impl ConsumerContext for ServiceContext {
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
             // "No offset stored" is the normal answer of an idle auto-commit.
-            if !matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) {
-                warn!(error = %e, "Offset commit failed; it is retried at the next commit.");
+            match e.rdkafka_error_code() {
+                Some(RDKafkaErrorCode::NoOffset) => {}
+                Some(RDKafkaErrorCode::GroupAuthorizationFailed) => {
+                    self.metrics.operator_error(
+                        &OperatorError::new(Cause::GroupAuthorization, &self.group),
+                        0,
+                        Duration::from_millis(250),
+                    );
+                }
+                _ => warn!(error = %e, "Offset commit failed; it is retried at the next commit."),
             }
         }
     }
@@ -267,6 +304,7 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
         .create()
         .context("creating the Kafka admin client")?;
     let t = &settings.topics;
+    let max_message_bytes = topic_max_message_bytes(settings).to_string();
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|(name, compact)| {
@@ -274,7 +312,9 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
                 name,
                 t.partitions,
                 TopicReplication::Fixed(t.replication_factor),
-            );
+            )
+            // Every record silkroute writes fits, dead letters cut to their limit included.
+            .set("max.message.bytes", &max_message_bytes);
             if *compact {
                 topic.set("cleanup.policy", "compact")
             } else {
@@ -292,8 +332,16 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
     for result in results {
         match result {
             Ok(name) => info!(topic = %name, "Topic created."),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic = %name, "Topic exists."),
-            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code} (create it yourself or set topics.create = false)"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                debug!(topic = %name, "Topic exists.")
+            }
+            Err((name, code)) => {
+                let e = anyhow::anyhow!("cannot create topic {name}: {code} (create it yourself or set topics.create = false)");
+                return Err(match OperatorError::of_code(code, &name) {
+                    Some(op) => e.context(op),
+                    None => e,
+                });
+            }
         }
     }
     Ok(())
@@ -303,15 +351,18 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
 pub async fn wait_for_topics(
     settings: &Settings,
     topics: &[&str],
+    metrics: &Metrics,
     mut stop: impl FnMut() -> bool,
 ) -> anyhow::Result<Vec<(String, i32)>> {
     let client: BaseConsumer = reader_config(settings)
         .create()
         .context("creating a metadata client")?;
     let mut waited = 0u32;
+    let mut backoff = Backoff::new();
     loop {
         let mut found = Vec::new();
         let mut missing = Vec::new();
+        let mut refused = None;
         for topic in topics {
             let md = tokio::task::block_in_place(|| {
                 client.fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -321,7 +372,17 @@ pub async fn wait_for_topics(
                     Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
                         found.push((topic.to_string(), t.partitions().len() as i32))
                     }
-                    _ => missing.push(*topic),
+                    Some(t) => {
+                        let code = t.error().map(RDKafkaErrorCode::from);
+                        if let Some(op) = code
+                            .and_then(|c| OperatorError::of_code(c, topic))
+                            .filter(|op| op.cause != Cause::UnknownTopic)
+                        {
+                            refused = Some(op);
+                        }
+                        missing.push(*topic)
+                    }
+                    None => missing.push(*topic),
                 },
                 Err(e) => {
                     if waited % 10 == 0 {
@@ -334,14 +395,25 @@ pub async fn wait_for_topics(
         if missing.is_empty() {
             return Ok(found);
         }
-        if waited % 10 == 0 {
-            warn!(topics = ?missing, "Input topic does not exist yet; waiting for it (create it, or publish to it).");
-        }
+        let delay = match refused {
+            // Not missing: refused. Reported at every attempt, with backoff.
+            Some(op) => {
+                let delay = backoff.next_delay();
+                metrics.operator_error(&op, backoff.attempt(), delay);
+                delay
+            }
+            None => {
+                if waited % 10 == 0 {
+                    warn!(topics = ?missing, "Topic does not exist yet; waiting for it (create it, or publish to it).");
+                }
+                Duration::from_secs(1)
+            }
+        };
         waited += 1;
         if stop() {
-            anyhow::bail!("stopped while waiting for input topics");
+            anyhow::bail!("stopped while waiting for topics");
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -19,6 +19,7 @@
 //!   publishes which records; [`restore`]: what the indicators topic already holds.
 //! - [`kafka`]: client settings, topic creation, lag and rebalance metrics.
 //! - [`service`]: start-up, the lifecycle ([`lifecycle`]) and graceful shutdown.
+//! - [`retry`]: backoff, and the failures only an operator can cure.
 //! - [`http`], [`metrics`], [`telemetry`]: probes and records, Prometheus metrics, logs.
 //! - [`publish`], [`demo`]: loading events into Kafka; the embedded-broker demo.
 
@@ -42,5 +43,6 @@ pub mod pipeline;
 pub mod publish;
 pub mod replay;
 pub mod restore;
+pub mod retry;
 pub mod service;
 pub mod telemetry;

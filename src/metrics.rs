@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -14,6 +15,15 @@ use prometheus::{
 
 use crate::engine::record::{Record, RecordKind, TradeRecord};
 use crate::event::Reason;
+use crate::retry::{Cause, OperatorError, BACKOFF_MAX};
+
+/// How long an operator error stays reported after its last attempt failed: more than two
+/// backoffs at the cap, so that one that persists never blinks off between attempts.
+pub const OPERATOR_ERROR_HOLD: Duration = Duration::from_secs(2 * BACKOFF_MAX.as_secs() + 10);
+
+/// With lag and no progress for this long, `/readyz` answers 503: a stuck loop must not hide
+/// behind `/healthz` 200.
+pub const STALLED_UNREADY_AFTER: Duration = Duration::from_secs(60);
 
 pub struct Metrics {
     registry: Registry,
@@ -30,6 +40,18 @@ pub struct Metrics {
     pub transactions: IntCounterVec,
     pub restore_in_progress: IntGauge,
     pub restore_records: IntCounterVec,
+    /// State restores after the first: abort and rewind, or a failed session started again.
+    pub restores: prometheus::IntCounter,
+    pub operator_error: IntGaugeVec,
+    pub operator_errors: IntCounterVec,
+    stalled_seconds: Gauge,
+    /// Per operator cause, when it was last reported; cleared by progress or after
+    /// [`OPERATOR_ERROR_HOLD`].
+    operator_reported: Mutex<HashMap<Cause, Instant>>,
+    /// When processing last moved input forward (or had nothing to move).
+    progress: Mutex<Instant>,
+    /// Batches with input committed: a session that failed after some did not fail at once.
+    progress_batches: std::sync::atomic::AtomicU64,
     trade_ytd: GaugeVec,
     trade_yoy: GaugeVec,
     trade_share: GaugeVec,
@@ -196,6 +218,43 @@ impl Metrics {
             "Records read while restoring state, by source.",
             &["source"],
         );
+        let restores = prometheus::IntCounter::new(
+            "silkroute_restores_total",
+            "State restores after the first (abort and rewind, or a failed session started again).",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(restores.clone()))
+            .expect("unique metric");
+        let operator_error = IntGaugeVec::new(
+            Opts::new(
+                "silkroute_operator_error",
+                "1 while a failure only an operator can cure persists (missing ACL, deleted topic), by cause.",
+            ),
+            &["cause"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(operator_error.clone()))
+            .expect("unique metric");
+        let operator_errors = counter(
+            &registry,
+            "silkroute_operator_errors_total",
+            "Attempts that failed on an operator error, by cause.",
+            &["cause"],
+        );
+        for c in Cause::ALL {
+            operator_error.with_label_values(&[c.as_str()]);
+            operator_errors.with_label_values(&[c.as_str()]);
+        }
+        let stalled_seconds = Gauge::new(
+            "silkroute_progress_stalled_seconds",
+            "Seconds since processing last moved forward while this instance has consumer lag (0 without lag).",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(stalled_seconds.clone()))
+            .expect("unique metric");
         let process = prometheus::process_collector::ProcessCollector::for_self();
         let _ = registry.register(Box::new(process));
         Metrics {
@@ -273,6 +332,13 @@ impl Metrics {
             transactions,
             restore_in_progress,
             restore_records,
+            restores,
+            operator_error,
+            operator_errors,
+            stalled_seconds,
+            operator_reported: Mutex::new(HashMap::new()),
+            progress: Mutex::new(Instant::now()),
+            progress_batches: Default::default(),
             latest: Mutex::new(HashMap::new()),
             gauges: Mutex::new(()),
         }
@@ -288,9 +354,118 @@ impl Metrics {
         }
     }
 
+    /// An attempt failed on an operator error: one log line naming the cause and the
+    /// resource, and the cause's gauge and counter.
+    pub fn operator_error(&self, e: &OperatorError, attempt: u32, retry_in: Duration) {
+        tracing::error!(
+            cause = e.cause.as_str(),
+            resource = %e.resource,
+            attempt,
+            retry_in_ms = retry_in.as_millis() as u64,
+            "Kafka refuses silkroute on {} of {}; an operator must act (see docs/operations.md). Retrying.",
+            e.cause,
+            e.resource
+        );
+        self.operator_errors
+            .with_label_values(&[e.cause.as_str()])
+            .inc();
+        self.operator_error
+            .with_label_values(&[e.cause.as_str()])
+            .set(1);
+        self.operator_reported
+            .lock()
+            .expect("metrics lock")
+            .insert(e.cause, Instant::now());
+    }
+
+    /// True while any operator error persists (reported within [`OPERATOR_ERROR_HOLD`] and not
+    /// cleared by progress since).
+    pub fn operator_error_active(&self) -> bool {
+        let mut reported = self.operator_reported.lock().expect("metrics lock");
+        reported.retain(|cause, at| {
+            let keep = at.elapsed() < OPERATOR_ERROR_HOLD;
+            if !keep {
+                self.operator_error
+                    .with_label_values(&[cause.as_str()])
+                    .set(0);
+            }
+            keep
+        });
+        !reported.is_empty()
+    }
+
+    /// Processing moved input forward: operator errors are over, and the loop is not stalled.
+    pub fn progressed(&self) {
+        self.progress_batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.progress.lock().expect("metrics lock") = Instant::now();
+        let mut reported = self.operator_reported.lock().expect("metrics lock");
+        for cause in reported.drain().map(|(c, _)| c) {
+            self.operator_error
+                .with_label_values(&[cause.as_str()])
+                .set(0);
+        }
+    }
+
+    /// Batches with input committed so far.
+    pub fn progress_batches(&self) -> u64 {
+        self.progress_batches
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How long processing has not moved while this instance has consumer lag (zero
+    /// without lag).
+    pub fn stalled_for(&self) -> Duration {
+        use prometheus::core::Collector;
+        let lag: i64 = self
+            .consumer_lag
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .map(|m| m.get_gauge().value() as i64)
+            .sum();
+        let mut progress = self.progress.lock().expect("metrics lock");
+        if lag <= 0 {
+            *progress = Instant::now();
+        }
+        progress.elapsed()
+    }
+
+    /// True while processing has been stalled with lag for [`STALLED_UNREADY_AFTER`].
+    pub fn stalled(&self) -> bool {
+        self.stalled_for() >= STALLED_UNREADY_AFTER
+    }
+
+    /// Drops the lag series of the partitions `held` does not admit.
+    pub fn retain_lag(&self, held: impl Fn(&str, i32) -> bool) {
+        use prometheus::core::Collector;
+        let mut gone = Vec::new();
+        for family in self.consumer_lag.collect() {
+            for m in family.get_metric() {
+                let label = |name: &str| {
+                    m.get_label()
+                        .iter()
+                        .find(|l| l.name() == name)
+                        .map(|l| l.value().to_string())
+                        .unwrap_or_default()
+                };
+                let (topic, partition) = (label("topic"), label("partition"));
+                if !held(&topic, partition.parse().unwrap_or(-1)) {
+                    gone.push((topic, partition));
+                }
+            }
+        }
+        for (topic, partition) in gone {
+            let _ = self.consumer_lag.remove_label_values(&[&topic, &partition]);
+        }
+    }
+
     /// The text exposition for `/metrics`.
     pub fn render(&self) -> Vec<u8> {
         self.apply_observed();
+        self.operator_error_active();
+        self.stalled_seconds
+            .set(self.stalled_for().as_secs_f64().floor());
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
@@ -562,5 +737,40 @@ mod tests {
         assert!(text.contains(
             r#"silkroute_trade_ytd_yuan{area="XJ",dimension="total",flow="export",member=""} 1500"#
         ));
+    }
+
+    #[test]
+    fn an_operator_error_shows_by_cause_until_processing_progresses() {
+        let m = Metrics::new();
+        assert!(!m.operator_error_active());
+        let op = OperatorError::new(Cause::GroupAuthorization, "silkroute");
+        m.operator_error(&op, 1, Duration::from_millis(250));
+        m.operator_error(&op, 2, Duration::from_millis(500));
+        assert!(m.operator_error_active());
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(
+            text.contains(r#"silkroute_operator_error{cause="group_authorization"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"silkroute_operator_errors_total{cause="group_authorization"} 2"#));
+        assert!(text.contains(r#"silkroute_operator_error{cause="topic_authorization"} 0"#));
+        m.progressed();
+        assert!(!m.operator_error_active());
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(text.contains(r#"silkroute_operator_error{cause="group_authorization"} 0"#));
+    }
+
+    #[test]
+    fn without_lag_nothing_is_stalled_and_the_lag_of_partitions_given_up_goes() {
+        let m = Metrics::new();
+        assert_eq!(m.stalled_for().as_secs(), 0);
+        assert!(!m.stalled());
+        m.consumer_lag.with_label_values(&["t", "0"]).set(5);
+        m.consumer_lag.with_label_values(&["t", "1"]).set(7);
+        m.retain_lag(|t, p| t == "t" && p == 1);
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(!text.contains(r#"partition="0""#), "{text}");
+        assert!(text.contains(r#"silkroute_consumer_lag_messages{partition="1",topic="t"} 7"#));
+        assert!(text.contains("silkroute_progress_stalled_seconds 0"));
     }
 }

@@ -28,8 +28,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::changelog::{self, Table};
-use crate::config::{Guarantee, Settings};
-use crate::delivery::{Deliveries, Sent};
+use crate::config::{Guarantee, Settings, DEAD_LETTER_KEY_MAX_BYTES};
+use crate::delivery::{Deliveries, Refused, Sent};
 use crate::engine::record::Record;
 use crate::engine::{Engine, Outcome, Selection};
 use crate::event::{self, ParseRules, Rejection};
@@ -38,7 +38,9 @@ use crate::kafka::ServiceContext;
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
 use crate::ownership::{Owned, SharedAssignment};
+use crate::retry::{Backoff, Cause, OperatorError};
 use crate::{period, restore};
+use sha2::{Digest, Sha256};
 
 /// A batch's transaction was aborted: the engine is ahead of what Kafka committed and must be
 /// restored before processing goes on.
@@ -46,14 +48,74 @@ use crate::{period, restore};
 #[error("transaction aborted")]
 pub struct TransactionAborted;
 
-/// A dead letter kept until Kafka acknowledges it, so that it can be sent again.
+/// A dead letter kept until Kafka acknowledges it, so that it can be sent again: key and
+/// value as the message had them, cut to their limits.
 struct DeadLetter {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
+    /// The original value, when the key or the value was cut.
+    original: Option<Original>,
     rejection: Rejection,
     /// Index of its input partition in [`Batch::offsets`].
     source: usize,
     offset: i64,
+}
+
+/// What a cut dead letter tells of the value it came from.
+struct Original {
+    bytes: usize,
+    sha256: String,
+}
+
+/// The longest `silkroute.error.detail` (and logged detail): one line, whatever the input.
+const DETAIL_MAX_BYTES: usize = 256;
+
+/// Input messages (topic, partition, offset) whose dead letter Kafka refused as too large
+/// (an output topic whose `max.message.bytes` is below what the producer is sized for): the
+/// batch is processed again, and their dead letters carry their headers only. Outlives a
+/// session, since the retry is a restore.
+pub type HeadersOnly = Arc<std::sync::Mutex<std::collections::HashSet<(String, i32, i64)>>>;
+
+/// `detail` as one line of at most [`DETAIL_MAX_BYTES`]: control characters (line breaks
+/// included) become spaces, and a longer one is cut at a character boundary.
+fn one_line(detail: &str) -> String {
+    let mut line = String::with_capacity(detail.len().min(DETAIL_MAX_BYTES));
+    for c in detail.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if line.len() + c.len_utf8() > DETAIL_MAX_BYTES - '…'.len_utf8() {
+            line.push('…');
+            break;
+        }
+        line.push(c);
+    }
+    line
+}
+
+/// A dead letter's key and value as the contract keeps them: the value cut to `value_max`
+/// bytes and the key to [`DEAD_LETTER_KEY_MAX_BYTES`], with the original value's length and
+/// SHA-256 when either was cut. A null stays null.
+fn cut(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    value_max: usize,
+) -> (Option<Vec<u8>>, Option<Vec<u8>>, Option<Original>) {
+    let key_cut = key.is_some_and(|k| k.len() > DEAD_LETTER_KEY_MAX_BYTES);
+    let value_cut = value.is_some_and(|v| v.len() > value_max);
+    let original = (key_cut || value_cut).then(|| {
+        let v = value.unwrap_or_default();
+        Original {
+            bytes: v.len(),
+            sha256: Sha256::digest(v)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        }
+    });
+    (
+        key.map(|k| k[..k.len().min(DEAD_LETTER_KEY_MAX_BYTES)].to_vec()),
+        value.map(|v| v[..v.len().min(value_max)].to_vec()),
+        original,
+    )
 }
 
 /// A valid event on its way to the changelog.
@@ -178,10 +240,14 @@ pub struct Processor {
     pub joined: bool,
     /// Input partitions gained and not yet taken over.
     pub gained: Vec<(String, i32)>,
+    /// Dead letters to send with their headers only (see [`HeadersOnly`]).
+    pub headers_only: HeadersOnly,
+    /// Wait before consuming again after a consumer error; reset by a committed batch.
+    pub fetch_backoff: Backoff,
 }
 
-/// How often a produce that Kafka refused is tried again before the service gives up (and
-/// exits, so that a restart replays from the last committed offsets).
+/// How often a produce that Kafka refused is tried again before the batch fails (and the
+/// instance restores and replays from the last committed offsets, after a backoff).
 const PRODUCE_ATTEMPTS: u32 = 5;
 
 impl Processor {
@@ -223,16 +289,16 @@ impl Processor {
                     // Broker outages and the like surface here; librdkafka reconnects by
                     // itself, so the loop waits rather than ending the service.
                     Err(e) => {
-                        warn!(error = %e, "Consumer error; retrying.");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        let topics = self.settings.topics.inputs().join(",");
+                        self.fetch_failed(e, "Consumer error", &topics, shutdown).await?;
                         continue;
                     }
                 },
                 m = table.consumer.recv() => match m {
                     Ok(m) => self.take_cell(table, &m, &mut batch),
                     Err(e) => {
-                        warn!(error = %e, "Changelog reader error; retrying.");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        let topic = table.topic.clone();
+                        self.fetch_failed(e, "Changelog reader error", &topic, shutdown).await?;
                         continue;
                     }
                 },
@@ -262,6 +328,36 @@ impl Processor {
             }
             self.finish(consumer, table, batch).await?;
         }
+    }
+
+    /// A consumer error: an operator's (a missing ACL, a deleted topic) ends the session, to be
+    /// reported and retried with backoff; anything else is waited out here, with backoff.
+    async fn fetch_failed(
+        &mut self,
+        e: KafkaError,
+        what: &str,
+        topics: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        if let Some(code) = e.rdkafka_error_code() {
+            let resource = match Cause::of_code(code) {
+                Some(Cause::GroupAuthorization) => self.settings.kafka.group_id.as_str(),
+                _ => topics,
+            };
+            if let Some(op) = OperatorError::of_code(code, resource) {
+                if op.cause != Cause::RecordTooLarge {
+                    return Err(anyhow::Error::new(e).context(op));
+                }
+            }
+        }
+        let delay = self.fetch_backoff.next_delay();
+        warn!(error = %e, attempt = self.fetch_backoff.attempt(), retry_in_ms = delay.as_millis() as u64, "{what}; retrying.");
+        // A stop does not wait for the backoff: the loop sees the signal at its next turn.
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            Ok(()) = shutdown.changed() => {}
+        }
+        Ok(())
     }
 
     /// The last batch of a graceful stop: what the changelog holds by now (this instance's own
@@ -322,8 +418,14 @@ impl Processor {
         if let Some(ms) = m.timestamp().to_millis() {
             self.metrics.last_event_timestamp.set(ms as f64 / 1000.0);
         }
-        let payload = m.payload().unwrap_or_default();
-        match event::parse(payload, rules) {
+        let parsed = match m.payload() {
+            Some(payload) => event::parse(payload, rules),
+            None => Err(Rejection {
+                reason: event::Reason::MalformedJson,
+                detail: "the message has no value (a tombstone)".into(),
+            }),
+        };
+        match parsed {
             Ok(e) => {
                 // Applied now rather than when the changelog brings it back (which this
                 // session then skips): one parse and one Kafka round trip fewer per event.
@@ -346,16 +448,29 @@ impl Processor {
                     received_ms,
                 });
             }
-            Err(rejection) => {
+            Err(mut rejection) => {
+                rejection.detail = one_line(&rejection.detail);
                 self.metrics
                     .events_rejected
                     .with_label_values(&[rejection.reason.as_str()])
                     .inc();
                 warn!(topic = m_topic, partition, offset, reason = %rejection.reason, detail = %rejection.detail, "Event dead-lettered.");
                 batch.received_ms.push(now_ms());
+                let headers_only = self
+                    .headers_only
+                    .lock()
+                    .expect("headers-only lock")
+                    .contains(&(m_topic.to_string(), partition, offset));
+                let value_max = if headers_only {
+                    0
+                } else {
+                    self.settings.limits.dead_letter_max_bytes
+                };
+                let (key, value, original) = cut(m.key(), m.payload(), value_max);
                 batch.dead.push(DeadLetter {
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec),
+                    key,
+                    value,
+                    original,
                     rejection,
                     source,
                     offset,
@@ -408,6 +523,10 @@ impl Processor {
             self.engine.discard_changes();
         }
         let sent = tokio::task::block_in_place(|| self.commit(consumer, &batch, emit))?;
+        if !batch.offsets.is_empty() {
+            self.metrics.progressed();
+            self.fetch_backoff.reset();
+        }
         tracing::debug!(
             inputs = batch.inputs(),
             cells = batch.cells,
@@ -665,10 +784,21 @@ impl Processor {
             )?;
         }
         for d in &batch.dead {
-            send(
+            let sent = send(
                 producer,
                 dead_letter(&settings.topics.dead_letter, d, batch),
-            )?;
+            );
+            if let Err(e) = sent {
+                if record_too_large(&e) && d.value.as_ref().is_some_and(|v| !v.is_empty()) {
+                    let source = &batch.offsets[d.source];
+                    headers_only(
+                        &self.headers_only,
+                        (source.topic.clone(), source.partition, d.offset),
+                    );
+                    return Err(e.context("a dead letter is too large for the producer; the batch is processed again with its headers only"));
+                }
+                return Err(e);
+            }
         }
         let mut sent = 0;
         if emit {
@@ -711,8 +841,14 @@ impl Processor {
             if refused.is_empty() {
                 return Ok(sent);
             }
+            // What retrying the same records cannot cure ends the batch at once.
+            judge(&refused, &self.headers_only)?;
             if self.exactly_once() {
-                anyhow::bail!("Kafka refused {} records of the transaction", refused.len());
+                anyhow::bail!(
+                    "Kafka refused {} records of the transaction (first: {})",
+                    refused.len(),
+                    refused[0].error
+                );
             }
             if attempt == PRODUCE_ATTEMPTS {
                 anyhow::bail!("{} records were refused by Kafka {attempt} times; stopping so that a restart replays them", refused.len());
@@ -772,15 +908,68 @@ where
                 record = r;
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err((e, _)) => {
+            Err((e, r)) => {
                 producer.context().unsent();
-                anyhow::bail!("cannot produce to Kafka: {e}")
+                let op = e
+                    .rdkafka_error_code()
+                    .and_then(|c| OperatorError::of_code(c, r.topic));
+                let e = anyhow::Error::new(e).context(format!("cannot produce to {}", r.topic));
+                return Err(match op {
+                    Some(op) if op.cause != Cause::RecordTooLarge => e.context(op),
+                    _ => e,
+                });
             }
         }
     }
 }
 
-/// A dead letter: the message as it came, with the reason and its origin in headers.
+/// Whether `e` is a record refused as too large (by the producer, or a broker's topic).
+fn record_too_large(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<KafkaError>()
+            .and_then(KafkaError::rdkafka_error_code)
+            .is_some_and(|code| Cause::of_code(code) == Some(Cause::RecordTooLarge))
+    })
+}
+
+/// Notes that the dead letter of `source` must go with its headers only.
+fn headers_only(set: &HeadersOnly, source: (String, i32, i64)) {
+    warn!(topic = %source.0, partition = source.1, offset = source.2, "A dead letter was refused as too large; it is sent again with its headers only (raise the dead-letter topic's max.message.bytes, see docs/operations.md).");
+    set.lock().expect("headers-only lock").insert(source);
+}
+
+/// Refused records that retrying cannot cure: a dead letter refused as too large is noted to
+/// go again with its headers only (a message's fault), and the batch is processed again; an
+/// authorization failure, an unknown topic, or any other record refused as too large is an
+/// operator's matter, named with its topic.
+fn judge(refused: &[Refused], set: &HeadersOnly) -> anyhow::Result<()> {
+    let mut cut_again = false;
+    for r in refused {
+        let Some(cause) = r.code.and_then(Cause::of_code) else {
+            continue;
+        };
+        let dead_letter = Sent::from_tag(r.tag) == Sent::DeadLetter;
+        let has_value = r.payload.as_ref().is_some_and(|p| !p.is_empty());
+        if cause == Cause::RecordTooLarge && dead_letter && has_value {
+            if let Some(source) = r.dead_letter_source() {
+                headers_only(set, source);
+                cut_again = true;
+                continue;
+            }
+        }
+        return Err(
+            anyhow::anyhow!("Kafka refused a record for {}: {}", r.topic, r.error)
+                .context(OperatorError::new(cause, r.topic.clone())),
+        );
+    }
+    if cut_again {
+        anyhow::bail!("Kafka refused dead letters as too large; the batch is processed again with their headers only");
+    }
+    Ok(())
+}
+
+/// A dead letter: the message as it came (cut to its limits), with the reason and its origin
+/// in headers, and, when cut, the original's length and SHA-256.
 fn dead_letter<'a>(
     topic: &'a str,
     d: &'a DeadLetter,
@@ -808,6 +997,18 @@ fn dead_letter<'a>(
             key: "silkroute.source.offset",
             value: Some(d.offset.to_string().as_str()),
         });
+    let headers = match &d.original {
+        Some(o) => headers
+            .insert(Header {
+                key: "silkroute.error.original_bytes",
+                value: Some(o.bytes.to_string().as_str()),
+            })
+            .insert(Header {
+                key: "silkroute.error.original_sha256",
+                value: Some(o.sha256.as_str()),
+            }),
+        None => headers,
+    };
     let mut record = BaseRecord::with_opaque_to(topic, Sent::DeadLetter.tag()).headers(headers);
     if let Some(k) = &d.key {
         record = record.key(k.as_slice());
@@ -816,4 +1017,47 @@ fn dead_letter<'a>(
         record = record.payload(v.as_slice());
     }
     record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_and_a_long_key_are_cut_with_the_originals_length_and_sha256() {
+        let value = vec![b'v'; 5000];
+        let key = vec![b'k'; 2000];
+        let (k, v, original) = cut(Some(&key), Some(&value), 1000);
+        assert_eq!(k.as_deref(), Some(&key[..DEAD_LETTER_KEY_MAX_BYTES]));
+        assert_eq!(v.as_deref(), Some(&value[..1000]));
+        let original = original.expect("cut");
+        assert_eq!(original.bytes, 5000);
+        // `printf 'v%.0s' $(seq 1 5000) | sha256sum`, outside the code under test.
+        assert_eq!(
+            original.sha256,
+            "917a40db715a90af25bfa24eec0d26fb090c9d89104a2e7abc9bc2900f670ddd"
+        );
+    }
+
+    #[test]
+    fn what_fits_is_kept_whole_and_a_null_stays_null() {
+        let (k, v, original) = cut(Some(b"XJ"), None, 1000);
+        assert_eq!(k.as_deref(), Some(&b"XJ"[..]));
+        assert_eq!(v, None);
+        assert!(original.is_none());
+        let (_, v, original) = cut(None, Some(&[b'x'; 1000]), 1000);
+        assert_eq!(v.map(|v| v.len()), Some(1000));
+        assert!(original.is_none());
+    }
+
+    #[test]
+    fn a_detail_is_one_bounded_line() {
+        let detail = format!("line one\nline two\r\t{}", "é".repeat(500));
+        let line = one_line(&detail);
+        assert!(!line.contains(['\n', '\r', '\t']), "{line}");
+        assert!(line.len() <= DETAIL_MAX_BYTES, "{}", line.len());
+        assert!(line.starts_with("line one line two"));
+        assert!(line.ends_with('…'));
+        assert_eq!(one_line("short"), "short");
+    }
 }

@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::engine::record::fingerprint;
 use crate::kafka;
 use crate::metrics::Metrics;
+use crate::retry::{Backoff, Cause, OperatorError};
 
 /// Reads `ranges` (topic, partition, from, to-exclusive) with `reader` and hands each message
 /// to `each`.
@@ -40,6 +41,7 @@ fn read_ranges(
         .context("assigning restore partitions")?;
     let total: i64 = ranges.iter().map(|r| r.3 - r.2).sum();
     let (mut read, mut last_log) = (0u64, Instant::now());
+    let mut backoff = Backoff::new();
     while !remaining.is_empty() {
         match reader.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
@@ -71,7 +73,17 @@ fn read_ranges(
                     }
                 }
             }
-            Some(Err(e)) => warn!(error = %e, "Error while restoring; retrying."),
+            Some(Err(e)) => {
+                if let Some(op) = e
+                    .rdkafka_error_code()
+                    .and_then(|c| OperatorError::of_code(c, &ranges[0].0))
+                {
+                    return Err(anyhow::Error::new(e).context(op));
+                }
+                let delay = backoff.next_delay();
+                warn!(error = %e, attempt = backoff.attempt(), retry_in_ms = delay.as_millis() as u64, "Error while restoring; retrying.");
+                std::thread::sleep(delay);
+            }
         }
         if last_log.elapsed() > Duration::from_secs(5) {
             info!(what, read, total, "Restoring…");
@@ -91,6 +103,17 @@ pub fn published(settings: &Settings, metrics: &Metrics) -> anyhow::Result<HashM
     let md = client
         .fetch_metadata(Some(topic), Duration::from_secs(30))
         .context("reading indicators topic metadata")?;
+    // Refused is not missing: assuming nothing was published would publish everything again.
+    if let Some(op) = md
+        .topics()
+        .first()
+        .and_then(|t| t.error())
+        .map(rdkafka::types::RDKafkaErrorCode::from)
+        .and_then(|c| OperatorError::of_code(c, topic))
+        .filter(|op| op.cause != Cause::UnknownTopic)
+    {
+        return Err(anyhow::Error::new(op).context("reading what the indicators topic holds"));
+    }
     let partitions = md
         .topics()
         .first()

@@ -29,7 +29,8 @@ use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
 use crate::ownership::{Owned, SharedAssignment};
 use crate::period;
-use crate::pipeline::{OutputProducer, Processor, TransactionAborted};
+use crate::pipeline::{HeadersOnly, OutputProducer, Processor, TransactionAborted};
+use crate::retry::{Backoff, OperatorError};
 
 pub struct ServiceHandle {
     pub lifecycle: Arc<Lifecycle>,
@@ -156,18 +157,40 @@ async fn main_loop(
     mut queries: mpsc::Receiver<RecordQuery>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let mut retry = Retry {
+        backoff: Backoff::new(),
+        group: settings.kafka.group_id.clone(),
+        transactional_id: kafka::transactional_id(&settings),
+        metrics: metrics.clone(),
+    };
     if settings.topics.create {
-        kafka::create_output_topics(&settings).await?;
+        while let Err(e) = kafka::create_output_topics(&settings).await {
+            if !retry
+                .wait(&e, "Creating the output topics", &mut shutdown)
+                .await
+            {
+                return Ok(());
+            }
+        }
     }
+    retry.backoff.reset();
     let stop_flag = shutdown.clone();
-    let inputs =
-        kafka::wait_for_topics(&settings, &settings.topics.inputs(), || *stop_flag.borrow())
-            .await?;
+    let inputs = kafka::wait_for_topics(&settings, &settings.topics.inputs(), &metrics, || {
+        *stop_flag.borrow()
+    })
+    .await?;
     let changelog = settings.changelog_topic();
     let changelog_partitions =
-        kafka::wait_for_topics(&settings, &[&changelog], || *stop_flag.borrow()).await?[0].1;
-    loop {
-        let session = run_session(
+        kafka::wait_for_topics(&settings, &[&changelog], &metrics, || *stop_flag.borrow()).await?
+            [0]
+        .1;
+    let headers_only = HeadersOnly::default();
+    for session in 0u64.. {
+        if session > 0 {
+            metrics.restores.inc();
+        }
+        let progress = metrics.progress_batches();
+        let result = run_session(
             &settings,
             &inputs,
             changelog_partitions,
@@ -175,17 +198,67 @@ async fn main_loop(
             &lifecycle,
             &mut queries,
             &mut shutdown,
+            &headers_only,
         )
         .await;
-        match session {
-            // Abort and rewind: the engine had applied the aborted batch, so it is rebuilt
-            // from what Kafka committed, with fresh clients, without leaving the process.
-            Err(e) if e.downcast_ref::<TransactionAborted>().is_some() && !*shutdown.borrow() => {
-                warn!(error = %format!("{e:#}"), "Transaction aborted; restoring from the last committed batch.");
-                lifecycle.set(State::Restoring);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+        let e = match result {
+            Err(e) if !*shutdown.borrow() => e,
             other => return other,
+        };
+        // Abort and rewind, or any other failure of the session: the engine may be ahead of
+        // what Kafka committed, so it is rebuilt from the changelog, with fresh clients,
+        // without leaving the process, after a backoff that grows while sessions keep
+        // failing without progress.
+        lifecycle.set(State::Restoring);
+        if metrics.progress_batches() != progress {
+            retry.backoff.reset();
+        }
+        let what = if e.downcast_ref::<TransactionAborted>().is_some() {
+            "Transaction aborted; restoring from the last committed batch"
+        } else {
+            "Processing failed; restoring from the last committed batch"
+        };
+        if !retry.wait(&e, what, &mut shutdown).await {
+            return Ok(());
+        }
+    }
+    unreachable!("sessions are counted by u64")
+}
+
+/// The backoff between failed attempts, and who hears of each failure.
+struct Retry {
+    backoff: Backoff,
+    group: String,
+    transactional_id: String,
+    metrics: Arc<Metrics>,
+}
+
+impl Retry {
+    /// Reports a failed attempt (an operator error by cause and resource, anything else as a
+    /// transient failure) and waits out the backoff; false if a stop was asked meanwhile.
+    async fn wait(
+        &mut self,
+        e: &anyhow::Error,
+        what: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let delay = self.backoff.next_delay();
+        let attempt = self.backoff.attempt();
+        match OperatorError::find(e, &self.group, &self.transactional_id) {
+            Some(op) => self.metrics.operator_error(&op, attempt, delay),
+            None => warn!(
+                error = %format!("{e:#}"),
+                attempt,
+                retry_in_ms = delay.as_millis() as u64,
+                "{what}; retrying."
+            ),
+        }
+        if *shutdown.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => !*shutdown.borrow(),
+            _ = shutdown.changed() => false,
         }
     }
 }
@@ -200,6 +273,7 @@ async fn run_session(
     lifecycle: &Arc<Lifecycle>,
     queries: &mut mpsc::Receiver<RecordQuery>,
     shutdown: &mut watch::Receiver<bool>,
+    headers_only: &HeadersOnly,
 ) -> anyhow::Result<()> {
     let (settings, metrics) = (settings.clone(), metrics.clone());
     let input_names = settings.topics.inputs().map(String::from);
@@ -211,6 +285,8 @@ async fn run_session(
         metrics: metrics.clone(),
         input_topics: input_names.to_vec(),
         assignment: assignment.clone(),
+        leaving: Default::default(),
+        group: settings.kafka.group_id.clone(),
     };
     let consumer: StreamConsumer<ServiceContext> = kafka::consumer_config(&settings)
         .create_with_context(context)
@@ -260,6 +336,8 @@ async fn run_session(
         ready_at: None,
         joined: false,
         gained: Vec::new(),
+        headers_only: headers_only.clone(),
+        fetch_backoff: Backoff::new(),
     };
     let result = processor.run(&consumer, &table, queries, shutdown).await;
     if result.is_ok() {
@@ -273,6 +351,13 @@ async fn run_session(
     }
     if processor.settings.processing.guarantee == crate::config::Guarantee::AtLeastOnce {
         processor.commit_stored(&consumer);
+    }
+    if result.is_err() {
+        // Replaced by the next session's consumer: the lag stays in sight meanwhile.
+        consumer
+            .context()
+            .leaving
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     consumer.unsubscribe();
     drop(consumer);

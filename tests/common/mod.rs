@@ -14,7 +14,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -74,6 +74,65 @@ impl Broker {
                     r.expect("topic created");
                 }
             }
+        }
+    }
+
+    /// [`Broker::create_topics`] with topic configs such as `max.message.bytes` (the mock
+    /// takes none: it enforces no size limit of its own).
+    pub async fn create_topics_with(&self, topics: &[(&str, i32)], config: &[(&str, &str)]) {
+        if self.mock.is_some() {
+            return self.create_topics(topics).await;
+        }
+        let admin: AdminClient<DefaultClientContext> = self.config().create().expect("admin");
+        let new: Vec<NewTopic> = topics
+            .iter()
+            .map(|(t, p)| {
+                config.iter().fold(
+                    NewTopic::new(t, *p, TopicReplication::Fixed(1)),
+                    |topic, (k, v)| topic.set(k, v),
+                )
+            })
+            .collect();
+        for r in admin
+            .create_topics(&new, &AdminOptions::new())
+            .await
+            .expect("create topics")
+        {
+            r.expect("topic created");
+        }
+    }
+
+    /// Produces `messages` in order, as a hostile producer may: any key bytes, null values,
+    /// headers, values up to 16 MiB.
+    pub async fn produce_raw(&self, topic: &str, messages: &[Raw]) {
+        let producer: FutureProducer = self
+            .config()
+            .set("message.max.bytes", (16 << 20).to_string())
+            .create()
+            .expect("producer");
+        for m in messages {
+            let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+            if let Some(k) = &m.key {
+                r = r.key(k.as_slice());
+            }
+            if let Some(v) = &m.value {
+                r = r.payload(v.as_slice());
+            }
+            if !m.headers.is_empty() {
+                let mut h = OwnedHeaders::new_with_capacity(m.headers.len());
+                for (k, v) in &m.headers {
+                    h = h.insert(Header {
+                        key: k.as_str(),
+                        value: Some(v.as_slice()),
+                    });
+                }
+                r = r.headers(h);
+            }
+            producer
+                .send(r, Duration::from_secs(30))
+                .await
+                .map_err(|(e, _)| e)
+                .expect("produced");
         }
     }
 
@@ -189,6 +248,24 @@ impl Broker {
         assert!(ends.is_empty(), "could not read {topic} to its end");
         out.sort_by_key(|m| (m.partition, m.offset));
         out.into_iter().skip(skip).collect()
+    }
+}
+
+/// A message to produce as it is, whatever it holds.
+#[derive(Clone, Debug, Default)]
+pub struct Raw {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Raw {
+    pub fn value(key: &[u8], value: impl Into<Vec<u8>>) -> Raw {
+        Raw {
+            key: Some(key.to_vec()),
+            value: Some(value.into()),
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -670,4 +747,22 @@ pub fn volume_lines() -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The offset `group` committed on `topic`/`partition` (0 when none).
+pub fn committed_offset(broker: &Broker, group: &str, topic: &str, partition: i32) -> i64 {
+    let c: BaseConsumer = broker
+        .config()
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let done = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    match done.elements().first().map(|e| e.offset()) {
+        Some(Offset::Offset(o)) => o,
+        _ => 0,
+    }
 }
