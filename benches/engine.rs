@@ -9,6 +9,10 @@
 //! - `restatement/10k_cells` and `restatement/440k_cells`: one revised member cell in a middle
 //!   month, then a flush, against an engine holding one region (~14k cells) or all 31. The cost
 //!   must not grow with unrelated cells.
+//! - `cumulative_backfill/parse_and_apply` (and its own `reference_json_value_only`): the same
+//!   series shaped as customs publish them (contract v2: breakdowns cumulative only, totals
+//!   month and cumulative, January–February combined; `support::backfill_cumulative`), and
+//!   `restatement/cumulative_440k_cells`: one revised cumulative member cell against it.
 //!
 //! A plain summary (events/s, restatement times and their ratio, cells and bytes per cell)
 //! is printed after criterion's own report. The data is generated in `support/` (fixed seed).
@@ -44,6 +48,16 @@ fn rules() -> ParseRules {
     }
 }
 
+/// Reads each message into a `serde_json::Value`: the same-run reference.
+fn json_value_only(messages: &[Vec<u8>]) -> usize {
+    let mut fields = 0usize;
+    for m in messages {
+        let v: serde_json::Value = serde_json::from_slice(m).expect("valid JSON");
+        fields += v.as_object().map_or(0, |o| o.len());
+    }
+    fields
+}
+
 /// Parses, applies and flushes every message; returns the engine and how many records the
 /// flushes returned.
 fn backfill_parse_and_apply(messages: &[Vec<u8>], rules: &ParseRules) -> (Engine, usize) {
@@ -73,9 +87,9 @@ fn backfill_apply_only(events: &[Event<'_>]) -> (Engine, usize) {
     (engine, published)
 }
 
-/// Restates one member cell (always a higher revision, alternating between two values so the
-/// records really change) and flushes; returns how many records were published.
-fn restate(engine: &mut Engine, revision: u32) -> usize {
+/// Restates one member cell of `basis` (always a higher revision, alternating between two
+/// values so the records really change) and flushes; returns how many records were published.
+fn restate(engine: &mut Engine, revision: u32, basis: Basis) -> usize {
     let value = if revision % 2 == 0 {
         98_765_432_100
     } else {
@@ -89,7 +103,7 @@ fn restate(engine: &mut Engine, revision: u32) -> usize {
         member: Some(Cow::Borrowed(RESTATED_MEMBER)),
         value_cny: Hundredths(value),
         value_usd: None,
-        basis: Basis::Month,
+        basis,
         revision,
     });
     assert_eq!(engine.apply(&event), Outcome::Applied);
@@ -155,6 +169,17 @@ fn main() {
     let (mut small, _) = backfill_parse_and_apply(&one_region, &rules);
     let (full_cells, full_bytes) = (full.cells(), full.approx_bytes());
     let small_cells = small.cells();
+    let cumulative = support::backfill_cumulative(&all_regions);
+    let n_cumulative = cumulative.len() as u64;
+    let rss_before = rss_bytes();
+    let (mut full_cumulative, published_cumulative) = backfill_parse_and_apply(&cumulative, &rules);
+    let rss_cumulative = rss_bytes().saturating_sub(rss_before);
+    let (cumulative_cells, cumulative_bytes) =
+        (full_cumulative.cells(), full_cumulative.approx_bytes());
+    eprintln!(
+        "generated the cumulative-shaped backfill: {n_cumulative} events ({:.1} MB of JSON)",
+        cumulative.iter().map(Vec::len).sum::<usize>() as f64 / 1e6
+    );
 
     let recorder = Recorder::default();
     let mut c = Criterion::default().configure_from_args();
@@ -187,11 +212,7 @@ fn main() {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    let mut fields = 0usize;
-                    for m in &messages {
-                        let v: serde_json::Value = serde_json::from_slice(m).expect("valid JSON");
-                        fields += v.as_object().map_or(0, |o| o.len());
-                    }
+                    let fields = json_value_only(&messages);
                     let took = start.elapsed();
                     total += took;
                     recorder.push("backfill/reference_json_value_only", took.as_secs_f64());
@@ -216,6 +237,46 @@ fn main() {
         });
         g.finish();
     }
+    {
+        let mut g = c.benchmark_group("cumulative_backfill");
+        g.sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(20))
+            .throughput(Throughput::Elements(n_cumulative));
+        g.bench_function("parse_and_apply", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let run = backfill_parse_and_apply(&cumulative, &rules);
+                    let took = start.elapsed();
+                    total += took;
+                    recorder.push("cumulative_backfill/parse_and_apply", took.as_secs_f64());
+                    drop(black_box(run));
+                }
+                total
+            })
+        });
+        g.bench_function("reference_json_value_only", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let fields = json_value_only(&cumulative);
+                    let took = start.elapsed();
+                    total += took;
+                    recorder.push(
+                        "cumulative_backfill/reference_json_value_only",
+                        took.as_secs_f64(),
+                    );
+                    black_box(fields);
+                }
+                total
+            })
+        });
+        g.finish();
+    }
 
     let mut revision = 0u32;
     let mut published_per_restatement = BTreeMap::new();
@@ -225,10 +286,15 @@ fn main() {
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(3))
             .throughput(Throughput::Elements(1));
-        for (name, engine) in [("10k_cells", &mut small), ("440k_cells", &mut full)] {
+        for (name, engine, basis) in [
+            ("10k_cells", &mut small, Basis::Month),
+            ("440k_cells", &mut full, Basis::Month),
+            ("cumulative_440k_cells", &mut full_cumulative, Basis::Ytd),
+        ] {
             let key: &'static str = match name {
                 "10k_cells" => "restatement/10k_cells",
-                _ => "restatement/440k_cells",
+                "440k_cells" => "restatement/440k_cells",
+                _ => "restatement/cumulative_440k_cells",
             };
             g.bench_function(name, |b| {
                 b.iter_custom(|iters| {
@@ -236,7 +302,7 @@ fn main() {
                     let mut published = 0;
                     for _ in 0..iters {
                         revision += 1;
-                        published = restate(engine, revision);
+                        published = restate(engine, revision, basis);
                     }
                     let took = start.elapsed();
                     recorder.push(key, took.as_secs_f64() / iters as f64);
@@ -273,11 +339,31 @@ fn main() {
             engine / reference
         );
     }
+    for (name, reference) in [(
+        "cumulative_backfill/parse_and_apply",
+        "cumulative_backfill/reference_json_value_only",
+    )] {
+        if let (Some(s), Some(r)) = (recorder.median(name), recorder.median(reference)) {
+            println!(
+                "{name}: {:.0} events/s ({n_cumulative} events in {s:.3} s, flush every {BATCH}); \
+                 {:.2}x the time of parsing them to serde_json::Value alone ({:.0} events/s)",
+                n_cumulative as f64 / s,
+                s / r,
+                n_cumulative as f64 / r,
+            );
+        }
+    }
     let small_t = recorder.median("restatement/10k_cells");
     let full_t = recorder.median("restatement/440k_cells");
+    let cumulative_t = recorder.median("restatement/cumulative_440k_cells");
     for (name, t, cells) in [
         ("restatement/10k_cells", small_t, small_cells),
         ("restatement/440k_cells", full_t, full_cells),
+        (
+            "restatement/cumulative_440k_cells",
+            cumulative_t,
+            cumulative_cells,
+        ),
     ] {
         if let Some(t) = t {
             println!(
@@ -296,5 +382,12 @@ fn main() {
         full_bytes as f64 / full_cells as f64,
         rss_full as f64 / 1e6,
         rss_full as f64 / full_cells as f64,
+    );
+    println!(
+        "cumulative backfill: {cumulative_cells} cells, approx_bytes {} ({:.1} bytes/cell), RSS growth {:.1} MB ({:.1} bytes/cell), {published_cumulative} records published",
+        cumulative_bytes,
+        cumulative_bytes as f64 / cumulative_cells as f64,
+        rss_cumulative as f64 / 1e6,
+        rss_cumulative as f64 / cumulative_cells as f64,
     );
 }

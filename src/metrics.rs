@@ -412,7 +412,11 @@ impl Metrics {
             }
             Record::Freight(r) => {
                 let labels = [&*r.port, &*r.service];
-                set(&self.freight_month, &labels, Some(r.month_trains as f64));
+                set(
+                    &self.freight_month,
+                    &labels,
+                    r.month_trains.map(|t| t as f64),
+                );
                 set(&self.freight_ytd, &labels, Some(r.ytd_trains as f64));
                 set(&self.freight_yoy, &labels, r.ytd_yoy_pct.map(|p| p / 100.0));
                 set(
@@ -463,9 +467,11 @@ mod tests {
             port: port.into(),
             service: "china_europe".into(),
             period: Period::parse(period).unwrap(),
-            month_trains,
+            month_trains: Some(month_trains as i64),
             ytd_trains: month_trains,
             months_in_ytd: 1,
+            ytd_basis: crate::engine::record::YtdBasis::Reported,
+            ytd_gap_trains: None,
             prior_ytd_trains: None,
             ytd_yoy_pct: None,
             ttm_trains: None,

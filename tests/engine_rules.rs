@@ -1052,9 +1052,13 @@ fn every_record_has_exactly_the_contract_fields_and_no_clock() {
         "month_cny",
         "ytd_cny",
         "months_in_ytd",
+        "ytd_basis",
+        "ytd_gap_cny",
         "prior_ytd_cny",
         "ytd_yoy_pct",
         "ytd_usd",
+        "prior_ytd_usd",
+        "ytd_usd_yoy_pct",
         "ttm_cny",
         "share_pct",
         "yoy_rank",
@@ -1091,6 +1095,8 @@ fn every_record_has_exactly_the_contract_fields_and_no_clock() {
             "month_trains",
             "ytd_trains",
             "months_in_ytd",
+            "ytd_basis",
+            "ytd_gap_trains",
             "prior_ytd_trains",
             "ytd_yoy_pct",
             "ttm_trains",
@@ -1651,4 +1657,537 @@ fn restating_a_january_reaches_december_of_the_next_year_and_no_further() {
     assert_eq!(dec["prior_ytd_cny"], "1150.00");
     // 1200 / 1150 - 1 = 4.347826...%
     assert_eq!(dec["ytd_yoy_pct"], 4.347826);
+}
+
+// ---------------------------------------------------------------------------------------
+// Contract v2: "Deriving months and year-to-date" from month and cumulative figures
+// ---------------------------------------------------------------------------------------
+
+/// The same event as a cumulative (January-to-`period`) figure.
+fn ytd(event: Value) -> Value {
+    with(event, "basis", json!("ytd"))
+}
+
+fn usd(event: Value, dollars: &str) -> Value {
+    with(event, "value_usd", json!(dollars))
+}
+
+#[test]
+fn a_combined_january_february_release_has_no_january_and_reports_february() {
+    let mut b = Book::new();
+    b.send_all([
+        ytd(trade("XJ", "2023-02", "export", "200.00")),
+        ytd(trade("XJ", "2023-03", "export", "320.00")),
+        ytd(trade("XJ", "2024-02", "export", "300.00")),
+        trade("XJ", "2024-03", "export", "150.00"),
+        ytd(trade("XJ", "2024-03", "export", "450.00")),
+    ]);
+    assert_eq!(b.record("trade/XJ/export/total/-/2024-01"), None);
+    assert_eq!(b.record("trade/XJ/export/total/-/2023-01"), None);
+    let feb = b.get("trade/XJ/export/total/-/2024-02");
+    // Two months in one figure: no month value, but a complete year-to-date.
+    assert_eq!(feb["month_cny"], Value::Null);
+    assert_eq!(feb["ytd_cny"], "300.00");
+    assert_eq!(feb["months_in_ytd"], 2);
+    assert_eq!(feb["ytd_basis"], "reported");
+    assert_eq!(feb["ytd_gap_cny"], Value::Null);
+    assert_eq!(feb["prior_ytd_cny"], "200.00");
+    assert_eq!(feb["ytd_yoy_pct"], 50.0); // 300 / 200
+    let mar = b.get("trade/XJ/export/total/-/2024-03");
+    assert_eq!(mar["month_cny"], "150.00");
+    assert_eq!(mar["ytd_cny"], "450.00");
+    assert_eq!(mar["months_in_ytd"], 3);
+    assert_eq!(mar["ytd_basis"], "reported");
+    assert_eq!(mar["ytd_gap_cny"], "0.00"); // 450 - (300 + 150)
+    assert_eq!(mar["prior_ytd_cny"], "320.00");
+    assert_eq!(mar["ytd_yoy_pct"], 40.625); // 450 / 320
+                                            // 2023-03 has only its cumulative: its month is derived, 320 - 200.
+    assert_eq!(
+        b.get("trade/XJ/export/total/-/2023-03")["month_cny"],
+        "120.00"
+    );
+}
+
+#[test]
+fn a_series_published_only_cumulatively_derives_its_months_shares_and_leaders() {
+    let mut b = Book::new();
+    b.send_all([
+        trade("XJ", "2024-01", "import", "100.00"),
+        trade("XJ", "2024-02", "import", "100.00"),
+        trade("XJ", "2024-03", "import", "100.00"),
+        ytd(part(
+            "XJ",
+            "2024-01",
+            "import",
+            "commodity",
+            "steel",
+            "10.00",
+        )),
+        ytd(part(
+            "XJ",
+            "2024-02",
+            "import",
+            "commodity",
+            "steel",
+            "25.00",
+        )),
+        ytd(part(
+            "XJ",
+            "2024-03",
+            "import",
+            "commodity",
+            "steel",
+            "45.00",
+        )),
+    ]);
+    for (month, v, y) in [
+        (1, "10.00", "10.00"),
+        (2, "15.00", "25.00"),
+        (3, "20.00", "45.00"),
+    ] {
+        let r = b.get(&format!("trade/XJ/import/commodity/steel/2024-0{month}"));
+        assert_eq!(r["month_cny"], v, "{month}");
+        assert_eq!(r["ytd_cny"], y, "{month}");
+        assert_eq!(r["months_in_ytd"], month, "{month}");
+        assert_eq!(r["ytd_basis"], "reported", "{month}");
+        assert_eq!(r["ytd_gap_cny"], Value::Null, "{month}");
+    }
+    // 45 of the total's 300
+    let mar = b.get("trade/XJ/import/commodity/steel/2024-03");
+    assert_eq!(mar["share_pct"], 15.0);
+    let l = b.get("leaders/XJ/import/commodity/2024-03");
+    assert_eq!(l["members_ranked"], 1);
+    assert_eq!(
+        l["by_share"],
+        json!([{"member": "steel", "ytd_cny": "45.00", "share_pct": 15.0}])
+    );
+    // The month-basis total: every month derived, no gap to check.
+    let total = b.get("trade/XJ/import/total/-/2024-03");
+    assert_eq!(total["ytd_basis"], "derived");
+    assert_eq!(total["ytd_gap_cny"], Value::Null);
+}
+
+#[test]
+fn a_reported_cumulative_that_disagrees_with_its_month_prevails_and_shows_the_gap() {
+    let mut b = Book::new();
+    b.send_all([
+        trade("XJ", "2024-01", "export", "100.00"),
+        ytd(trade("XJ", "2024-01", "export", "100.00")),
+        trade("XJ", "2024-02", "export", "50.00"),
+        ytd(trade("XJ", "2024-02", "export", "150.03")),
+        trade("XJ", "2024-03", "export", "20.00"),
+        trade("XJ", "2024-04", "export", "30.00"),
+        ytd(trade("XJ", "2024-04", "export", "199.90")),
+    ]);
+    let jan = b.get("trade/XJ/export/total/-/2024-01");
+    assert_eq!(jan["ytd_gap_cny"], "0.00"); // 100 - (0 + 100)
+    let feb = b.get("trade/XJ/export/total/-/2024-02");
+    // The month keeps its own figure; the year-to-date is the reported one.
+    assert_eq!(feb["month_cny"], "50.00");
+    assert_eq!(feb["ytd_cny"], "150.03");
+    assert_eq!(feb["ytd_basis"], "reported");
+    assert_eq!(feb["ytd_gap_cny"], "0.03"); // 150.03 - (100 + 50)
+    let mar = b.get("trade/XJ/export/total/-/2024-03");
+    // Built on the reported February: 150.03 + 20
+    assert_eq!(mar["ytd_cny"], "170.03");
+    assert_eq!(mar["ytd_basis"], "derived");
+    assert_eq!(mar["ytd_gap_cny"], Value::Null);
+    let apr = b.get("trade/XJ/export/total/-/2024-04");
+    assert_eq!(apr["ytd_cny"], "199.90");
+    assert_eq!(apr["month_cny"], "30.00");
+    assert_eq!(apr["ytd_gap_cny"], "-0.13"); // 199.90 - (170.03 + 30)
+}
+
+#[test]
+fn a_revised_cumulative_can_derive_a_negative_month_and_revisions_apply_per_cell() {
+    let mut b = Book::new();
+    b.send_all([
+        rev(trade("XJ", "2024-01", "import", "90.00"), 5),
+        ytd(trade("XJ", "2024-01", "import", "100.00")),
+        ytd(trade("XJ", "2024-02", "import", "180.00")),
+    ]);
+    assert_eq!(
+        b.get("trade/XJ/import/total/-/2024-02")["month_cny"],
+        "80.00"
+    );
+    // The cumulative's revision 1 is not stale against the month cell's revision 5: they are
+    // two cells.
+    assert_eq!(
+        b.send(rev(ytd(trade("XJ", "2024-01", "import", "200.00")), 1)),
+        Outcome::Applied
+    );
+    assert_eq!(
+        b.flush_keys(),
+        [
+            "trade/XJ/import/total/-/2024-01",
+            "trade/XJ/import/total/-/2024-02"
+        ]
+    );
+    let jan = b.get("trade/XJ/import/total/-/2024-01");
+    assert_eq!(jan["month_cny"], "90.00"); // m(1) is present: it is the month
+    assert_eq!(jan["ytd_cny"], "200.00");
+    assert_eq!(jan["ytd_gap_cny"], "110.00"); // 200 - (0 + 90)
+    let feb = b.get("trade/XJ/import/total/-/2024-02");
+    assert_eq!(feb["month_cny"], "-20.00"); // 180 - 200
+    assert_eq!(feb["ytd_cny"], "180.00");
+    // A revised month figure, conversely, leaves the cumulative as it is.
+    b.send(rev(trade("XJ", "2024-01", "import", "95.00"), 6));
+    let jan = b.get("trade/XJ/import/total/-/2024-01");
+    assert_eq!(jan["ytd_cny"], "200.00");
+    assert_eq!(jan["ytd_gap_cny"], "105.00");
+}
+
+#[test]
+fn a_ttm_from_cumulatives_crosses_a_combined_january_february() {
+    let mut b = Book::new();
+    b.send_all([
+        ytd(trade("XJ", "2023-02", "total", "200.00")),
+        ytd(trade("XJ", "2023-03", "total", "300.00")),
+        ytd(trade("XJ", "2023-12", "total", "1300.00")),
+        ytd(trade("XJ", "2024-02", "total", "220.00")),
+        ytd(trade("XJ", "2024-03", "total", "330.00")),
+        ytd(trade("XJ", "2024-04", "total", "440.00")),
+    ]);
+    // December: the year itself.
+    assert_eq!(
+        b.get("trade/XJ/total/total/-/2023-12")["ttm_cny"],
+        "1300.00"
+    );
+    // Y(M) + Y_prev(12) - Y_prev(M)
+    assert_eq!(
+        b.get("trade/XJ/total/total/-/2024-02")["ttm_cny"],
+        "1320.00"
+    ); // 220 + 1300 - 200
+    assert_eq!(
+        b.get("trade/XJ/total/total/-/2024-03")["ttm_cny"],
+        "1330.00"
+    ); // 330 + 1300 - 300
+       // No 2023-04 cumulative, and the twelve months' values are not all known either.
+    assert_eq!(
+        b.get("trade/XJ/total/total/-/2024-04")["ttm_cny"],
+        Value::Null
+    );
+    assert_eq!(
+        b.get("trade/XJ/total/total/-/2024-04")["month_cny"],
+        "110.00"
+    );
+}
+
+#[test]
+fn a_ttm_sums_the_twelve_months_when_a_cumulative_is_missing() {
+    let mut b = Book::new();
+    // 2023-04 .. 2023-12 monthly (10 each), no 2023 cumulative at all; 2024 combined Jan-Feb
+    // and a month for March: Y_prev(12) is unknown, and v(2024-01) too.
+    for p in months((2023, 4), (2023, 12)) {
+        b.send(trade("XJ", &p, "export", "10.00"));
+    }
+    b.send_all([
+        ytd(trade("XJ", "2024-02", "export", "50.00")),
+        trade("XJ", "2024-03", "export", "30.00"),
+        ytd(trade("XJ", "2024-04", "export", "100.00")),
+    ]);
+    assert_eq!(
+        b.get("trade/XJ/export/total/-/2024-03")["ttm_cny"],
+        Value::Null
+    );
+    // At 2024-04 the window is 2023-05 .. 2024-04: months 10 × 8 + v(2024-01..04), with
+    // v(2024-01) and v(2024-02) unknown: still null.
+    assert_eq!(
+        b.get("trade/XJ/export/total/-/2024-04")["ttm_cny"],
+        Value::Null
+    );
+    // With monthly January and February the months are all known again: at 2024-04,
+    // 8 × 10 (2023-05..12) + 20 + 30 + 30 + 20 (v(4) = 100 - 80).
+    b.send_all([
+        trade("XJ", "2024-01", "export", "20.00"),
+        trade("XJ", "2024-02", "export", "30.00"),
+    ]);
+    let apr = b.get("trade/XJ/export/total/-/2024-04");
+    assert_eq!(apr["month_cny"], "20.00");
+    assert_eq!(apr["ttm_cny"], "180.00");
+}
+
+#[test]
+fn a_partial_ytd_after_a_gap_adds_the_months_after_the_last_known_ytd() {
+    let mut b = Book::new();
+    for p in months((2023, 1), (2023, 5)) {
+        b.send(trade("XJ", &p, "import", "50.00"));
+    }
+    b.send_all([
+        fx("2024-04", "8"),
+        fx("2024-05", "8"),
+        usd(ytd(trade("XJ", "2024-02", "import", "200.00")), "28.00"),
+        // 2024-03 missing
+        trade("XJ", "2024-04", "import", "40.00"),
+        trade("XJ", "2024-05", "import", "50.00"),
+    ]);
+    let r = b.get("trade/XJ/import/total/-/2024-05");
+    assert_eq!(r["ytd_basis"], "partial");
+    assert_eq!(r["ytd_cny"], "290.00"); // Y(2) + m(4) + m(5)
+    assert_eq!(r["months_in_ytd"], 4); // 2 + 2
+    assert_eq!(r["ytd_usd"], "39.25"); // 28.00 + 40 / 8 + 50 / 8
+    assert_eq!(r["prior_ytd_cny"], "250.00");
+    assert_eq!(r["ytd_yoy_pct"], Value::Null);
+    assert_eq!(r["ytd_usd_yoy_pct"], Value::Null);
+    assert_eq!(r["ttm_cny"], Value::Null);
+    assert_eq!(r["month_cny"], "50.00");
+    // Once March's cumulative arrives the year is complete again, and reported there.
+    b.send(ytd(trade("XJ", "2024-03", "import", "290.00")));
+    let r = b.get("trade/XJ/import/total/-/2024-05");
+    assert_eq!(r["ytd_basis"], "derived");
+    assert_eq!(r["ytd_cny"], "380.00"); // 290 + 40 + 50
+    assert_eq!(r["months_in_ytd"], 5);
+    assert_eq!(r["ytd_yoy_pct"], 52.0); // 380 / 250
+    assert_eq!(
+        b.get("trade/XJ/import/total/-/2024-03")["month_cny"],
+        "90.00"
+    );
+}
+
+#[test]
+fn dollars_follow_a_reported_cumulative_half_to_even_to_the_cent() {
+    let mut b = Book::new();
+    b.send_all([
+        fx("2024-03", "8"),
+        fx("2024-04", "8"),
+        fx("2024-05", "8"),
+        usd(ytd(trade("XJ", "2023-02", "export", "100.00")), "14.00"),
+        usd(ytd(trade("XJ", "2023-03", "export", "150.00")), "21.00"),
+        usd(ytd(trade("XJ", "2024-02", "export", "200.00")), "28.00"),
+        // No dollars given: (300.04 - 200.00) / 8 = 12.505 -> 12.50 (half to even)
+        ytd(trade("XJ", "2024-03", "export", "300.04")),
+        // A month only: 100.12 / 8 = 12.515 -> 12.52
+        trade("XJ", "2024-04", "export", "100.12"),
+        // A cumulative with a month that carries dollars: dollars follow the cumulative,
+        // (500.16 - 400.16) / 8 = 12.50, not the month's 99.99.
+        ytd(trade("XJ", "2024-05", "export", "500.16")),
+        usd(trade("XJ", "2024-05", "export", "100.00"), "99.99"),
+    ]);
+    assert_eq!(b.get("trade/XJ/export/total/-/2024-02")["ytd_usd"], "28.00");
+    let mar = b.get("trade/XJ/export/total/-/2024-03");
+    assert_eq!(mar["ytd_usd"], "40.50");
+    assert_eq!(mar["prior_ytd_usd"], "21.00");
+    // 40.50 / 21.00 - 1 = 92.857142857...%
+    assert_eq!(mar["ytd_usd_yoy_pct"], 92.857143);
+    let apr = b.get("trade/XJ/export/total/-/2024-04");
+    assert_eq!(apr["ytd_cny"], "400.16");
+    assert_eq!(apr["ytd_usd"], "53.02");
+    assert_eq!(apr["prior_ytd_usd"], Value::Null);
+    assert_eq!(b.get("trade/XJ/export/total/-/2024-05")["ytd_usd"], "65.52");
+}
+
+#[test]
+fn a_combined_january_february_without_dollars_has_no_dollar_ytd() {
+    let mut b = Book::new();
+    b.send_all([
+        fx("2024-01", "7"),
+        fx("2024-02", "7"),
+        fx("2024-03", "7"),
+        ytd(trade("XJ", "2024-02", "import", "200.00")),
+        ytd(trade("XJ", "2024-03", "import", "270.00")),
+        trade("XJ", "2024-04", "import", "70.00"),
+    ]);
+    for key in [
+        "trade/XJ/import/total/-/2024-02",
+        "trade/XJ/import/total/-/2024-03",
+        "trade/XJ/import/total/-/2024-04",
+    ] {
+        let r = b.get(key);
+        assert_eq!(r["ytd_usd"], Value::Null, "{key}");
+        assert_ne!(r["ytd_cny"], Value::Null, "{key}");
+    }
+    assert_eq!(
+        b.get("trade/XJ/import/total/-/2024-04")["ytd_cny"],
+        "340.00"
+    );
+}
+
+#[test]
+fn freight_trains_follow_the_same_rules_and_an_unknown_month_ends_a_streak() {
+    let mut b = Book::new();
+    for p in months((2023, 10), (2023, 12)) {
+        b.send(trains("khorgos", &p, 700));
+    }
+    b.send_all([
+        ytd(trains("khorgos", "2024-02", 1400)),
+        trains("khorgos", "2024-03", 700),
+        ytd(trains("khorgos", "2024-03", 2101)),
+        ytd(trains("khorgos", "2024-04", 2801)),
+    ]);
+    assert_eq!(b.record("freight/khorgos/china_europe/2024-01"), None);
+    assert_eq!(
+        b.get("freight/khorgos/china_europe/2023-12")["streak_months"],
+        3
+    );
+    let feb = b.get("freight/khorgos/china_europe/2024-02");
+    assert_eq!(feb["month_trains"], Value::Null);
+    assert_eq!(feb["ytd_trains"], 1400);
+    assert_eq!(feb["ytd_basis"], "reported");
+    // v(2) is unknown: the streak from 2023 ends.
+    assert_eq!(feb["streak_months"], 0);
+    let mar = b.get("freight/khorgos/china_europe/2024-03");
+    assert_eq!(mar["month_trains"], 700);
+    assert_eq!(mar["ytd_trains"], 2101);
+    assert_eq!(mar["ytd_gap_trains"], 1); // 2101 - (1400 + 700)
+    assert_eq!(mar["streak_months"], 1);
+    let apr = b.get("freight/khorgos/china_europe/2024-04");
+    assert_eq!(apr["month_trains"], 700); // 2801 - 2101, derived
+    assert_eq!(apr["months_in_ytd"], 4);
+    assert_eq!(apr["ytd_gap_trains"], Value::Null);
+    assert_eq!(apr["streak_months"], 2);
+    // A revised cumulative below the month before: a negative derived month, no streak.
+    b.send(rev(ytd(trains("khorgos", "2024-04", 2000)), 1));
+    let apr = b.get("freight/khorgos/china_europe/2024-04");
+    assert_eq!(apr["month_trains"], -101);
+    assert_eq!(apr["streak_months"], 0);
+}
+
+#[test]
+fn the_total_flow_is_derived_per_basis_and_needs_a_shared_basis() {
+    let mut b = Book::new();
+    b.send_all([
+        ytd(trade("XJ", "2024-02", "import", "200.00")),
+        ytd(trade("XJ", "2024-02", "export", "110.00")),
+        trade("XJ", "2024-03", "import", "100.00"),
+        trade("XJ", "2024-03", "export", "50.00"),
+        ytd(trade("XJ", "2024-03", "import", "300.00")),
+        ytd(trade("XJ", "2024-03", "export", "160.00")),
+        // No shared basis at 2024-04: import a month, export a cumulative.
+        trade("XJ", "2024-04", "import", "10.00"),
+        ytd(trade("XJ", "2024-04", "export", "170.00")),
+        // An explicit cumulative total beats import + export of that basis.
+        ytd(trade("XJ", "2024-05", "import", "400.00")),
+        ytd(trade("XJ", "2024-05", "export", "200.00")),
+        ytd(trade("XJ", "2024-05", "total", "650.00")),
+    ]);
+    let feb = b.get("trade/XJ/total/total/-/2024-02");
+    assert_eq!(feb["ytd_cny"], "310.00"); // 200 + 110
+    assert_eq!(feb["ytd_basis"], "reported");
+    let mar = b.get("trade/XJ/total/total/-/2024-03");
+    assert_eq!(mar["month_cny"], "150.00"); // 100 + 50, month basis
+    assert_eq!(mar["ytd_cny"], "460.00"); // 300 + 160, ytd basis
+    assert_eq!(mar["ytd_gap_cny"], "0.00"); // 460 - (310 + 150)
+    assert_eq!(b.record("trade/XJ/total/total/-/2024-04"), None);
+    // The sides have their records there all the same.
+    assert_eq!(
+        b.get("trade/XJ/import/total/-/2024-04")["ytd_cny"],
+        "310.00"
+    );
+    assert_eq!(
+        b.get("trade/XJ/export/total/-/2024-04")["month_cny"],
+        "10.00"
+    );
+    let may = b.get("trade/XJ/total/total/-/2024-05");
+    assert_eq!(may["ytd_cny"], "650.00");
+    // v(5) = 650 - Y(4), and Y(4) of the total is unknown.
+    assert_eq!(may["month_cny"], Value::Null);
+}
+
+#[test]
+fn record_fields_come_in_the_contract_order() {
+    let mut b = Book::new();
+    b.send_all([
+        trade("XJ", "2024-01", "export", "1.00"),
+        trains("khorgos", "2024-01", 1),
+    ]);
+    b.engine.flush();
+    let order = |key: &str, b: &mut Book, fields: &[&str]| {
+        let record = b
+            .engine
+            .records()
+            .into_iter()
+            .find(|r| r.key() == key)
+            .unwrap();
+        let text = String::from_utf8(record.to_json()).unwrap();
+        let at: Vec<usize> = fields
+            .iter()
+            .map(|f| {
+                text.find(&format!("\"{f}\":"))
+                    .unwrap_or_else(|| panic!("{f}"))
+            })
+            .collect();
+        let mut sorted = at.clone();
+        sorted.sort();
+        assert_eq!(at, sorted, "{text}");
+    };
+    order(
+        "trade/XJ/export/total/-/2024-01",
+        &mut b,
+        &[
+            "kind",
+            "region",
+            "flow",
+            "dimension",
+            "member",
+            "period",
+            "month_cny",
+            "ytd_cny",
+            "months_in_ytd",
+            "ytd_basis",
+            "ytd_gap_cny",
+            "prior_ytd_cny",
+            "ytd_yoy_pct",
+            "ytd_usd",
+            "prior_ytd_usd",
+            "ytd_usd_yoy_pct",
+            "ttm_cny",
+            "share_pct",
+            "yoy_rank",
+            "yoy_rank_of",
+        ],
+    );
+    order(
+        "freight/khorgos/china_europe/2024-01",
+        &mut b,
+        &[
+            "kind",
+            "port",
+            "service",
+            "period",
+            "month_trains",
+            "ytd_trains",
+            "months_in_ytd",
+            "ytd_basis",
+            "ytd_gap_trains",
+            "prior_ytd_trains",
+            "ytd_yoy_pct",
+            "ttm_trains",
+            "streak_months",
+            "streak_threshold",
+        ],
+    );
+}
+
+#[test]
+fn ranks_and_leaders_use_the_year_to_date_from_cumulatives() {
+    let mut b = Book::new();
+    b.send_all([
+        // AA: combined releases, +20 %; BB: months, +10 %.
+        ytd(trade("AA", "2023-02", "export", "100.00")),
+        ytd(trade("AA", "2024-02", "export", "120.00")),
+        trade("BB", "2023-01", "export", "50.00"),
+        trade("BB", "2023-02", "export", "50.00"),
+        trade("BB", "2024-01", "export", "55.00"),
+        trade("BB", "2024-02", "export", "55.00"),
+        ytd(part("AA", "2023-02", "export", "commodity", "x", "10.00")),
+        ytd(part("AA", "2024-02", "export", "commodity", "x", "15.00")),
+        ytd(part("AA", "2024-02", "export", "commodity", "y", "30.00")),
+    ]);
+    let aa = b.get("trade/AA/export/total/-/2024-02");
+    assert_eq!(aa["ytd_yoy_pct"], 20.0);
+    assert_eq!(
+        (aa["yoy_rank"].as_u64(), aa["yoy_rank_of"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(b.get("trade/BB/export/total/-/2024-02")["yoy_rank"], 2);
+    let l = b.get("leaders/AA/export/commodity/2024-02");
+    assert_eq!(l["members_ranked"], 2);
+    assert_eq!(
+        l["by_share"],
+        json!([
+            {"member": "y", "ytd_cny": "30.00", "share_pct": 25.0},
+            {"member": "x", "ytd_cny": "15.00", "share_pct": 12.5}
+        ])
+    );
+    assert_eq!(l["by_yoy"], json!([{"member": "x", "ytd_yoy_pct": 50.0}]));
 }

@@ -17,6 +17,13 @@
 //! Both benchmarks keep their history across commits, so what they are given must not change:
 //! the only difference between them is the USD rate's drift ([`USD_DRIFT_ENGINE`],
 //! [`USD_DRIFT_KAFKA`]).
+//!
+//! [`backfill_cumulative`] is the same series shaped as customs publish them (contract v2):
+//! no January release, a combined January–February cumulative figure, then every month's
+//! cumulative January-to-month figure; breakdowns cumulative only, region totals with their
+//! month figures too (from March) and dollars on both. The values are those of [`backfill`]
+//! summed: the same random draws, in the same order. A backfill that starts mid-year (2022-10)
+//! has its first year's cumulative figures count from its first month.
 
 // Each of the two benchmarks uses only part of this module.
 #![allow(dead_code)]
@@ -168,6 +175,31 @@ pub fn backfill(regions: &[usize]) -> Vec<Vec<u8>> {
     out
 }
 
+/// [`backfill`]'s series as customs publish them (see the module comment), in log order.
+pub fn backfill_cumulative(regions: &[usize]) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(MONTHS as usize * (1 + regions.len() * PER_REGION_MONTH));
+    generate_shaped(
+        Shape::Cumulative,
+        regions,
+        first_period(),
+        MONTHS,
+        USD_DRIFT_ENGINE,
+        |message| match message {
+            Message::Fx(m) | Message::Trade(_, m) => out.push(m.to_vec()),
+        },
+    );
+    out
+}
+
+/// How the generated figures are published.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Every figure as its month's (`basis` absent), as in v1.
+    Months,
+    /// As customs publish: see [`backfill_cumulative`].
+    Cumulative,
+}
+
 /// Generates `months` months from `first` of `regions` (indexes into [`REGIONS`]), with a USD
 /// rate rising by `usd_drift` a month, and hands each message to `emit`, in log order. A
 /// region's values do not depend on which other regions are generated, nor on the number of
@@ -177,8 +209,63 @@ pub fn generate(
     first: Period,
     months: u32,
     usd_drift: f64,
+    emit: impl FnMut(Message<'_>),
+) {
+    generate_shaped(Shape::Months, regions, first, months, usd_drift, emit)
+}
+
+/// One trade figure's text: the month's figure, or (`cumulative`) the year-to-date one.
+#[allow(clippy::too_many_arguments)]
+fn trade_line(
+    line: &mut String,
+    region: &str,
+    period: Period,
+    flow: &str,
+    member: Option<(&str, String)>,
+    fen: i64,
+    cents: Option<i64>,
+    cumulative: bool,
+) {
+    line.clear();
+    let _ = write!(
+        line,
+        r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":""#
+    );
+    match member {
+        None => line.push_str(r#"total","value_cny":""#),
+        Some((dimension, member)) => {
+            let _ = write!(line, r#"{dimension}","member":"{member}","value_cny":""#);
+        }
+    }
+    push_money(line, fen);
+    if let Some(cents) = cents {
+        line.push_str(r#"","value_usd":""#);
+        push_money(line, cents);
+    }
+    if cumulative {
+        line.push_str(r#"","basis":"ytd"#);
+    }
+    line.push_str(r#"","source":"customs.gov.cn"}"#);
+}
+
+/// [`generate`] with the figures published as `shape` says. The random draws do not depend on
+/// the shape, so both shapes carry the same series.
+pub fn generate_shaped(
+    shape: Shape,
+    regions: &[usize],
+    first: Period,
+    months: u32,
+    usd_drift: f64,
     mut emit: impl FnMut(Message<'_>),
 ) {
+    let cumulative = shape == Shape::Cumulative;
+    // Per region and flow: the year's running (fen, cents) of the total, then of every
+    // member (commodities, then partners).
+    let members = 1 + COMMODITIES + PARTNERS;
+    let mut sums: Vec<[Vec<(i64, i64)>; 2]> = regions
+        .iter()
+        .map(|_| [vec![(0, 0); members], vec![(0, 0); members]])
+        .collect();
     let mut shapes: Vec<(usize, RegionShape)> =
         regions.iter().map(|&r| (r, RegionShape::new(r))).collect();
     let mut line = String::with_capacity(256);
@@ -200,48 +287,74 @@ pub fn generate(
             12 => 1.15,
             _ => 1.0,
         };
-        for (r, shape) in shapes.iter_mut() {
+        // January has no release of its own: it comes out with February.
+        let released = !cumulative || period.month() != 1;
+        if period.month() == 1 || m == 0 {
+            for flows in sums.iter_mut() {
+                for s in flows.iter_mut() {
+                    s.fill((0, 0));
+                }
+            }
+        }
+        for (ri, (r, shape)) in shapes.iter_mut().enumerate() {
             let region = REGIONS[*r];
             for (f, flow) in FLOWS.iter().enumerate() {
                 let trend = shape.growth[f].powf(m as f64 / 12.0);
                 let total_yuan = shape.base_yuan[f] * season * trend * shape.rng.range(0.9, 1.1);
                 let total_fen = fen(total_yuan);
                 let usd_cents = (total_fen as i128 * 1_000_000 / micros as i128) as i64;
-                line.clear();
-                let _ = write!(
-                    line,
-                    r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"total","value_cny":""#
-                );
-                push_money(&mut line, total_fen);
-                line.push_str(r#"","value_usd":""#);
-                push_money(&mut line, usd_cents);
-                line.push_str(r#"","source":"customs.gov.cn"}"#);
-                emit(Message::Trade(region, line.as_bytes()));
+                let sum = &mut sums[ri][f];
+                sum[0].0 += total_fen;
+                sum[0].1 += usd_cents;
+                // The month's own figure: always in v1's shape, from March when cumulative
+                // (January and February have none of their own).
+                if !cumulative || period.month() > 2 {
+                    trade_line(
+                        &mut line,
+                        region,
+                        period,
+                        flow,
+                        None,
+                        total_fen,
+                        Some(usd_cents),
+                        false,
+                    );
+                    emit(Message::Trade(region, line.as_bytes()));
+                }
+                if cumulative && released {
+                    let (cny, usd) = sum[0];
+                    trade_line(&mut line, region, period, flow, None, cny, Some(usd), true);
+                    emit(Message::Trade(region, line.as_bytes()));
+                }
                 for c in 0..COMMODITIES {
                     let w = shape.commodity_weights[f][c];
                     let v = fen(total_yuan * w * shape.rng.range(0.8, 1.2));
-                    line.clear();
-                    let _ = write!(
-                        line,
-                        r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"commodity","member":"{:02}","value_cny":""#,
-                        c + 1
-                    );
-                    push_money(&mut line, v);
-                    line.push_str(r#"","source":"customs.gov.cn"}"#);
-                    emit(Message::Trade(region, line.as_bytes()));
+                    sum[1 + c].0 += v;
+                    if released {
+                        let value = if cumulative { sum[1 + c].0 } else { v };
+                        let member = Some(("commodity", format!("{:02}", c + 1)));
+                        trade_line(
+                            &mut line, region, period, flow, member, value, None, cumulative,
+                        );
+                        emit(Message::Trade(region, line.as_bytes()));
+                    }
                 }
                 for p in 0..PARTNERS {
                     let w = shape.partner_weights[f][p];
                     let v = fen(total_yuan * w * shape.rng.range(0.8, 1.2));
-                    line.clear();
-                    let _ = write!(
-                        line,
-                        r#"{{"type":"customs_trade","region":"{region}","period":"{period}","flow":"{flow}","dimension":"partner_country","member":"P{:03}","value_cny":""#,
-                        p + 1
-                    );
-                    push_money(&mut line, v);
-                    line.push_str(r#"","source":"customs.gov.cn"}"#);
-                    emit(Message::Trade(region, line.as_bytes()));
+                    sum[1 + COMMODITIES + p].0 += v;
+                    if released {
+                        let value = if cumulative {
+                            sum[1 + COMMODITIES + p].0
+                        } else {
+                            v
+                        };
+                        let member = Some(("partner_country", format!("P{:03}", p + 1)));
+                        trade_line(
+                            &mut line, region, period, flow, member, value, None, cumulative,
+                        );
+                        emit(Message::Trade(region, line.as_bytes()));
+                    }
                 }
             }
         }

@@ -1,24 +1,33 @@
 //! Freight-train cells per (port, service) and the `freight` records (§3) derived from them.
 //!
-//! A streak can run back indefinitely, so a change to month M re-derives every later month of
-//! its line (freight lines are few and short; this stays cheap).
+//! Trains follow the trade rules of "Deriving months and year-to-date" (`derive`), in whole
+//! trains and without dollars; streaks run over the derived month `v`. A streak can run back
+//! indefinitely, so a change to month M (of either basis) re-derives every later month of its
+//! line (freight lines are few and short; this stays cheap).
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::derive::{self, Inputs, Known, Year};
 use super::months::{Dirty, MonthVec};
-use super::record::FreightRecord;
+use super::record::{FreightRecord, YtdBasis};
 use super::{revise, Outcome};
-use crate::event::FreightEvent;
+use crate::event::{Basis, FreightEvent};
 use crate::money;
 use crate::period::Period;
 
 #[derive(Clone, Copy, Debug, Default)]
-struct Slot {
+struct Cell {
     trains: u32,
     revision: u32,
     present: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    /// The month-basis and the ytd-basis cell (`Basis as usize`).
+    cells: [Cell; 2],
     published: u64,
 }
 
@@ -71,7 +80,7 @@ impl FreightBook {
     pub fn apply(&mut self, e: &FreightEvent<'_>) -> Outcome {
         let id = self.line_id(&e.port, &e.service);
         let line = &mut self.lines[id];
-        let cell = line.months.slot(e.period);
+        let cell = &mut line.months.slot(e.period).cells[e.basis as usize];
         let outcome = revise(
             cell.present,
             cell.revision,
@@ -83,9 +92,11 @@ impl FreightBook {
             if !cell.present {
                 self.cells += 1;
             }
-            cell.trains = e.trains;
-            cell.revision = e.revision;
-            cell.present = true;
+            *cell = Cell {
+                trains: e.trains,
+                revision: e.revision,
+                present: true,
+            };
             if Dirty::merge(&mut line.dirty, e.period, e.period) {
                 self.dirty.push(id);
             }
@@ -111,76 +122,91 @@ impl FreightBook {
             let Some((_, last)) = self.lines[id].months.span() else {
                 continue;
             };
-            for p in (d.from.0..=last.0).map(Period) {
-                let Some(record) = self.record(id, p) else {
-                    continue;
-                };
+            for (p, record) in self.records(id, d.from, last) {
                 let slot = self.lines[id].months.get_mut(p).expect("inside span");
                 emit(record, &mut slot.published);
             }
         }
     }
 
-    fn trains(line: &Line, p: Period) -> Option<u64> {
-        line.months
-            .get(p)
-            .filter(|s| s.present)
-            .map(|s| s.trains as u64)
-    }
-
-    /// (sum, months present) over `from..=to`.
-    fn window(line: &Line, from: Period, to: Period) -> (u64, u32) {
-        line.months
-            .window(from, to)
-            .iter()
-            .filter(|s| s.present)
-            .fold((0, 0), |(sum, n), s| (sum + s.trains as u64, n + 1))
-    }
-
-    fn record(&self, id: usize, p: Period) -> Option<FreightRecord> {
+    /// The line's records at `from..=to` (within its span), derived year by year from the
+    /// line's first month: a streak may reach back that far.
+    fn records(&self, id: usize, from: Period, to: Period) -> Vec<(Period, FreightRecord)> {
         let line = &self.lines[id];
-        let month = Self::trains(line, p)?;
-        let (ytd, months) = Self::window(line, p.year_start(), p);
-        let prior = p
-            .minus(12)
-            .map(|q| Self::window(line, q.year_start(), q))
-            .filter(|w| w.1 == p.month())
-            .map(|w| w.0);
-        let yoy = match prior {
-            Some(pr) if pr > 0 && months == p.month() => {
-                Some(money::percent(ytd as i128 - pr as i128, pr as i128))
-            }
-            _ => None,
+        let Some((first, last)) = line.months.span() else {
+            return Vec::new();
         };
-        let ttm = p
-            .minus(11)
-            .map(|q| Self::window(line, q, p))
-            .filter(|w| w.1 == 12)
-            .map(|w| w.0);
-        let mut streak = 0;
-        let mut q = Some(p);
-        while let Some(month) = q
-            .and_then(|q| Self::trains(line, q))
-            .filter(|&t| t > self.threshold as u64)
-        {
-            let _ = month;
-            streak += 1;
-            q = q.and_then(|q| q.minus(1));
+        let to = to.min(last);
+        let year_of = |y: u32| -> Year {
+            derive::year(12, false, |m| {
+                let slot = line.months.get(Period::new(y, m));
+                let cell = |b: Basis| {
+                    slot.map(|s| s.cells[b as usize])
+                        .filter(|c| c.present)
+                        .map(|c| (i64::from(c.trains), None))
+                };
+                Inputs {
+                    month: cell(Basis::Month),
+                    ytd: cell(Basis::Ytd),
+                    rate: None,
+                }
+            })
+        };
+        let mut out = Vec::new();
+        let mut before = Year::default();
+        let mut streak = 0u32;
+        for y in first.year()..=to.year() {
+            let this = year_of(y);
+            for m in 1..=12 {
+                let p = Period::new(y, m);
+                if p < first || p > to {
+                    continue;
+                }
+                let i = m as usize - 1;
+                let now = &this[i];
+                // A month whose `v` is unknown (or at or below the threshold) ends a streak.
+                streak = match now.v {
+                    Some(v) if v > i64::from(self.threshold) => streak + 1,
+                    _ => 0,
+                };
+                if p < from || !now.present {
+                    continue;
+                }
+                let prior = &before[i];
+                let yoy = match (now.y, prior.y) {
+                    (Some(y), Some(pr)) if pr > 0 => {
+                        Some(money::percent(i128::from(y - pr), i128::from(pr)))
+                    }
+                    _ => None,
+                };
+                out.push((
+                    p,
+                    FreightRecord {
+                        kind: "freight",
+                        port: line.port.clone(),
+                        service: line.service.clone(),
+                        period: p,
+                        month_trains: now.v,
+                        // Cumulative and month cells are ≥ 0, so every YTD (partial or not) is.
+                        ytd_trains: now.ytd.max(0) as u64,
+                        months_in_ytd: now.months,
+                        ytd_basis: match now.known {
+                            Known::Reported => YtdBasis::Reported,
+                            Known::Derived => YtdBasis::Derived,
+                            Known::Partial => YtdBasis::Partial,
+                        },
+                        ytd_gap_trains: now.gap,
+                        prior_ytd_trains: prior.y.map(|t| t.max(0) as u64),
+                        ytd_yoy_pct: yoy,
+                        ttm_trains: derive::ttm(&this, &before, m),
+                        streak_months: streak,
+                        streak_threshold: self.threshold,
+                    },
+                ));
+            }
+            before = this;
         }
-        Some(FreightRecord {
-            kind: "freight",
-            port: line.port.clone(),
-            service: line.service.clone(),
-            period: p,
-            month_trains: month,
-            ytd_trains: ytd,
-            months_in_ytd: months,
-            prior_ytd_trains: prior,
-            ytd_yoy_pct: yoy,
-            ttm_trains: ttm,
-            streak_months: streak,
-            streak_threshold: self.threshold,
-        })
+        out
     }
 
     /// Every record that `select` admits.
@@ -203,8 +229,8 @@ impl FreightBook {
                 Some(p) => (p.max(first), p.min(last)),
                 None => (first, last),
             };
-            for p in (lo.0..=hi.0).map(Period) {
-                if let Some(r) = self.record(id, p) {
+            if lo <= hi {
+                for (_, r) in self.records(id, lo, hi) {
                     each(r);
                 }
             }

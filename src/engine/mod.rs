@@ -6,6 +6,7 @@
 //! returned for their key. Records are a pure function of the current cells, so any order of
 //! the same events (without same-revision conflicts) ends in the same records.
 
+pub mod derive;
 mod freight;
 mod fx;
 pub mod months;
@@ -308,9 +309,11 @@ mod tests {
                 port: Arc::from("p"),
                 service: Arc::from("s"),
                 period: Period::new(2024, 1),
-                month_trains: trains,
+                month_trains: Some(trains as i64),
                 ytd_trains: 0,
                 months_in_ytd: 0,
+                ytd_basis: super::record::YtdBasis::Derived,
+                ytd_gap_trains: None,
                 prior_ytd_trains: None,
                 ytd_yoy_pct: None,
                 ttm_trains: None,
@@ -327,7 +330,7 @@ mod tests {
         let sorted: Vec<(String, u64)> = sort_by_key(out)
             .into_iter()
             .map(|o| match o.record {
-                Record::Freight(r) => (o.key, r.month_trains),
+                Record::Freight(r) => (o.key, r.month_trains.unwrap() as u64),
                 _ => unreachable!(),
             })
             .collect();
@@ -360,7 +363,7 @@ mod tests {
             let mut expected: Vec<(String, u64)> = out
                 .iter()
                 .map(|o| match &o.record {
-                    Record::Freight(r) => (o.key.clone(), r.month_trains),
+                    Record::Freight(r) => (o.key.clone(), r.month_trains.unwrap() as u64),
                     _ => unreachable!(),
                 })
                 .collect();
@@ -368,7 +371,7 @@ mod tests {
             let sorted: Vec<(String, u64)> = sort_by_key(out)
                 .into_iter()
                 .map(|o| match o.record {
-                    Record::Freight(r) => (o.key, r.month_trains),
+                    Record::Freight(r) => (o.key, r.month_trains.unwrap() as u64),
                     _ => unreachable!(),
                 })
                 .collect();

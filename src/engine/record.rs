@@ -12,6 +12,30 @@ use serde::{Serialize, Serializer};
 use crate::money::Hundredths;
 use crate::period::Period;
 
+/// `ytd_basis` (§3): how the year-to-date at the record's month is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum YtdBasis {
+    /// `Y(M)` is the reported cumulative figure `c(M)`.
+    Reported,
+    /// `Y(M)` is `Y(M−1) + m(M)`.
+    Derived,
+    /// `Y(M)` is unknown: the figures are the partial sum.
+    Partial,
+}
+
+impl YtdBasis {
+    pub const ALL: [YtdBasis; 3] = [YtdBasis::Reported, YtdBasis::Derived, YtdBasis::Partial];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            YtdBasis::Reported => "reported",
+            YtdBasis::Derived => "derived",
+            YtdBasis::Partial => "partial",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TradeRecord {
     pub kind: &'static str,
@@ -21,16 +45,24 @@ pub struct TradeRecord {
     pub member: Option<Arc<str>>,
     #[serde(serialize_with = "text::period")]
     pub period: Period,
-    #[serde(serialize_with = "text::money")]
-    pub month_cny: Hundredths,
+    /// `v(M)`: null when unknown (January and February of a combined release).
+    #[serde(serialize_with = "text::opt_money")]
+    pub month_cny: Option<Hundredths>,
     #[serde(serialize_with = "text::money")]
     pub ytd_cny: Hundredths,
     pub months_in_ytd: u32,
+    pub ytd_basis: YtdBasis,
+    /// A release's cumulative against its month: `c(M) − (Y(M−1) + m(M))`.
+    #[serde(serialize_with = "text::opt_money")]
+    pub ytd_gap_cny: Option<Hundredths>,
     #[serde(serialize_with = "text::opt_money")]
     pub prior_ytd_cny: Option<Hundredths>,
     pub ytd_yoy_pct: Option<f64>,
     #[serde(serialize_with = "text::opt_money")]
     pub ytd_usd: Option<Hundredths>,
+    #[serde(serialize_with = "text::opt_money")]
+    pub prior_ytd_usd: Option<Hundredths>,
+    pub ytd_usd_yoy_pct: Option<f64>,
     #[serde(serialize_with = "text::opt_money")]
     pub ttm_cny: Option<Hundredths>,
     pub share_pct: Option<f64>,
@@ -72,12 +104,16 @@ pub struct FreightRecord {
     pub service: Arc<str>,
     #[serde(serialize_with = "text::period")]
     pub period: Period,
-    pub month_trains: u64,
+    /// `v(M)` in trains: null when unknown, negative only after a revised cumulative.
+    pub month_trains: Option<i64>,
     pub ytd_trains: u64,
     pub months_in_ytd: u32,
+    pub ytd_basis: YtdBasis,
+    pub ytd_gap_trains: Option<i64>,
     pub prior_ytd_trains: Option<u64>,
     pub ytd_yoy_pct: Option<f64>,
-    pub ttm_trains: Option<u64>,
+    /// Signed: a TTM from cumulatives can fall below zero after a revision.
+    pub ttm_trains: Option<i64>,
     pub streak_months: u32,
     pub streak_threshold: u32,
 }
@@ -272,6 +308,13 @@ mod json {
             .expect("writing to a Vec cannot fail");
     }
 
+    #[inline]
+    fn i64(out: &mut Vec<u8>, v: i64) {
+        CompactFormatter
+            .write_i64(out, v)
+            .expect("writing to a Vec cannot fail");
+    }
+
     /// As serde_json's `serialize_f64`: `null` when not finite, else its own formatting.
     #[inline]
     fn f64(out: &mut Vec<u8>, v: f64) {
@@ -332,17 +375,25 @@ mod json {
         key(out, b",\"period\":");
         period(out, r.period);
         key(out, b",\"month_cny\":");
-        money(out, r.month_cny);
+        opt(out, r.month_cny, money);
         key(out, b",\"ytd_cny\":");
         money(out, r.ytd_cny);
         key(out, b",\"months_in_ytd\":");
         u32(out, r.months_in_ytd);
+        key(out, b",\"ytd_basis\":");
+        string(out, r.ytd_basis.as_str());
+        key(out, b",\"ytd_gap_cny\":");
+        opt(out, r.ytd_gap_cny, money);
         key(out, b",\"prior_ytd_cny\":");
         opt(out, r.prior_ytd_cny, money);
         key(out, b",\"ytd_yoy_pct\":");
         opt(out, r.ytd_yoy_pct, f64);
         key(out, b",\"ytd_usd\":");
         opt(out, r.ytd_usd, money);
+        key(out, b",\"prior_ytd_usd\":");
+        opt(out, r.prior_ytd_usd, money);
+        key(out, b",\"ytd_usd_yoy_pct\":");
+        opt(out, r.ytd_usd_yoy_pct, f64);
         key(out, b",\"ttm_cny\":");
         opt(out, r.ttm_cny, money);
         key(out, b",\"share_pct\":");
@@ -412,17 +463,21 @@ mod json {
         key(out, b",\"period\":");
         period(out, r.period);
         key(out, b",\"month_trains\":");
-        u64(out, r.month_trains);
+        opt(out, r.month_trains, i64);
         key(out, b",\"ytd_trains\":");
         u64(out, r.ytd_trains);
         key(out, b",\"months_in_ytd\":");
         u32(out, r.months_in_ytd);
+        key(out, b",\"ytd_basis\":");
+        string(out, r.ytd_basis.as_str());
+        key(out, b",\"ytd_gap_trains\":");
+        opt(out, r.ytd_gap_trains, i64);
         key(out, b",\"prior_ytd_trains\":");
         opt(out, r.prior_ytd_trains, u64);
         key(out, b",\"ytd_yoy_pct\":");
         opt(out, r.ytd_yoy_pct, f64);
         key(out, b",\"ttm_trains\":");
-        opt(out, r.ttm_trains, u64);
+        opt(out, r.ttm_trains, i64);
         key(out, b",\"streak_months\":");
         u32(out, r.streak_months);
         key(out, b",\"streak_threshold\":");
@@ -658,6 +713,10 @@ mod tests {
         prop_oneof![23_880u32..24_400, 0u32..200_000, any::<u32>()].prop_map(Period)
     }
 
+    fn ytd_basis() -> impl Strategy<Value = YtdBasis> {
+        prop::sample::select(YtdBasis::ALL.to_vec())
+    }
+
     fn trade() -> impl Strategy<Value = TradeRecord> {
         (
             (
@@ -669,15 +728,21 @@ mod tests {
                 period(),
             ),
             (
-                money(),
+                proptest::option::of(money()),
                 money(),
                 any::<u32>(),
+                ytd_basis(),
+                proptest::option::of(money()),
                 proptest::option::of(money()),
             ),
             (
                 proptest::option::of(float()),
                 proptest::option::of(money()),
                 proptest::option::of(money()),
+                proptest::option::of(float()),
+                proptest::option::of(money()),
+            ),
+            (
                 proptest::option::of(float()),
                 proptest::option::of(any::<u32>()),
                 proptest::option::of(any::<u32>()),
@@ -686,8 +751,9 @@ mod tests {
             .prop_map(
                 |(
                     (kind, region, flow, dimension, member, period),
-                    (month_cny, ytd_cny, months_in_ytd, prior_ytd_cny),
-                    (ytd_yoy_pct, ytd_usd, ttm_cny, share_pct, yoy_rank, yoy_rank_of),
+                    (month_cny, ytd_cny, months_in_ytd, ytd_basis, ytd_gap_cny, prior_ytd_cny),
+                    (ytd_yoy_pct, ytd_usd, prior_ytd_usd, ytd_usd_yoy_pct, ttm_cny),
+                    (share_pct, yoy_rank, yoy_rank_of),
                 )| TradeRecord {
                     kind,
                     region,
@@ -698,9 +764,13 @@ mod tests {
                     month_cny,
                     ytd_cny,
                     months_in_ytd,
+                    ytd_basis,
+                    ytd_gap_cny,
                     prior_ytd_cny,
                     ytd_yoy_pct,
                     ytd_usd,
+                    prior_ytd_usd,
+                    ytd_usd_yoy_pct,
                     ttm_cny,
                     share_pct,
                     yoy_rank,
@@ -749,17 +819,20 @@ mod tests {
 
     fn freight() -> impl Strategy<Value = FreightRecord> {
         let count = || prop_oneof![any::<u64>(), 0u64..10_000];
+        let signed = || prop_oneof![any::<i64>(), -10_000i64..10_000];
         (
             (static_text(), arc_text(), arc_text(), period()),
             (
-                count(),
+                proptest::option::of(signed()),
                 count(),
                 any::<u32>(),
+                ytd_basis(),
+                proptest::option::of(signed()),
                 proptest::option::of(count()),
             ),
             (
                 proptest::option::of(float()),
-                proptest::option::of(count()),
+                proptest::option::of(signed()),
                 any::<u32>(),
                 any::<u32>(),
             ),
@@ -767,7 +840,14 @@ mod tests {
             .prop_map(
                 |(
                     (kind, port, service, period),
-                    (month_trains, ytd_trains, months_in_ytd, prior_ytd_trains),
+                    (
+                        month_trains,
+                        ytd_trains,
+                        months_in_ytd,
+                        ytd_basis,
+                        ytd_gap_trains,
+                        prior_ytd_trains,
+                    ),
                     (ytd_yoy_pct, ttm_trains, streak_months, streak_threshold),
                 )| FreightRecord {
                     kind,
@@ -777,6 +857,8 @@ mod tests {
                     month_trains,
                     ytd_trains,
                     months_in_ytd,
+                    ytd_basis,
+                    ytd_gap_trains,
                     prior_ytd_trains,
                     ytd_yoy_pct,
                     ttm_trains,
@@ -853,12 +935,16 @@ mod tests {
                 }),
                 member: member.map(Arc::from),
                 period: Period::new(2024, 9),
-                month_cny: Hundredths(1),
+                month_cny: Some(Hundredths(1)),
                 ytd_cny: Hundredths(1),
                 months_in_ytd: 9,
+                ytd_basis: YtdBasis::Derived,
+                ytd_gap_cny: None,
                 prior_ytd_cny: None,
                 ytd_yoy_pct: None,
                 ytd_usd: None,
+                prior_ytd_usd: None,
+                ytd_usd_yoy_pct: None,
                 ttm_cny: None,
                 share_pct: None,
                 yoy_rank: None,
@@ -886,9 +972,11 @@ mod tests {
             port: Arc::from("khorgos"),
             service: Arc::from("china_europe"),
             period: Period::new(2023, 12),
-            month_trains: 0,
+            month_trains: Some(0),
             ytd_trains: 0,
             months_in_ytd: 0,
+            ytd_basis: YtdBasis::Derived,
+            ytd_gap_trains: None,
             prior_ytd_trains: None,
             ytd_yoy_pct: None,
             ttm_trains: None,

@@ -1,9 +1,13 @@
 //! Trade cells and the records derived from them: `trade` (§3) per series and month, the
 //! national YoY ranks between regions, and `trade_leaders` per breakdown.
 //!
-//! Cells live in lines: one line per (region, dimension, member) holding, month by month, the
-//! import, export and explicit total cells. A line's total flow is derived on read (explicit
-//! total, else import + export), so a correction to either side re-derives it for free.
+//! Cells live in lines: one line per (region, dimension, member) holding, month by month and
+//! per basis, the import, export and explicit total cells. Month-basis and ytd-basis cells
+//! are two separate runs of months, so a line published only monthly (or only cumulatively)
+//! pays for one run alone. A line's total flow is derived on read, for each basis separately
+//! (explicit total, else import + export), so a correction to either side re-derives it for
+//! free. Year-to-date, months and dollars are derived on read too (`derive`), a year of one
+//! series at a time.
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -11,11 +15,12 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::derive::{self, Inputs, Known, Month, Year};
 use super::fx::UsdRates;
 use super::months::{Dirty, MonthVec};
-use super::record::{LeadersRecord, ShareLeader, TradeRecord, YoyLeader};
+use super::record::{LeadersRecord, ShareLeader, TradeRecord, YoyLeader, YtdBasis};
 use super::{revise, Outcome};
-use crate::event::{Flow, TradeEvent, TOTAL_DIMENSION};
+use crate::event::{Basis, Flow, TradeEvent, TOTAL_DIMENSION};
 use crate::money::{self, Hundredths};
 use crate::period::Period;
 
@@ -23,8 +28,9 @@ pub type RegionId = u32;
 pub type LineId = u32;
 pub type GroupId = u32;
 
-/// How far a change to month M reaches: that year's later YTDs, the TTMs that hold M, and the
-/// next year's prior YTDs, all within M … M+23.
+/// How far a change to month M (of either basis) reaches: that year's later YTDs and derived
+/// months, the TTMs that hold M (a TTM from cumulatives reads the whole previous year), and
+/// the next year's prior YTDs: at most to December of the next year, within M … M+23.
 pub const REACH_MONTHS: u32 = 23;
 
 const NO_USD: i64 = i64::MIN;
@@ -40,28 +46,25 @@ pub struct Cell {
     present: bool,
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct Slot {
-    cells: [Cell; 3],
-    /// Fingerprint of the record last published per flow; 0 = never.
-    published: [u64; 3],
-}
+/// One month's cells of one basis: import, export and the explicit total.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cells([Cell; 3]);
 
-impl Slot {
+impl Cells {
     /// The month's (fen, dollars if known) for `flow`; the total is derived when not explicit.
     fn value(&self, flow: Flow) -> Option<(i64, Option<i64>)> {
         let usd = |c: &Cell| (c.usd != NO_USD).then_some(c.usd);
         match flow {
             Flow::Import | Flow::Export => {
-                let c = &self.cells[flow.index()];
+                let c = &self.0[flow.index()];
                 c.present.then(|| (c.fen, usd(c)))
             }
             Flow::Total => {
-                let t = &self.cells[Flow::Total.index()];
+                let t = &self.0[Flow::Total.index()];
                 if t.present {
                     return Some((t.fen, usd(t)));
                 }
-                let (i, e) = (&self.cells[0], &self.cells[1]);
+                let (i, e) = (&self.0[0], &self.0[1]);
                 (i.present && e.present).then(|| {
                     let dollars = match (usd(i), usd(e)) {
                         (Some(a), Some(b)) => Some(a + b),
@@ -80,8 +83,74 @@ pub struct Line {
     /// `None` for the region's total line.
     member: Option<Arc<str>>,
     group: Option<GroupId>,
-    months: MonthVec<Slot>,
+    /// Month-basis cells; empty for a line published only cumulatively.
+    month: MonthVec<Cells>,
+    /// Ytd-basis cells; empty for a line that never had a cumulative figure.
+    ytd: MonthVec<Cells>,
+    /// Fingerprint of the record last published per month and flow (0 = never). It spans
+    /// every month with a cell of either basis: the line's span.
+    published: MonthVec<[u64; 3]>,
     dirty: Option<Dirty>,
+}
+
+impl Line {
+    fn span(&self) -> Option<(Period, Period)> {
+        self.published.span()
+    }
+
+    /// Months 1..=`upto` of `year` of the series `flow`, derived from both bases; dollars
+    /// only when `usd` is given.
+    fn year(&self, year: u32, upto: u32, flow: Flow, usd: Option<&UsdRates>) -> Year {
+        let (first, last) = (Period::new(year, 1), Period::new(year, upto));
+        match self.span() {
+            Some((a, b)) if a <= last && b >= first => {}
+            _ => return Year::default(),
+        }
+        derive::year(upto, usd.is_some(), |m| {
+            let q = Period::new(year, m);
+            Inputs {
+                month: self.month.get(q).and_then(|c| c.value(flow)),
+                ytd: self.ytd.get(q).and_then(|c| c.value(flow)),
+                rate: usd.and_then(|u| u.rate(q)),
+            }
+        })
+    }
+
+    /// Month `p` of the series and the same month a year before, without dollars: what
+    /// shares, ranks and leaders compare.
+    fn at(&self, p: Period, flow: Flow) -> (Month, Month) {
+        let i = p.month() as usize - 1;
+        let this = self.year(p.year(), p.month(), flow, None)[i];
+        let before = match p.minus(12) {
+            Some(q) => self.year(q.year(), q.month(), flow, None)[i],
+            None => Month::default(),
+        };
+        (this, before)
+    }
+}
+
+/// The last two years derived for one series while its records are re-derived in order: a
+/// record at M reads its own year and the one before.
+#[derive(Default)]
+struct YearCache {
+    years: [Option<u32>; 2],
+    data: [Year; 2],
+}
+
+impl YearCache {
+    /// (`year`, `year − 1`), deriving whichever is not held.
+    fn pair(&mut self, year: u32, mut derive: impl FnMut(u32) -> Year) -> (&Year, &Year) {
+        let before = year.saturating_sub(1);
+        for (want, keep) in [(year, before), (before, year)] {
+            if !self.years.contains(&Some(want)) {
+                let slot = usize::from(self.years[0] == Some(keep));
+                self.data[slot] = derive(want);
+                self.years[slot] = Some(want);
+            }
+        }
+        let a = usize::from(self.years[0] != Some(year));
+        (&self.data[a], &self.data[1 - a])
+    }
 }
 
 pub struct Group {
@@ -116,13 +185,6 @@ struct RankTable {
 /// the same few totals.
 #[derive(Default)]
 pub struct Denominators(RefCell<FxHashMap<(RegionId, Period, Flow), Option<i64>>>);
-
-/// Window sums of one line: (sum in fen, months present).
-#[derive(Clone, Copy, Debug)]
-struct Window {
-    sum: i64,
-    months: u32,
-}
 
 pub struct TradeBook {
     regions: Vec<Region>,
@@ -164,7 +226,12 @@ impl TradeBook {
     pub fn approx_bytes(&self) -> usize {
         self.lines
             .iter()
-            .map(|l| l.months.capacity_bytes() + std::mem::size_of::<Line>())
+            .map(|l| {
+                l.month.capacity_bytes()
+                    + l.ytd.capacity_bytes()
+                    + l.published.capacity_bytes()
+                    + std::mem::size_of::<Line>()
+            })
             .sum::<usize>()
             + self
                 .groups
@@ -208,7 +275,9 @@ impl TradeBook {
             dimension,
             member,
             group,
-            months: MonthVec::new(),
+            month: MonthVec::new(),
+            ytd: MonthVec::new(),
+            published: MonthVec::new(),
             dirty: None,
         });
         id
@@ -258,7 +327,12 @@ impl TradeBook {
     pub fn apply(&mut self, e: &TradeEvent<'_>) -> Outcome {
         let id = self.line_id(e);
         let line = &mut self.lines[id as usize];
-        let cell = &mut line.months.slot(e.period).cells[e.flow.index()];
+        line.published.slot(e.period);
+        let cells = match e.basis {
+            Basis::Month => &mut line.month,
+            Basis::Ytd => &mut line.ytd,
+        };
+        let cell = &mut cells.slot(e.period).0[e.flow.index()];
         let usd = e.value_usd.map_or(NO_USD, |u| u.0);
         let outcome = revise(
             cell.present,
@@ -313,7 +387,7 @@ impl TradeBook {
     /// Marks every line and group whole, so the next flush re-derives every record.
     pub fn mark_all(&mut self) {
         for id in 0..self.lines.len() as LineId {
-            if let Some((first, last)) = self.lines[id as usize].months.span() {
+            if let Some((first, last)) = self.lines[id as usize].span() {
                 self.mark_line(id, first, last);
             }
         }
@@ -365,21 +439,26 @@ impl TradeBook {
             let Some(d) = self.lines[id as usize].dirty.take() else {
                 continue;
             };
-            let Some((first, last)) = self.lines[id as usize].months.span() else {
+            let Some((first, last)) = self.lines[id as usize].span() else {
                 continue;
             };
             let from = d.from.max(first);
             let to = d.to.plus(REACH_MONTHS).min(last);
-            for p in (from.0..=to.0).map(Period) {
-                for flow in Flow::ALL {
-                    let Some(record) = self.trade_record(id, p, flow, usd, &denominators) else {
+            for flow in Flow::ALL {
+                let mut years = YearCache::default();
+                for p in (from.0..=to.0).map(Period) {
+                    let line = &self.lines[id as usize];
+                    let (this, before) =
+                        years.pair(p.year(), |y| line.year(y, 12, flow, Some(usd)));
+                    let Some(record) = self.trade_record(id, p, flow, this, before, &denominators)
+                    else {
                         continue;
                     };
-                    let slot = self.lines[id as usize]
-                        .months
+                    let fps = self.lines[id as usize]
+                        .published
                         .get_mut(p)
                         .expect("inside span");
-                    emit_trade(record, &mut slot.published[flow.index()]);
+                    emit_trade(record, &mut fps[flow.index()]);
                 }
             }
         }
@@ -408,7 +487,7 @@ impl TradeBook {
         self.groups[g as usize]
             .members
             .iter()
-            .filter_map(|&id| self.lines[id as usize].months.span())
+            .filter_map(|&id| self.lines[id as usize].span())
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
     }
 
@@ -455,7 +534,7 @@ impl TradeBook {
         self.regions
             .iter()
             .filter_map(|r| r.total_line)
-            .filter_map(|id| self.lines[id as usize].months.span())
+            .filter_map(|id| self.lines[id as usize].span())
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
     }
 
@@ -489,115 +568,68 @@ impl TradeBook {
         (ranked, of)
     }
 
-    fn window(line: &Line, from: Period, to: Period, flow: Flow) -> Window {
-        let mut w = Window { sum: 0, months: 0 };
-        for slot in line.months.window(from, to) {
-            if let Some((fen, _)) = slot.value(flow) {
-                w.sum += fen;
-                w.months += 1;
-            }
-        }
-        w
-    }
-
-    fn ytd(line: &Line, p: Period, flow: Flow) -> Window {
-        Self::window(line, p.year_start(), p, flow)
-    }
-
-    /// The prior-year YTD sum, if that window is complete.
-    fn prior_ytd(line: &Line, p: Period, flow: Flow) -> Option<i64> {
-        let prior = p.minus(12)?;
-        let w = Self::window(line, prior.year_start(), prior, flow);
-        (w.months == p.month()).then_some(w.sum)
-    }
-
-    /// (YTD, prior YTD) when the year-on-year growth is defined: both windows complete and the
-    /// prior above zero.
+    /// (YTD, prior YTD) when the year-on-year growth is defined: both known and the prior
+    /// above zero.
     fn yoy_parts(&self, line: &Line, p: Period, flow: Flow) -> Option<YoyParts> {
-        let ytd = Self::ytd(line, p, flow);
-        if ytd.months != p.month() {
-            return None;
-        }
-        let prior = Self::prior_ytd(line, p, flow).filter(|&v| v > 0)?;
-        Some((ytd.sum, prior))
+        let (this, before) = line.at(p, flow);
+        growth_parts(&this, &before)
     }
 
     fn share(
         &self,
         region: RegionId,
-        member_ytd: Window,
+        member_ytd: Option<i64>,
         p: Period,
         flow: Flow,
         denominators: &Denominators,
     ) -> Option<f64> {
-        if member_ytd.months != p.month() {
-            return None;
-        }
+        let member_ytd = member_ytd?;
         let total = *denominators
             .0
             .borrow_mut()
             .entry((region, p, flow))
             .or_insert_with(|| self.share_denominator(region, p, flow));
-        total.map(|t| money::percent(member_ytd.sum as i128, t as i128))
+        total.map(|t| money::percent(member_ytd as i128, t as i128))
     }
 
-    /// The region total's YTD when it is complete and above zero.
+    /// The region total's YTD when it is known (complete) and above zero.
     fn share_denominator(&self, region: RegionId, p: Period, flow: Flow) -> Option<i64> {
         let total = &self.lines[self.regions[region as usize].total_line? as usize];
-        let t = Self::ytd(total, p, flow);
-        (t.months == p.month() && t.sum > 0).then_some(t.sum)
+        let i = p.month() as usize - 1;
+        total.year(p.year(), p.month(), flow, None)[i]
+            .y
+            .filter(|&t| t > 0)
     }
 
-    fn ytd_usd(line: &Line, p: Period, flow: Flow, usd: &UsdRates) -> Option<Hundredths> {
-        let mut cents: i64 = 0;
-        for q in (p.year_start().0..=p.0).map(Period) {
-            let Some((fen, dollars)) = line.months.get(q).and_then(|s| s.value(flow)) else {
-                continue;
-            };
-            let month = match dollars {
-                Some(d) => d,
-                None => money::cny_to_usd(Hundredths(fen), usd.rate(q)?)?.0,
-            };
-            // Past i64 cents (only at absurd rates) the sum is null, never a wrapped figure.
-            cents = cents.checked_add(month)?;
-        }
-        Some(Hundredths(cents))
-    }
-
-    pub fn trade_record(
+    /// The record of series (`id`, `flow`) at `p`, from the derived months of its year
+    /// (`this`) and of the year before (`before`).
+    fn trade_record(
         &self,
         id: LineId,
         p: Period,
         flow: Flow,
-        usd: &UsdRates,
+        this: &Year,
+        before: &Year,
         denominators: &Denominators,
     ) -> Option<TradeRecord> {
         let line = &self.lines[id as usize];
-        let (month, _) = line.months.get(p)?.value(flow)?;
-        let ytd = Self::ytd(line, p, flow);
-        let prior = Self::prior_ytd(line, p, flow);
-        // As `yoy_parts`, reusing the windows just summed.
-        let yoy = prior
-            .filter(|&pr| ytd.months == p.month() && pr > 0)
-            .map(|pr| money::percent((ytd.sum - pr) as i128, pr as i128));
-        // The TTM is the YTD and the months before it in the twelve: only those are summed.
-        let ttm = p
-            .minus(11)
-            .map(|from| match p.year_start().minus(1) {
-                Some(before) if from <= before => {
-                    let head = Self::window(line, from, before, flow);
-                    Window {
-                        sum: head.sum + ytd.sum,
-                        months: head.months + ytd.months,
-                    }
-                }
-                _ => ytd,
-            })
-            .filter(|w| w.months == 12)
-            .map(|w| Hundredths(w.sum));
+        let i = p.month() as usize - 1;
+        let now = &this[i];
+        if !now.present {
+            return None;
+        }
+        let prior = &before[i];
+        let yoy =
+            growth_parts(now, prior).map(|(y, pr)| money::percent((y - pr) as i128, pr as i128));
+        let usd_yoy = match (now.y, prior.y, now.y_usd, prior.y_usd) {
+            (Some(_), Some(_), Some(u), Some(pu)) if pu > 0 => {
+                Some(money::percent(u as i128 - pu as i128, pu as i128))
+            }
+            _ => None,
+        };
         let region = &self.regions[line.region as usize];
         let (share, rank) = match line.member {
-            Some(_) => (self.share(line.region, ytd, p, flow, denominators), None),
+            Some(_) => (self.share(line.region, now.y, p, flow, denominators), None),
             None => {
                 let rank = self.ranks.get(&p).and_then(|t| {
                     let (v, of) = &t.flows[flow.index()];
@@ -615,13 +647,17 @@ impl TradeBook {
             dimension: line.dimension.clone(),
             member: line.member.clone(),
             period: p,
-            month_cny: Hundredths(month),
-            ytd_cny: Hundredths(ytd.sum),
-            months_in_ytd: ytd.months,
-            prior_ytd_cny: prior.map(Hundredths),
+            month_cny: now.v.map(Hundredths),
+            ytd_cny: Hundredths(now.ytd),
+            months_in_ytd: now.months,
+            ytd_basis: ytd_basis(now.known),
+            ytd_gap_cny: now.gap.map(Hundredths),
+            prior_ytd_cny: prior.y.map(Hundredths),
             ytd_yoy_pct: yoy,
-            ytd_usd: Self::ytd_usd(line, p, flow, usd),
-            ttm_cny: ttm,
+            ytd_usd: now.ytd_usd.map(Hundredths),
+            prior_ytd_usd: prior.y_usd.map(Hundredths),
+            ytd_usd_yoy_pct: usd_yoy,
+            ttm_cny: derive::ttm(this, before, p.month()).map(Hundredths),
             share_pct: share,
             yoy_rank: rank.map(|r| r.0),
             yoy_rank_of: rank.map(|r| r.1),
@@ -638,34 +674,32 @@ impl TradeBook {
     ) -> Option<LeadersRecord> {
         let group = &self.groups[g as usize];
         let mut any = false;
-        let mut complete: Vec<(&Arc<str>, Window, Option<YoyParts>)> = Vec::new();
+        let mut complete: Vec<(&Arc<str>, i64, Option<YoyParts>)> = Vec::new();
         for &id in &group.members {
             let line = &self.lines[id as usize];
-            if line.months.get(p).and_then(|s| s.value(flow)).is_none() {
+            let has_cell =
+                |cells: &MonthVec<Cells>| cells.get(p).and_then(|c| c.value(flow)).is_some();
+            if !has_cell(&line.month) && !has_cell(&line.ytd) {
                 continue;
             }
             any = true;
-            let ytd = Self::ytd(line, p, flow);
-            if ytd.months == p.month() {
+            let (this, before) = line.at(p, flow);
+            if let Some(ytd) = this.y {
                 let member = line.member.as_ref().expect("group lines have members");
-                // As `yoy_parts`, whose YTD window is the complete one just summed.
-                let yoy = Self::prior_ytd(line, p, flow)
-                    .filter(|&prior| prior > 0)
-                    .map(|prior| (ytd.sum, prior));
-                complete.push((member, ytd, yoy));
+                complete.push((member, ytd, growth_parts(&this, &before)));
             }
         }
         if !any {
             return None;
         }
-        complete.sort_by(|a, b| b.1.sum.cmp(&a.1.sum).then_with(|| a.0.cmp(b.0)));
+        complete.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let by_share = complete
             .iter()
             .take(top_n)
-            .map(|(m, w, _)| ShareLeader {
+            .map(|(m, ytd, _)| ShareLeader {
                 member: (*m).clone(),
-                ytd_cny: Hundredths(w.sum),
-                share_pct: self.share(group.region, *w, p, flow, denominators),
+                ytd_cny: Hundredths(*ytd),
+                share_pct: self.share(group.region, Some(*ytd), p, flow, denominators),
             })
             .collect();
         let mut growing: Vec<_> = complete
@@ -693,7 +727,6 @@ impl TradeBook {
         })
     }
 
-    /// Every record this book currently defines, in no particular order.
     /// Every record this book currently defines that `select` admits, in no particular order.
     pub fn all_records(
         &self,
@@ -724,12 +757,17 @@ impl TradeBook {
                 if !region_ok(self.lines[id as usize].region) {
                     continue;
                 }
-                let Some((first, last)) = self.lines[id as usize].months.span() else {
+                let line = &self.lines[id as usize];
+                let Some((first, last)) = line.span() else {
                     continue;
                 };
-                for p in periods(first, last) {
-                    for flow in Flow::ALL {
-                        if let Some(r) = self.trade_record(id, p, flow, usd, &denominators) {
+                for flow in Flow::ALL {
+                    let mut years = YearCache::default();
+                    for p in periods(first, last) {
+                        let (this, before) =
+                            years.pair(p.year(), |y| line.year(y, 12, flow, Some(usd)));
+                        if let Some(r) = self.trade_record(id, p, flow, this, before, &denominators)
+                        {
                             each(super::record::Record::Trade(r));
                         }
                     }
@@ -759,4 +797,21 @@ impl TradeBook {
 /// Orders growth ratios ytd/prior exactly (prior > 0), by cross-multiplying in 128 bits.
 fn compare_growth(a: (i64, i64), b: (i64, i64)) -> Ordering {
     (a.0 as i128 * b.1 as i128).cmp(&(b.0 as i128 * a.1 as i128))
+}
+
+/// (YTD, prior YTD) of a month and the same month a year before, when the growth is defined:
+/// both known (complete) and the prior above zero.
+fn growth_parts(this: &Month, before: &Month) -> Option<YoyParts> {
+    match (this.y, before.y) {
+        (Some(y), Some(prior)) if prior > 0 => Some((y, prior)),
+        _ => None,
+    }
+}
+
+fn ytd_basis(known: Known) -> YtdBasis {
+    match known {
+        Known::Reported => YtdBasis::Reported,
+        Known::Derived => YtdBasis::Derived,
+        Known::Partial => YtdBasis::Partial,
+    }
 }
