@@ -72,7 +72,7 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Region code (e.g. XJ). Default: the region with the most series at its latest
-        /// complete period (the latest whose year to date covers every month from January).
+        /// complete period (the latest whose year to date is known from January).
         #[arg(long, value_name = "R")]
         region: Option<String>,
         /// Period YYYY-MM. Default: the region's latest complete period.

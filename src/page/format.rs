@@ -49,6 +49,16 @@ pub fn grouped(n: u64) -> String {
     out
 }
 
+/// `6,269`, `-12`.
+pub fn count(n: i64) -> String {
+    let text = grouped(n.unsigned_abs());
+    if n < 0 {
+        format!("-{text}")
+    } else {
+        text
+    }
+}
+
 /// `+29.0 %`, `-3.2 %`; `n/a` when the growth cannot be computed.
 pub fn growth(v: Option<f64>) -> String {
     match v {

@@ -494,7 +494,7 @@ fn port(out: &mut String, p: &Port, period: Period) {
                 "{} {}: {}",
                 format::short_month(m.month()),
                 m.year(),
-                t.map_or("n/a".into(), format::grouped)
+                t.map_or("n/a".into(), format::count)
             )
         })
         .collect::<Vec<_>>()
@@ -525,7 +525,7 @@ fn port(out: &mut String, p: &Port, period: Period) {
                 ""
             },
             esc(&format::month_name(*m)),
-            t.map_or("n/a".into(), format::grouped)
+            t.map_or("n/a".into(), format::count)
         );
     }
     out.push_str("</tbody></table></div></div></div>\n");

@@ -9,9 +9,9 @@
 //!
 //! Which region and period: the ones asked for, else the region with the most series (trade
 //! records) at its latest complete period, and that period. A period is *complete* for a
-//! region when its `trade/{region}/total/total/-` record's year to date covers every month from
-//! January (`months_in_ytd` equals the month): a month with only imports in, or a year
-//! missing a month, is not yet a period to headline.
+//! region when its `trade/{region}/total/total/-` record's year to date is known from January
+//! (`ytd_basis` is `reported` or `derived`, not `partial`): a year still missing a month is
+//! not yet a period to headline.
 
 pub mod chart;
 pub mod format;
@@ -21,7 +21,7 @@ pub mod live;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::engine::record::{FreightRecord, LeadersRecord, Record, TradeRecord};
+use crate::engine::record::{FreightRecord, LeadersRecord, Record, TradeRecord, YtdBasis};
 use crate::money::Hundredths;
 use crate::period::Period;
 
@@ -56,7 +56,7 @@ pub struct Headline {
     pub months_in_ytd: u32,
     pub ytd_usd: Option<Hundredths>,
     pub ytd_yoy_pct: Option<f64>,
-    /// Growth in dollar terms: the record's `ytd_usd_yoy_pct` once the engine publishes it.
+    /// Growth in dollar terms.
     pub ytd_usd_yoy_pct: Option<f64>,
     pub yoy_rank: Option<u32>,
     pub yoy_rank_of: Option<u32>,
@@ -126,7 +126,7 @@ pub struct Port {
     pub streak_months: u32,
     pub streak_threshold: u32,
     /// The months shown (up to 24, ending at the period), oldest first.
-    pub months: Vec<(Period, Option<u64>)>,
+    pub months: Vec<(Period, Option<i64>)>,
 }
 
 /// Months of trains shown per port.
@@ -134,12 +134,6 @@ const PORT_MONTHS: u32 = 24;
 
 fn is_total(t: &TradeRecord) -> bool {
     &*t.dimension == "total" && t.member.is_none()
-}
-
-/// Growth in dollars, where the record has it. (One line to change when the engine's records
-/// carry `ytd_usd_yoy_pct`.)
-fn usd_growth(_t: &TradeRecord) -> Option<f64> {
-    None
 }
 
 /// The region's `flow: total` whole-trade record at each period.
@@ -151,8 +145,9 @@ fn totals<'a>(trade: &'a [Record], region: &str) -> impl Iterator<Item = &'a Tra
     })
 }
 
+/// `Y(M)` is known: reported, or derived from January on.
 fn complete(t: &TradeRecord) -> bool {
-    t.months_in_ytd == t.period.month()
+    t.ytd_basis != YtdBasis::Partial
 }
 
 /// The region and period to show for `choice`, from the trade records; `None` while there
@@ -239,7 +234,7 @@ impl View {
             months_in_ytd: t.months_in_ytd,
             ytd_usd: t.ytd_usd,
             ytd_yoy_pct: t.ytd_yoy_pct,
-            ytd_usd_yoy_pct: usd_growth(t),
+            ytd_usd_yoy_pct: t.ytd_usd_yoy_pct,
             yoy_rank: t.yoy_rank,
             yoy_rank_of: t.yoy_rank_of,
             exports: flow_figure("export"),
@@ -385,7 +380,7 @@ fn ports(freight: &[Record], period: Period) -> Vec<Port> {
             let first = months.keys().next().map_or(first, |p| (*p).max(first));
             let shown = (first.0..=period.0)
                 .map(Period)
-                .map(|p| (p, months.get(&p).map(|f| f.month_trains)))
+                .map(|p| (p, months.get(&p).and_then(|f| f.month_trains)))
                 .collect();
             Some(Port {
                 port,
