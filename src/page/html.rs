@@ -86,9 +86,9 @@ pub fn waiting(asked: Option<&str>) -> String {
 pub fn fragment(view: &View, mode: Mode) -> String {
     let mut out = String::with_capacity(256 * 1024);
     let region = format::region(&view.region);
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<h1>Foreign trade of {}<span class=\"when\">{}</span></h1>\n",
+        "<h1>Foreign trade of {}<span class=\"when\">{}</span></h1>",
         esc(&region),
         esc(&format::ytd_window(view.period))
     );
@@ -98,9 +98,9 @@ pub fn fragment(view: &View, mode: Mode) -> String {
     match &view.headline {
         Some(h) => headline(&mut out, view, h),
         None => {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<p class=\"note\">No total figure for {} at {}.</p>\n",
+                "<p class=\"note\">No total figure for {} at {}.</p>",
                 esc(&region),
                 esc(&format::month_name(view.period))
             );

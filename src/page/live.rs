@@ -91,6 +91,8 @@ fn bad_request(why: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response()
 }
 
+// The error is the response to send, as axum handlers return it.
+#[allow(clippy::result_large_err)]
 fn parse(query: Result<Query<PageQuery>, QueryRejection>) -> Result<Choice, Response> {
     let Ok(Query(query)) = query else {
         return Err(bad_request("query parameters are region and period".into()));

@@ -359,9 +359,11 @@ impl View {
     }
 }
 
+/// One port service's records by month.
+type Months<'a> = BTreeMap<Period, &'a FreightRecord>;
+
 fn ports(freight: &[Record], period: Period) -> Vec<Port> {
-    let mut series: BTreeMap<(Arc<str>, Arc<str>), BTreeMap<Period, &FreightRecord>> =
-        BTreeMap::new();
+    let mut series: BTreeMap<(Arc<str>, Arc<str>), Months<'_>> = BTreeMap::new();
     for r in freight {
         if let Record::Freight(f) = r {
             if f.period <= period {
