@@ -121,12 +121,22 @@ pub fn run(
         }
         let records = handle.records(Filter { period: Some("2024-09".into()), ..Filter::default() }).await?;
         print!("{}", headline_table(&records));
+        println!("\nLive page: http://{}/ (the figures of the region with the most series; region and period selectable)", page_address(handle.http_addr));
         println!("\nServing http://{0}/metrics, /healthz, /readyz and /v1/indicators?region=XJ&period=2024-09 — Ctrl-C to stop.", handle.http_addr);
         until.await;
         handle.stop().await
     });
     drop(cluster);
     result
+}
+
+/// The address to open in a browser: `localhost` for a wildcard listen address.
+fn page_address(addr: std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
 }
 
 fn billions(fen: i64) -> String {

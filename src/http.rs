@@ -77,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/indicators", get(indicators))
+        .route("/", get(crate::page::live::page))
+        .route("/v1/page", get(crate::page::live::fragment))
         .with_state(state)
 }
 

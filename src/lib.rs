@@ -8,6 +8,8 @@
 //! - [`engine`]: the pure indicator engine. Cells under the revision rules, and the `trade`,
 //!   `trade_leaders` and `freight` records derived from them, emitted only when changed.
 //! - [`replay`]: the offline command: JSONL files through the engine to stdout.
+//! - [`page`]: the page of one region and period, built from records and rendered as HTML
+//!   (live at `/`, offline by [`report`] as one self-contained file).
 //!
 //! The shell around it:
 //!
@@ -38,10 +40,12 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod money;
 pub mod ownership;
+pub mod page;
 pub mod period;
 pub mod pipeline;
 pub mod publish;
 pub mod replay;
+pub mod report;
 pub mod restore;
 pub mod retry;
 pub mod service;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use silkroute::config::Settings;
@@ -65,6 +66,32 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Run the engine offline, as replay does, and write the page of one region and period
+    /// as one self-contained HTML file (style inline, charts as inline SVG, no script): the
+    /// headline figures, the year to date against last year, every breakdown with shares,
+    /// the leaders, every province's growth ranked and each port's trains. Bad lines and the
+    /// summary go to stderr as in replay; a file that cannot be opened, or a region or period
+    /// without figures, writes nothing and exits 1.
+    Report {
+        /// Event files, applied in the order given (`-` = stdin).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Region code (e.g. XJ). Default: the region with the most series at its latest
+        /// complete period (the latest whose year to date is known from January).
+        #[arg(long, value_name = "R")]
+        region: Option<String>,
+        /// Period YYYY-MM. Default: the region's latest complete period.
+        #[arg(long, value_name = "P", value_parser = parse_period)]
+        period: Option<period::Period>,
+        /// Where to write the HTML: a file (replaced only once the report is complete), or
+        /// `-` for stdout.
+        #[arg(long, short, value_name = "FILE", default_value = "-")]
+        output: PathBuf,
+    },
+}
+
+fn parse_period(text: &str) -> Result<period::Period, String> {
+    period::Period::parse(text).ok_or_else(|| format!("expected YYYY-MM, got {text:?}"))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -124,6 +151,37 @@ fn main() -> ExitCode {
                 &mut std::io::stderr().lock(),
             )
             .map(|_| ())
+        }
+        Command::Report {
+            files,
+            region,
+            period,
+            output,
+        } => {
+            let rules = ParseRules {
+                max_message_bytes: settings.limits.max_message_bytes,
+                current_month: period::current_utc_month(),
+            };
+            let choice = silkroute::page::Choice { region, period };
+            let mut page = Vec::new();
+            silkroute::report::run(
+                &files,
+                settings.engine(),
+                &rules,
+                &choice,
+                &mut page,
+                &mut std::io::stderr().lock(),
+            )
+            .and_then(|_| {
+                use std::io::Write as _;
+                if output.as_os_str() == "-" {
+                    std::io::stdout().lock().write_all(&page)?;
+                } else {
+                    std::fs::write(&output, &page)
+                        .with_context(|| format!("cannot write {}", output.display()))?;
+                }
+                Ok(())
+            })
         }
     };
     match result {

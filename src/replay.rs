@@ -79,14 +79,15 @@ pub fn feed(
     Ok(())
 }
 
-/// Runs the whole command; returns the tally (already printed as the last stderr line).
-pub fn run(
+/// Applies every line of `files` in order (`-` is standard input) to a new engine, bad lines
+/// reported on `errors`; the engine's changes are taken as seen, so that its records are the
+/// final ones. Shared by `replay` and `report`.
+pub fn load(
     files: &[impl AsRef<Path>],
     settings: EngineSettings,
     rules: &ParseRules,
-    out: &mut impl Write,
     errors: &mut impl Write,
-) -> anyhow::Result<Tally> {
+) -> anyhow::Result<(Engine, Tally)> {
     let mut engine = Engine::new(settings);
     let mut tally = Tally::default();
     for path in files {
@@ -114,6 +115,18 @@ pub fn run(
         }
     }
     engine.discard_changes();
+    Ok((engine, tally))
+}
+
+/// Runs the whole command; returns the tally (already printed as the last stderr line).
+pub fn run(
+    files: &[impl AsRef<Path>],
+    settings: EngineSettings,
+    rules: &ParseRules,
+    out: &mut impl Write,
+    errors: &mut impl Write,
+) -> anyhow::Result<Tally> {
+    let (engine, tally) = load(files, settings, rules, errors)?;
     for record in engine.records() {
         out.write_all(&record.to_json())?;
         out.write_all(b"\n")?;
