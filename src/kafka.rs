@@ -10,6 +10,7 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaErrorCode;
@@ -32,9 +33,80 @@ pub fn base_config(settings: &Settings) -> ClientConfig {
         c.set("sasl.username", &k.sasl_username);
     }
     if !k.sasl_password.is_empty() {
-        c.set("sasl.password", &k.sasl_password);
+        c.set("sasl.password", k.sasl_password.expose());
     }
     c
+}
+
+/// Records what a probe client's connection attempts ended in (authentication or TLS refused),
+/// and keeps librdkafka's own reports of them out of the log: the start-up check says it once.
+#[derive(Default)]
+struct Probe {
+    refused: std::sync::Mutex<Option<String>>,
+}
+
+impl rdkafka::producer::ProducerContext for Probe {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: ()) {}
+}
+
+impl ClientContext for Probe {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        debug!(?level, fac, message, "librdkafka (start-up check)");
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let what = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Authentication) => "authentication failed",
+            Some(RDKafkaErrorCode::SSL) => "TLS failed",
+            _ => return,
+        };
+        let mut refused = self.refused.lock().expect("probe lock");
+        refused.get_or_insert_with(|| format!("{what}: {reason}"));
+    }
+}
+
+/// Kafka accepts silkroute's credentials and TLS settings: on a cluster with SASL or TLS, one
+/// metadata request before anything else, so that a wrong password or CA stops the start with
+/// one line (an unreachable cluster does not: the service waits for it further on).
+pub async fn check_credentials(settings: &Settings) -> anyhow::Result<()> {
+    let protocol = settings
+        .kafka
+        .librdkafka
+        .get("security.protocol")
+        .map(|p| p.to_ascii_lowercase())
+        .unwrap_or_default();
+    if !(protocol.starts_with("sasl") || protocol == "ssl") {
+        return Ok(());
+    }
+    // A producer: its poll serves librdkafka's error events to the context.
+    let probe: BaseProducer<Probe> = base_config(settings)
+        .create_with_context(Probe::default())
+        .context("creating a Kafka client")?;
+    let refused = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            let answered = probe
+                .client()
+                .fetch_metadata(None, Duration::from_secs(3))
+                .is_ok();
+            probe.poll(Duration::from_millis(100));
+            let refused = probe.context().refused.lock().expect("probe lock").take();
+            if refused.is_some() || answered {
+                return refused;
+            }
+        }
+        None
+    })
+    .await
+    .context("the start-up check panicked")?;
+    match refused {
+        None => Ok(()),
+        Some(reason) => anyhow::bail!(
+            "Kafka refused the connection of kafka.sasl_username = {:?} ({reason}); check kafka.sasl_username, kafka.sasl_password and kafka.librdkafka",
+            settings.kafka.sasl_username
+        ),
+    }
 }
 
 /// The group consumer of the input topics. Offsets are stored by the pipeline only after a
@@ -244,25 +316,69 @@ impl ConsumerContext for ServiceContext {
     }
 }
 
+/// The longest wait between two attempts at something an operator must fix (an ACL).
+const OPERATOR_BACKOFF_CAP: Duration = Duration::from_secs(30);
+
 /// Creates the output topics when missing: indicators and changelog compacted, dead letters
-/// plain.
-pub async fn create_output_topics(settings: &Settings) -> anyhow::Result<()> {
+/// plain. A topic this user may not create (no CREATE ACL) is an operator's to fix: one line
+/// per attempt names it, with exponential backoff, until it is granted or `stop` says so.
+pub async fn create_output_topics(
+    settings: &Settings,
+    mut stop: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
     let t = &settings.topics;
     let changelog = settings.changelog_topic();
-    create_topics(
-        settings,
-        &[
-            (&t.indicators, true),
-            (&t.dead_letter, false),
-            (&changelog, true),
-        ],
-    )
-    .await
+    let topics = [
+        (t.indicators.as_str(), true),
+        (t.dead_letter.as_str(), false),
+        (changelog.as_str(), true),
+    ];
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let refused = try_create_topics(settings, &topics).await?;
+        let Some((name, code)) = refused.first() else {
+            return Ok(());
+        };
+        let authorization = refused.iter().all(|(_, code)| {
+            matches!(
+                code,
+                RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+            )
+        });
+        if !authorization {
+            anyhow::bail!("cannot create topic {name}: {code} (create it yourself or set topics.create = false)");
+        }
+        for (name, _) in &refused {
+            warn!(cause = "topic_authorization", operation = "CREATE", topic = %name, retry_in_s = backoff.as_secs(), "Not authorized to create the topic: grant CREATE on it, or create it and set topics.create = false; retrying.");
+        }
+        let until = tokio::time::Instant::now() + backoff;
+        while tokio::time::Instant::now() < until {
+            if stop() {
+                anyhow::bail!("stopped while waiting to create the output topics");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        backoff = (backoff * 2).min(OPERATOR_BACKOFF_CAP);
+    }
 }
 
 /// Creates `topics` (name, compacted) when missing, with `topics.partitions` and
 /// `topics.replication_factor`.
 pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyhow::Result<()> {
+    match try_create_topics(settings, topics).await?.first() {
+        None => Ok(()),
+        Some((name, code)) => anyhow::bail!(
+            "cannot create topic {name}: {code} (create it yourself or set topics.create = false)"
+        ),
+    }
+}
+
+/// As [`create_topics`]; the topics Kafka refused to create, with the reason.
+async fn try_create_topics(
+    settings: &Settings,
+    topics: &[(&str, bool)],
+) -> anyhow::Result<Vec<(String, RDKafkaErrorCode)>> {
     let admin: AdminClient<DefaultClientContext> = base_config(settings)
         .create()
         .context("creating the Kafka admin client")?;
@@ -289,14 +405,17 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
         .create_topics(&new, &opts)
         .await
         .context("creating topics")?;
+    let mut refused = Vec::new();
     for result in results {
         match result {
             Ok(name) => info!(topic = %name, "Topic created."),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic = %name, "Topic exists."),
-            Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code} (create it yourself or set topics.create = false)"),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                debug!(topic = %name, "Topic exists.")
+            }
+            Err((name, code)) => refused.push((name, code)),
         }
     }
-    Ok(())
+    Ok(refused)
 }
 
 /// Partition counts of `topics`, waiting (with a log line every so often) while any is missing.
@@ -312,6 +431,7 @@ pub async fn wait_for_topics(
     loop {
         let mut found = Vec::new();
         let mut missing = Vec::new();
+        let mut denied = Vec::new();
         for topic in topics {
             let md = tokio::task::block_in_place(|| {
                 client.fetch_metadata(Some(topic), Duration::from_secs(10))
@@ -320,6 +440,12 @@ pub async fn wait_for_topics(
                 Ok(md) => match md.topics().first() {
                     Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
                         found.push((topic.to_string(), t.partitions().len() as i32))
+                    }
+                    Some(t)
+                        if t.error().map(RDKafkaErrorCode::from)
+                            == Some(RDKafkaErrorCode::TopicAuthorizationFailed) =>
+                    {
+                        denied.push(*topic)
                     }
                     _ => missing.push(*topic),
                 },
@@ -331,11 +457,16 @@ pub async fn wait_for_topics(
                 }
             }
         }
-        if missing.is_empty() {
+        if missing.is_empty() && denied.is_empty() {
             return Ok(found);
         }
         if waited % 10 == 0 {
-            warn!(topics = ?missing, "Input topic does not exist yet; waiting for it (create it, or publish to it).");
+            for topic in &denied {
+                warn!(cause = "topic_authorization", operation = "DESCRIBE", topic = %topic, "Not authorized to describe the topic: grant READ on it (READ includes DESCRIBE); waiting.");
+            }
+            if !missing.is_empty() {
+                warn!(topics = ?missing, "Input topic does not exist yet; waiting for it (create it, or publish to it).");
+            }
         }
         waited += 1;
         if stop() {

@@ -15,7 +15,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::Producer;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::changelog::Table;
 use crate::config::Settings;
@@ -88,6 +88,8 @@ impl ServiceHandle {
 
 /// Starts the service in the background; returns once HTTP is listening.
 pub async fn start(settings: Settings) -> anyhow::Result<ServiceHandle> {
+    debug!(?settings, "Settings.");
+    kafka::check_credentials(&settings).await?;
     let metrics = Arc::new(Metrics::new());
     metrics.init_topics(
         &settings.topics.inputs(),
@@ -156,10 +158,10 @@ async fn main_loop(
     mut queries: mpsc::Receiver<RecordQuery>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    if settings.topics.create {
-        kafka::create_output_topics(&settings).await?;
-    }
     let stop_flag = shutdown.clone();
+    if settings.topics.create {
+        kafka::create_output_topics(&settings, || *stop_flag.borrow()).await?;
+    }
     let inputs =
         kafka::wait_for_topics(&settings, &settings.topics.inputs(), || *stop_flag.borrow())
             .await?;
