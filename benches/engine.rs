@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 
 use silkroute::engine::{Engine, EngineSettings, Outcome};
-use silkroute::event::{self, Event, Flow, ParseRules, TradeEvent};
+use silkroute::event::{self, Basis, Event, Flow, ParseRules, TradeEvent};
 use silkroute::money::Hundredths;
 use silkroute::period::Period;
 
@@ -89,6 +89,7 @@ fn restate(engine: &mut Engine, revision: u32) -> usize {
         member: Some(Cow::Borrowed(RESTATED_MEMBER)),
         value_cny: Hundredths(value),
         value_usd: None,
+        basis: Basis::Month,
         revision,
     });
     assert_eq!(engine.apply(&event), Outcome::Applied);

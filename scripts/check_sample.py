@@ -325,23 +325,10 @@ def consistency(ind: Indicators, trade: Store, freight: Store, fx: Store) -> lis
 # ------------------------------------------------------------------------------------------
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", type=Path,
-                    default=Path(__file__).resolve().parent.parent / "data" / "sample")
-    args = ap.parse_args()
-
-    problems: list[str] = []
-    (trade_ev, freight_ev, fx_ev), trade, freight, fx = load(args.dir, problems)
-    print(f"events: trade.jsonl={len(trade_ev)} freight.jsonl={len(freight_ev)} "
-          f"fx.jsonl={len(fx_ev)} | trade cells={len(trade.cells)} "
-          f"freight cells={len(freight.cells)} fx cells={len(fx.cells)} | "
-          f"superseded by a higher revision={trade.applied - len(trade.cells)} "
-          f"stale={trade.stale + freight.stale + fx.stale} "
-          f"duplicate={trade.duplicate + freight.duplicate + fx.duplicate} "
-          f"same-revision replaced={trade.replaced + freight.replaced + fx.replaced}")
-
-    ind = Indicators(trade, freight, fx)
+def bulletin(ind) -> tuple[list[tuple[str, list[tuple[str, str, str, bool]]]], dict]:
+    """The 13 statements at PERIOD, each as (title, [(label, published, computed, ok)]), and
+    every ranked region's ytd_yoy_pct. `ind` is any implementation of the indicator queries
+    (`series`, `yoy_rank`, `leaders`, `freight_series`) with the result keys used here."""
     results: list[tuple[str, list[tuple[str, str, str, bool]]]] = []
 
     def stmt(title, checks):
@@ -414,6 +401,11 @@ def main() -> int:
     stmt("13. monthly traffic above 600 for 12 consecutive months",
          [cmp(f"streak_months (threshold {THRESHOLD})", 12, kh["streak"])])
 
+    return results, yoys
+
+
+def print_results(results) -> int:
+    """Print one line per statement (and one per figure under it); -> number failed."""
     failed = 0
     for title, checks in results:
         ok = all(c[3] for c in checks)
@@ -421,6 +413,28 @@ def main() -> int:
         print(f"[{'PASS' if ok else 'FAIL'}] {title}")
         for label, pub, comp, good in checks:
             print(f"    {'ok ' if good else 'BAD'} {label}: published {pub}, computed {comp}")
+    return failed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", type=Path,
+                    default=Path(__file__).resolve().parent.parent / "data" / "sample")
+    args = ap.parse_args()
+
+    problems: list[str] = []
+    (trade_ev, freight_ev, fx_ev), trade, freight, fx = load(args.dir, problems)
+    print(f"events: trade.jsonl={len(trade_ev)} freight.jsonl={len(freight_ev)} "
+          f"fx.jsonl={len(fx_ev)} | trade cells={len(trade.cells)} "
+          f"freight cells={len(freight.cells)} fx cells={len(fx.cells)} | "
+          f"superseded by a higher revision={trade.applied - len(trade.cells)} "
+          f"stale={trade.stale + freight.stale + fx.stale} "
+          f"duplicate={trade.duplicate + freight.duplicate + fx.duplicate} "
+          f"same-revision replaced={trade.replaced + freight.replaced + fx.replaced}")
+
+    ind = Indicators(trade, freight, fx)
+    results, yoys = bulletin(ind)
+    failed = print_results(results)
 
     problems += consistency(ind, trade, freight, fx)
     for r, y in sorted(yoys.items()):

@@ -28,6 +28,9 @@ trap cleanup EXIT
 command -v promtool >/dev/null && command -v prometheus >/dev/null || {
   echo "live-check: prometheus/promtool missing (apt-get install prometheus)" >&2; exit 1; }
 [ -x "$BIN" ] || cargo build --release --quiet
+python3 -c 'import yaml' 2>/dev/null || {
+  echo "live-check: installing PyYAML for scripts/prom_live_check.py (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check pyyaml; }
 
 export SILKROUTE__KAFKA__BOOTSTRAP_SERVERS=$BOOTSTRAP
 export SILKROUTE__KAFKA__GROUP_ID=silkroute-$SUFFIX

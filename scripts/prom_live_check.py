@@ -28,7 +28,7 @@ Without a server:
   --write-rules FILE     write the dashboard expressions as a recording-rule file, so that
                          `promtool check rules FILE` checks their syntax offline
 
-Standard library only. Exit status: 0 all good, 1 a check failed, 2 bad arguments or files.
+Needs PyYAML (python3-yaml). Exit status: 0 all good, 1 a check failed, 2 bad arguments or files.
 """
 
 import argparse
@@ -40,117 +40,26 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import yaml
+
 # ----------------------------------------------------------------------------- rule files
 
 
-def _indent(line):
-    return len(line) - len(line.lstrip(" "))
-
-
-def _strip_comment(value):
-    # A plain YAML scalar ends at " #".
-    m = re.search(r"\s#", value)
-    return value[: m.start()] if m else value
-
-
-def _read_scalar(lines, i, key_indent, rest):
-    """Reads the YAML scalar that starts after `key:` on lines[i]; returns (value, next_i)."""
-    rest = rest.strip()
-    if rest[:1] in ("|", ">"):
-        folded = rest[0] == ">"
-        block = []
-        j = i + 1
-        while j < len(lines) and (not lines[j].strip() or _indent(lines[j]) > key_indent):
-            block.append(lines[j])
-            j += 1
-        while block and not block[-1].strip():
-            block.pop()
-        body = [ln for ln in block if ln.strip()]
-        ind = min(_indent(ln) for ln in body) if body else 0
-        block = [ln[ind:] if ln.strip() else "" for ln in block]
-        if folded:
-            out, para = [], []
-            for ln in block:
-                if ln:
-                    para.append(ln)
-                else:
-                    out.append(" ".join(para))
-                    para = []
-            out.append(" ".join(para))
-            return "\n".join(out).strip(), j
-        return "\n".join(block).strip(), j
-    if rest[:1] in ('"', "'"):
-        quote = rest[0]
-        text = rest[1:]
-        j = i + 1
-        while True:
-            end = _closing_quote(text, quote)
-            if end is not None or j >= len(lines):
-                break
-            text += " " + lines[j].strip()
-            j += 1
-        end = _closing_quote(text, quote)
-        body = text[:end] if end is not None else text
-        if quote == "'":
-            return body.replace("''", "'"), j
-        return (
-            body.replace('\\"', '"').replace("\\n", "\n").replace("\\t", "\t").replace("\\\\", "\\"),
-            j,
-        )
-    value = _strip_comment(rest)
-    j = i + 1
-    while j < len(lines) and lines[j].strip() and _indent(lines[j]) > key_indent:
-        value += " " + _strip_comment(lines[j].strip())
-        j += 1
-    return value.strip(), j
-
-
-def _closing_quote(text, quote):
-    k = 0
-    while k < len(text):
-        c = text[k]
-        if quote == '"' and c == "\\":
-            k += 2
-            continue
-        if c == quote:
-            if quote == "'" and text[k + 1 : k + 2] == "'":
-                k += 2
-                continue
-            return k
-        k += 1
-    return None
-
-
 def parse_rules(text):
-    """Alert and recording rules of a Prometheus rule file or a PrometheusRule object.
-
-    A small line-based reader for the subset of YAML rule files use (stdlib has no YAML):
-    list items `- alert:` / `- record:` / `- expr:` start a rule, and the `expr` value may be
-    plain, quoted, or a `|` / `>` block."""
-    lines = text.splitlines()
-    rules = []
-    current = None
-    i = 0
-    key_re = re.compile(r"^(\s*)(-\s+)?(alert|record|expr)\s*:(\s.*|)$")
-    while i < len(lines):
-        m = key_re.match(lines[i])
-        if not m:
-            i += 1
-            continue
-        key_indent = len(m.group(1)) + len(m.group(2) or "")
-        value, i = _read_scalar(lines, i, key_indent, m.group(4))
-        if m.group(2) or current is None:
-            current = {}
-            rules.append(current)
-        current[m.group(3)] = value
+    """(kind, name, expr) of the alert and recording rules in a Prometheus rule file, or in
+    PrometheusRule objects (the same groups under `spec:`), one or several YAML documents."""
     out = []
-    for r in rules:
-        if "expr" not in r:
+    for doc in yaml.safe_load_all(text):
+        if not isinstance(doc, dict):
             continue
-        if "alert" in r:
-            out.append(("alert", r["alert"], r["expr"]))
-        elif "record" in r:
-            out.append(("record", r["record"], r["expr"]))
+        groups = doc.get("groups") if "groups" in doc else (doc.get("spec") or {}).get("groups")
+        for group in groups or []:
+            for r in group.get("rules") or []:
+                if "expr" not in r:
+                    continue
+                kind = "alert" if "alert" in r else "record" if "record" in r else None
+                if kind:
+                    out.append((kind, str(r[kind]), str(r["expr"]).strip()))
     return out
 
 
@@ -467,13 +376,21 @@ def load_queries(args, prom, log):
         try:
             with open(path, encoding="utf-8") as f:
                 rules = parse_rules(f.read())
-        except OSError as e:
+        except (OSError, yaml.YAMLError) as e:
             raise SystemExit("error: cannot read rules %s: %s" % (path, e)) from None
         if not rules:
             raise SystemExit("error: no rules found in %s" % path)
         for kind, name, expr in rules:
             queries.append((kind, path, name, expr))
     return queries
+
+
+def used_metrics(queries):
+    """The metric names the queries use, each once, in order of first use."""
+    names = []
+    for q in queries:
+        names.extend(n for n in metric_names(q[3]) if n not in names)
+    return names
 
 
 def _duration_ms(text):
@@ -512,10 +429,7 @@ def main(argv=None):
             write_rules(args.write_rules, queries)
             print("wrote %d dashboard expressions to %s" % (sum(q[0] in ("panel", "annotation") for q in queries), args.write_rules))
         if args.list_metrics:
-            names = []
-            for q in queries:
-                names.extend(n for n in metric_names(q[3]) if n not in names)
-            print("\n".join(sorted(names)))
+            print("\n".join(sorted(used_metrics(queries))))
         if args.list:
             for kind, source, name, expr in queries:
                 print("%-10s %s" % (kind, name))
@@ -557,11 +471,8 @@ def main(argv=None):
     results = [evaluate(q) if q[0] == "alert" else r for q, r in zip(queries, results)]
 
     # Metric presence: a misspelt or missing metric makes a panel empty or an alert silent.
-    used = []
-    for q in queries:
-        used.extend(n for n in metric_names(q[3]) if n not in used)
     missing = []
-    for name in used:
+    for name in used_metrics(queries):
         try:
             n, _ = prom.query("count(%s)" % name if ":" not in name else "count({__name__=%s})" % json.dumps(name))
         except PromError:

@@ -28,7 +28,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::config::Settings;
 use crate::engine::record::text::push_period;
 use crate::engine::{Engine, Outcome};
-use crate::event::{self, Event, ParseRules};
+use crate::event::{self, Basis, Event, ParseRules};
 use crate::kafka;
 use crate::metrics::Metrics;
 
@@ -56,8 +56,17 @@ pub fn key(event: &Event<'_>) -> String {
         let _ = write!(k, "{r}");
     };
     match event {
+        // A cumulative cell is another cell than the month's (§2): its keys start apart. Month
+        // keys keep the v1 spelling, so that compaction keeps matching older records.
         Event::Trade(e) => {
-            part(&mut k, "trade");
+            part(
+                &mut k,
+                if e.basis == Basis::Ytd {
+                    "trade-ytd"
+                } else {
+                    "trade"
+                },
+            );
             part(&mut k, &e.region);
             period(&mut k, e.period);
             part(&mut k, e.flow.as_str());
@@ -67,7 +76,14 @@ pub fn key(event: &Event<'_>) -> String {
             k.push_str(e.member.as_deref().unwrap_or("-"));
         }
         Event::Freight(e) => {
-            part(&mut k, "freight");
+            part(
+                &mut k,
+                if e.basis == Basis::Ytd {
+                    "freight-ytd"
+                } else {
+                    "freight"
+                },
+            );
             part(&mut k, &e.port);
             part(&mut k, &e.service);
             period(&mut k, e.period);

@@ -103,6 +103,31 @@ impl Flow {
     }
 }
 
+/// What a trade or freight figure covers (§2 `basis`): the month `period` alone, or the
+/// cumulative total from January through `period` (the form customs publish). Part of the
+/// cell identity: a month figure and a cumulative figure of the same period are two cells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Basis {
+    #[default]
+    Month = 0,
+    Ytd = 1,
+}
+
+impl Basis {
+    pub const ALL: [Basis; 2] = [Basis::Month, Basis::Ytd];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Month => "month",
+            Basis::Ytd => "ytd",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// The dimension name meaning "the region's whole trade".
 pub const TOTAL_DIMENSION: &str = "total";
 /// The port service used when an event names none.
@@ -119,6 +144,7 @@ pub struct TradeEvent<'a> {
     pub member: Option<Cow<'a, str>>,
     pub value_cny: Hundredths,
     pub value_usd: Option<Hundredths>,
+    pub basis: Basis,
     pub revision: u32,
 }
 
@@ -128,6 +154,7 @@ pub struct FreightEvent<'a> {
     pub service: Cow<'a, str>,
     pub period: Period,
     pub trains: u32,
+    pub basis: Basis,
     pub revision: u32,
 }
 
@@ -156,6 +183,96 @@ impl Event<'_> {
         }
     }
 
+    /// The event's canonical JSON: the fields the engine uses, compact, in a fixed order, with
+    /// `member`, `value_usd` and `basis` left out when absent or default; unknown fields and
+    /// `source` dropped. [`parse`] gives back the same event. The changelog stores this form
+    /// rather than the producer's bytes: it is smaller, and whatever a producer pads an event
+    /// with, its canonical form stays under [`CANONICAL_MAX_BYTES`].
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        fn string(out: &mut Vec<u8>, s: &str) {
+            serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+        }
+        fn field(out: &mut Vec<u8>, name: &str) {
+            out.push(b',');
+            string(out, name);
+            out.push(b':');
+        }
+        fn display(out: &mut Vec<u8>, v: impl fmt::Display) {
+            use std::io::Write as _;
+            write!(out, "{v}").expect("writing to a Vec cannot fail");
+        }
+        fn quoted(out: &mut Vec<u8>, v: impl fmt::Display) {
+            out.push(b'"');
+            display(out, v);
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"{\"type\":");
+        match self {
+            Event::Trade(e) => {
+                string(out, "customs_trade");
+                field(out, "region");
+                string(out, &e.region);
+                field(out, "period");
+                quoted(out, e.period);
+                field(out, "flow");
+                string(out, e.flow.as_str());
+                field(out, "dimension");
+                string(out, &e.dimension);
+                if let Some(m) = &e.member {
+                    field(out, "member");
+                    string(out, m);
+                }
+                field(out, "value_cny");
+                quoted(out, e.value_cny);
+                if let Some(usd) = e.value_usd {
+                    field(out, "value_usd");
+                    quoted(out, usd);
+                }
+                if e.basis != Basis::Month {
+                    field(out, "basis");
+                    string(out, e.basis.as_str());
+                }
+                field(out, "revision");
+                display(out, e.revision);
+            }
+            Event::Freight(e) => {
+                string(out, "freight_trains");
+                field(out, "port");
+                string(out, &e.port);
+                field(out, "service");
+                string(out, &e.service);
+                field(out, "period");
+                quoted(out, e.period);
+                field(out, "trains");
+                display(out, e.trains);
+                if e.basis != Basis::Month {
+                    field(out, "basis");
+                    string(out, e.basis.as_str());
+                }
+                field(out, "revision");
+                display(out, e.revision);
+            }
+            Event::Fx(e) => {
+                string(out, "fx_rate");
+                field(out, "currency");
+                string(out, &e.currency);
+                field(out, "period");
+                quoted(out, e.period);
+                field(out, "cny_per_unit");
+                quoted(out, e.cny_per_unit);
+                field(out, "revision");
+                display(out, e.revision);
+            }
+        }
+        out.push(b'}');
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(192);
+        self.write_json(&mut out);
+        out
+    }
+
     pub fn kind(&self) -> EventKind {
         match self {
             Event::Trade(_) => EventKind::Trade,
@@ -171,6 +288,11 @@ pub enum EventKind {
     Freight,
     Fx,
 }
+
+/// The longest canonical form ([`Event::write_json`]) of any valid event: a member of 64
+/// characters each escaped as `\u00XX` (6 bytes), the longest names and amounts, and the
+/// field names. A changelog record is never larger, whatever the input message's size.
+pub const CANONICAL_MAX_BYTES: usize = 1024;
 
 /// What parsing needs from outside: the size limit and the current month (the engine has
 /// no clock).
@@ -200,6 +322,8 @@ struct RawFields<'a> {
     value_cny: Option<&'a RawValue>,
     #[serde(borrow)]
     value_usd: Option<&'a RawValue>,
+    #[serde(borrow)]
+    basis: Option<&'a RawValue>,
     #[serde(borrow)]
     revision: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -386,23 +510,111 @@ fn money_field(raw: Option<&RawValue>, name: &str) -> Result<Option<Hundredths>,
 fn integer(raw: Option<&RawValue>, name: &str, max: u64) -> Result<Option<u64>, Rejection> {
     let Some(raw) = raw else { return Ok(None) };
     let text = raw.get();
-    match text.parse::<u64>() {
-        Ok(v) if v <= max => Ok(Some(v)),
-        Ok(_) => Err(Rejection::field(
+    match json_integer(text) {
+        Some(Ok(v)) if v <= max => Ok(Some(v)),
+        Some(Ok(_)) | Some(Err(Magnitude::Huge)) => Err(Rejection::field(
             name,
             format!("must be at most {max}, got {}", truncate(text)),
         )),
-        Err(_) if text.starts_with('-') && text[1..].bytes().all(|b| b.is_ascii_digit()) => {
-            Err(Rejection::field(
-                name,
-                format!("must not be negative, got {}", truncate(text)),
-            ))
-        }
-        Err(_) => Err(Rejection::field(
+        Some(Err(Magnitude::Negative)) => Err(Rejection::field(
+            name,
+            format!("must not be negative, got {}", truncate(text)),
+        )),
+        Some(Err(Magnitude::Fraction)) | None => Err(Rejection::field(
             name,
             format!("must be a whole number, got {}", truncate(text)),
         )),
     }
+}
+
+/// Why a JSON number is not a `u64`.
+#[derive(Debug, PartialEq, Eq)]
+enum Magnitude {
+    Negative,
+    Fraction,
+    Huge,
+}
+
+/// The exact value of a JSON number that is a whole number: `100`, `1e2`, `100.0` and `-0`
+/// all mean the same integer, as in JSON Schema's `integer`. `None` when the text is not a
+/// JSON number at all (a string, `true`, …). Never rounds: `1.5` is a fraction, `1e30` huge.
+fn json_integer(text: &str) -> Option<Result<u64, Magnitude>> {
+    let b = text.as_bytes();
+    let (negative, rest) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'0'..=b'9' => (false, b),
+        _ => return None,
+    };
+    let int_len = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    let (int, rest) = rest.split_at(int_len);
+    let (frac, rest) = match rest.split_first() {
+        Some((b'.', r)) => {
+            let n = r.iter().take_while(|c| c.is_ascii_digit()).count();
+            r.split_at(n)
+        }
+        _ => (&rest[..0], rest),
+    };
+    let exp: i64 = match rest.split_first() {
+        None => 0,
+        Some((b'e' | b'E', r)) => {
+            let (sign, digits) = match r.split_first() {
+                Some((b'-', d)) => (-1, d),
+                Some((b'+', d)) => (1, d),
+                _ => (1, r),
+            };
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            // Past 40 digits of exponent nothing but zero stays a u64; clamp before parsing.
+            let e = std::str::from_utf8(digits)
+                .ok()?
+                .parse::<i64>()
+                .unwrap_or(i64::MAX / 2);
+            sign * e.min(1 << 40)
+        }
+        Some(_) => return None,
+    };
+    if int.is_empty() {
+        return None;
+    }
+    // All significant digits, and the power of ten that scales them.
+    let digits: Vec<u8> = int.iter().chain(frac).copied().collect();
+    let Some(first) = digits.iter().position(|&d| d != b'0') else {
+        return Some(Ok(0)); // zero, however written: `-0`, `0.0e7`
+    };
+    if negative {
+        return Some(Err(Magnitude::Negative));
+    }
+    let digits = &digits[first..];
+    let scale = exp - frac.len() as i64;
+    let (kept, dropped) = if scale >= 0 {
+        (digits, &digits[..0])
+    } else {
+        let cut = digits.len() as i64 + scale;
+        if cut <= 0 {
+            return Some(Err(Magnitude::Fraction));
+        }
+        digits.split_at(cut as usize)
+    };
+    if dropped.iter().any(|&d| d != b'0') {
+        return Some(Err(Magnitude::Fraction));
+    }
+    if kept.len() as i64 + scale.max(0) > 20 {
+        return Some(Err(Magnitude::Huge));
+    }
+    let mut v: u64 = 0;
+    for &d in kept {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))?;
+    }
+    for _ in 0..scale.max(0) {
+        v = match v.checked_mul(10) {
+            Some(v) => v,
+            None => return Some(Err(Magnitude::Huge)),
+        };
+    }
+    Some(Ok(v))
 }
 
 /// Revisions are held in 32 bits; four billion restatements of one month is plenty.
@@ -410,6 +622,26 @@ const MAX_REVISION: u64 = u32::MAX as u64;
 
 fn revision(raw: Option<&RawValue>) -> Result<u32, Rejection> {
     Ok(integer(raw, "revision", MAX_REVISION)?.unwrap_or(0) as u32)
+}
+
+/// `basis`: absent or null is `"month"`, as in v1.
+fn basis(raw: Option<&RawValue>) -> Result<Basis, Rejection> {
+    match string(raw, "basis")?.as_deref() {
+        None | Some("month") => Ok(Basis::Month),
+        Some("ytd") => Ok(Basis::Ytd),
+        Some(other) => Err(Rejection::field(
+            "basis",
+            format!("must be month or ytd, got {:?}", truncate(other)),
+        )),
+    }
+}
+
+/// The most trains one port can report: a month's, or (`"ytd"`) a year's.
+fn max_trains(basis: Basis) -> u64 {
+    match basis {
+        Basis::Month => 1_000_000,
+        Basis::Ytd => 12_000_000,
+    }
 }
 
 fn parse_trade<'a>(raw: &RawFields<'a>, rules: &ParseRules) -> Result<TradeEvent<'a>, Rejection> {
@@ -454,6 +686,7 @@ fn parse_trade<'a>(raw: &RawFields<'a>, rules: &ParseRules) -> Result<TradeEvent
     let value_cny =
         money_field(raw.value_cny, "value_cny")?.ok_or_else(|| Rejection::missing("value_cny"))?;
     let value_usd = money_field(raw.value_usd, "value_usd")?;
+    let basis = basis(raw.basis)?;
     let revision = revision(raw.revision)?;
     check_source(raw.source)?;
     Ok(TradeEvent {
@@ -464,6 +697,7 @@ fn parse_trade<'a>(raw: &RawFields<'a>, rules: &ParseRules) -> Result<TradeEvent
         member,
         value_cny,
         value_usd,
+        basis,
         revision,
     })
 }
@@ -486,7 +720,8 @@ fn parse_freight<'a>(
     let service = string(raw.service, "service")?.unwrap_or(Cow::Borrowed(DEFAULT_SERVICE));
     check_name(&service, "service", 32, port_char, "a-z 0-9 _ -")?;
     let period = period(raw.period, rules)?;
-    let trains = integer(raw.trains, "trains", 1_000_000)?
+    let basis = basis(raw.basis)?;
+    let trains = integer(raw.trains, "trains", max_trains(basis))?
         .ok_or_else(|| Rejection::missing("trains"))? as u32;
     let revision = revision(raw.revision)?;
     check_source(raw.source)?;
@@ -495,6 +730,7 @@ fn parse_freight<'a>(
         service,
         period,
         trains,
+        basis,
         revision,
     })
 }
@@ -685,5 +921,129 @@ mod tests {
     fn a_null_member_is_the_same_as_no_member_for_totals() {
         let e = parse(br#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"export","dimension":"total","member":null,"value_cny":1}"#, &rules());
         assert!(e.is_ok());
+    }
+
+    #[test]
+    fn basis_defaults_to_month_and_is_checked() {
+        let parsed = |extra: &str| {
+            let text = format!(
+                r#"{{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"total","dimension":"total","value_cny":1{extra}}}"#
+            );
+            parse(text.as_bytes(), &rules()).map(|e| match e {
+                Event::Trade(t) => t.basis,
+                _ => unreachable!(),
+            })
+        };
+        assert_eq!(parsed(""), Ok(Basis::Month));
+        assert_eq!(parsed(r#","basis":null"#), Ok(Basis::Month));
+        assert_eq!(parsed(r#","basis":"month""#), Ok(Basis::Month));
+        assert_eq!(parsed(r#","basis":"ytd""#), Ok(Basis::Ytd));
+        let r = parsed(r#","basis":"quarter""#).unwrap_err();
+        assert_eq!(r.reason, Reason::InvalidField);
+        assert!(r.detail.contains("`basis`"), "{}", r.detail);
+        assert_eq!(
+            parsed(r#","basis":1"#).unwrap_err().reason,
+            Reason::InvalidField
+        );
+    }
+
+    #[test]
+    fn a_cumulative_train_count_may_reach_twelve_million() {
+        let trains = |n: u64, basis: &str| {
+            let text = format!(
+                r#"{{"type":"freight_trains","port":"khorgos","period":"2024-09","trains":{n}{basis}}}"#
+            );
+            parse(text.as_bytes(), &rules()).map(|_| ())
+        };
+        assert!(trains(1_000_000, "").is_ok());
+        assert!(trains(1_000_001, "").is_err());
+        assert!(trains(12_000_000, r#","basis":"ytd""#).is_ok());
+        assert!(trains(12_000_001, r#","basis":"ytd""#).is_err());
+    }
+
+    #[test]
+    fn whole_numbers_are_read_by_value_however_written() {
+        let ok = [
+            ("0", 0),
+            ("-0", 0),
+            ("100", 100),
+            ("1e2", 100),
+            ("1E+2", 100),
+            ("100.0", 100),
+            ("1000e-1", 100),
+            ("0.0e7", 0),
+            ("18446744073709551615", u64::MAX),
+        ];
+        for (text, v) in ok {
+            assert_eq!(json_integer(text), Some(Ok(v)), "{text}");
+        }
+        let bad = [
+            ("1.5", Magnitude::Fraction),
+            ("15e-1", Magnitude::Fraction),
+            ("1e-400", Magnitude::Fraction),
+            ("-1", Magnitude::Negative),
+            ("-0.5", Magnitude::Negative),
+            ("1e20", Magnitude::Huge),
+            ("18446744073709551616", Magnitude::Huge),
+            ("1e999999999999999999999", Magnitude::Huge),
+        ];
+        for (text, m) in bad {
+            assert_eq!(json_integer(text), Some(Err(m)), "{text}");
+        }
+        for text in ["\"1\"", "true", "null", "[1]", "{}"] {
+            assert_eq!(json_integer(text), None, "{text}");
+        }
+        let e = parse(
+            br#"{"type":"freight_trains","port":"khorgos","period":"2024-09","trains":7e2,"revision":-0}"#,
+            &rules(),
+        )
+        .unwrap();
+        let Event::Freight(f) = e else { panic!() };
+        assert_eq!((f.trains, f.revision), (700, 0));
+    }
+
+    #[test]
+    fn the_canonical_form_parses_back_to_the_same_event() {
+        let inputs: &[&[u8]] = &[
+            br#"{"type":"customs_trade","extra":{"a":[1,2,3]},"region":"XJ","period":"2024-02","flow":"total","dimension":"partner_region","member":"caf\u00e9 \"\\ \n","value_cny":"1.5","value_usd":0.2,"basis":"ytd","revision":3,"source":"x"}"#,
+            br#"{"type":"customs_trade","region":"CN","period":"1990-01","flow":"import","dimension":"total","value_cny":1000000000000000}"#,
+            br#"{"type":"freight_trains","port":"khorgos","period":"2024-09","trains":12000000,"basis":"ytd"}"#,
+            br#"{"type":"freight_trains","port":"a-b_1","service":"x","period":"2024-09","trains":0,"revision":4294967295}"#,
+            br#"{"type":"fx_rate","currency":"USD","period":"2024-09","cny_per_unit":"7.123456"}"#,
+            br#"{"type":"fx_rate","currency":"EUR","period":"2024-09","cny_per_unit":0.000001,"revision":2}"#,
+        ];
+        for bytes in inputs {
+            let e = parse(bytes, &rules()).unwrap();
+            let canonical = e.to_json();
+            assert!(
+                canonical.len() < bytes.len() + 8,
+                "{}",
+                String::from_utf8_lossy(&canonical)
+            );
+            assert_eq!(
+                parse(&canonical, &rules()).unwrap(),
+                e,
+                "{}",
+                String::from_utf8_lossy(&canonical)
+            );
+            assert_eq!(parse(&canonical, &rules()).unwrap().to_json(), canonical);
+        }
+    }
+
+    #[test]
+    fn the_longest_canonical_form_fits_its_bound() {
+        let member = r"\u0001".repeat(64);
+        let name = "a".repeat(32);
+        let text = format!(
+            r#"{{"type":"customs_trade","region":"{}","period":"2024-09","flow":"import","dimension":"{name}","member":"{member}","value_cny":"1000000000000000.00","value_usd":"1000000000000000.00","basis":"ytd","revision":4294967295}}"#,
+            name.to_uppercase()
+        );
+        let e = parse(text.as_bytes(), &rules()).unwrap();
+        let n = e.to_json().len();
+        assert!(n <= CANONICAL_MAX_BYTES, "{n}");
+        assert!(
+            n > 500,
+            "the bound is not loose by an order of magnitude: {n}"
+        );
     }
 }

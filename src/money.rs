@@ -162,6 +162,14 @@ pub fn parse_money(text: &str) -> Result<Hundredths, DecimalError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Micros(pub i64);
 
+impl fmt::Display for Micros {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let abs = self.0.unsigned_abs();
+        let sign = if self.0 < 0 { "-" } else { "" };
+        write!(f, "{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
+    }
+}
+
 /// Parses an exchange rate: > 0, at most six decimals.
 pub fn parse_rate(text: &str) -> Result<Micros, DecimalError> {
     // A rate above a million yuan per unit is not a rate; the bound keeps products in i128.

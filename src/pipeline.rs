@@ -340,7 +340,9 @@ impl Processor {
                 batch.forwards.push(Forward {
                     key: changelog::key(&e),
                     partition: changelog::shard(e.partition_key(), self.changelog_partitions),
-                    value: payload.to_vec(),
+                    // The canonical form, not the producer's bytes: smaller, and bounded
+                    // whatever the input was padded with (it always fits the changelog).
+                    value: e.to_json(),
                     received_ms,
                 });
             }
