@@ -67,6 +67,7 @@ enum Op {
     Read,
     Write,
     Create,
+    Describe,
 }
 
 /// One ALLOW ACL for `User:silkroute` from any host.
@@ -117,7 +118,8 @@ fn changelog(names: &Names) -> String {
 /// Exactly the ACLs docs/operations.md lists for a service with these names: Read on the
 /// inputs; Read and Write on the changelog (forwarded events, read back whole at start) and on
 /// the indicators topic (published records, read back when partitions are taken over); Write
-/// on the dead-letter topic; Read on the group; Write on the transactional-id prefix under
+/// on the dead-letter topic; Read on the group, Describe on the readers' group
+/// `<group>-reader`; Write on the transactional-id prefix under
 /// exactly_once; Create on the three output topics when `topics.create` is on. No cluster ACL.
 fn needed(names: &Names, create: bool, exactly_once: bool) -> Vec<Acl> {
     let changelog = changelog(names);
@@ -135,6 +137,14 @@ fn needed(names: &Names, create: bool, exactly_once: bool) -> Vec<Acl> {
             name: names.group.clone(),
             prefixed: false,
             op: Op::Read,
+        },
+        // The readers (changelog, indicators) assign partitions themselves and commit nothing,
+        // but librdkafka looks up the coordinator of their group.id all the same.
+        Acl {
+            kind: Kind::Group,
+            name: format!("{}-reader", names.group),
+            prefixed: false,
+            op: Op::Describe,
         },
     ];
     if exactly_once {
@@ -187,6 +197,7 @@ fn change_acls(broker: &Broker, acls: &[Acl], grant: bool) {
                 Op::Read => rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_READ,
                 Op::Write => rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_WRITE,
                 Op::Create => rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_CREATE,
+                Op::Describe => rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_DESCRIBE,
             };
             let allow = rd::rd_kafka_AclPermissionType_t::RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW;
             let args = (name.as_ptr(), principal.as_ptr(), host.as_ptr());
