@@ -14,6 +14,10 @@
 #   scripts/kafka.sh tool CLASS [ARGS...]
 #                               run a Kafka CLI class with the broker's classpath, e.g.
 #                               tool org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
+#   scripts/kafka.sh acl add|remove|list [ARGS...]
+#                               secure mode: AclCommand as the admin user on the secure listener;
+#                               ARGS as AclCommand's, e.g. acl add --allow-principal User:silkroute
+#                               --operation Read --topic customs.trade.monthly (remove needs no --force)
 #
 # Environment (all optional):
 #   SILKROUTE_KAFKA_VERSION          Kafka version from Maven Central (default 4.4.0)
@@ -27,6 +31,23 @@
 #   SILKROUTE_KAFKA_FRESH=1          on start/restart: stop and wipe the data dir first
 #   SILKROUTE_KAFKA_EXTRA_PROPS      extra server.properties lines (key=value, newline separated),
 #                                    appended last so they override the defaults below
+#   SILKROUTE_KAFKA_SECURE=1         secure mode (chosen when the data dir is first formatted; later
+#                                    commands on that dir follow it without the variable):
+#                                      * clients connect to SASL_SSL on 127.0.0.1:SECURE_PORT, SASL
+#                                        mechanism SCRAM-SHA-512, server certificate signed by the CA
+#                                        in DATA_DIR/secure/ca.pem (made at the first start, openssl);
+#                                      * SCRAM-SHA-512 users `admin` (super user: grants ACLs) and
+#                                        `silkroute`, passwords random, in DATA_DIR/secure/<user>.password
+#                                        (created at format time with --add-scram);
+#                                      * StandardAuthorizer, allow.everyone.if.no.acl.found=false,
+#                                        super.users=User:broker;User:admin;
+#                                      * PORT and CONTROLLER_PORT are SASL_PLAINTEXT (PLAIN) for the
+#                                        broker's own user `broker` only;
+#                                      * DATA_DIR/secure/admin.properties is a Java client config for
+#                                        the admin (`tool ... --command-config` it), and
+#                                        DATA_DIR/secure/<user>.librdkafka the librdkafka options
+#                                        (key=value lines) for `admin` and `silkroute`.
+#   SILKROUTE_KAFKA_SECURE_PORT      secure mode: the SASL_SSL listener port (default PORT+2)
 #   JAVA_HOME                        Java 17+ to use (default: `java` on PATH)
 #
 # Broker settings worth knowing (see write_server_properties):
@@ -52,6 +73,7 @@ DATA_DIR=${SILKROUTE_KAFKA_DIR:-/tmp/silkroute-kafka}
 HOST=127.0.0.1
 PORT=${SILKROUTE_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${SILKROUTE_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}
+SECURE_PORT=${SILKROUTE_KAFKA_SECURE_PORT:-$((PORT + 2))}
 HEAP_OPTS=${SILKROUTE_KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}
 START_TIMEOUT=${SILKROUTE_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=${SILKROUTE_KAFKA_STOP_TIMEOUT:-60}
@@ -63,6 +85,8 @@ LOG4J_CONF=$DATA_DIR/log4j2.properties
 STORAGE_DIR=$DATA_DIR/data
 CLUSTER_ID_FILE=$DATA_DIR/cluster.id
 STARTED_MARKER="Kafka Server started"
+MODE_FILE=$DATA_DIR/mode
+SECURE_DIR=$DATA_DIR/secure
 
 if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
   JAVA=$JAVA_HOME/bin/java
@@ -90,6 +114,7 @@ check_settings() {
   is_uint "$PORT" || die "SILKROUTE_KAFKA_PORT must be a port number, got '$PORT'"
   is_uint "$CONTROLLER_PORT" || die "SILKROUTE_KAFKA_CONTROLLER_PORT must be a port number, got '$CONTROLLER_PORT'"
   [[ "$PORT" != "$CONTROLLER_PORT" ]] || die "broker and controller ports must differ (both $PORT)"
+  is_uint "$SECURE_PORT" || die "SILKROUTE_KAFKA_SECURE_PORT must be a port number, got '$SECURE_PORT'"
   is_uint "$START_TIMEOUT" || die "SILKROUTE_KAFKA_START_TIMEOUT must be seconds, got '$START_TIMEOUT'"
   is_uint "$STOP_TIMEOUT" || die "SILKROUTE_KAFKA_STOP_TIMEOUT must be seconds, got '$STOP_TIMEOUT'"
   case "$DATA_DIR" in
@@ -162,7 +187,126 @@ ensure_jars() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# secure mode: TLS material, users, client configs (made once per data dir)
+
+# The data dir's mode once formatted (DATA_DIR/mode), else what SILKROUTE_KAFKA_SECURE asks.
+is_secure() {
+  if [[ -f "$MODE_FILE" ]]; then
+    [[ "$(cat "$MODE_FILE")" == secure ]]
+  else
+    [[ "${SILKROUTE_KAFKA_SECURE:-0}" == 1 ]]
+  fi
+}
+
+check_mode() {
+  local want=plain have
+  [[ "${SILKROUTE_KAFKA_FRESH:-0}" == 1 ]] && return 0 # the data dir is wiped first
+  [[ "${SILKROUTE_KAFKA_SECURE:-}" == 1 ]] && want=secure
+  if [[ -f "$MODE_FILE" ]]; then
+    have=$(cat "$MODE_FILE")
+    if [[ -n "${SILKROUTE_KAFKA_SECURE:-}" && "$have" != "$want" ]]; then
+      die "$DATA_DIR was formatted in $have mode, SILKROUTE_KAFKA_SECURE asks for $want: reset it (SILKROUTE_KAFKA_FRESH=1) or use another SILKROUTE_KAFKA_DIR"
+    fi
+  elif [[ -f "$STORAGE_DIR/meta.properties" && "$want" == secure ]]; then
+    die "$DATA_DIR was formatted without secure mode: reset it (SILKROUTE_KAFKA_FRESH=1) or use another SILKROUTE_KAFKA_DIR"
+  fi
+}
+
+new_password() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24; }
+
+password_of() { cat "$SECURE_DIR/$1.password"; }
+
+# CA, broker certificate (SAN 127.0.0.1 and localhost) in a PKCS12 keystore, the passwords of
+# the users, and the client configs. Idempotent: what exists is kept.
+make_secure_material() {
+  command -v openssl >/dev/null 2>&1 || die "openssl not found (needed for the secure mode's certificates; apt-get install -y openssl)"
+  mkdir -p "$SECURE_DIR"
+  chmod 700 "$SECURE_DIR"
+  local u
+  for u in broker admin silkroute keystore; do
+    [[ -s "$SECURE_DIR/$u.password" ]] || (umask 077 && new_password >"$SECURE_DIR/$u.password")
+  done
+  if [[ ! -s "$SECURE_DIR/broker.p12" ]]; then
+    (
+      cd "$SECURE_DIR"
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
+        -subj "/CN=silkroute test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        >openssl.log 2>&1
+      openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost" \
+        >>openssl.log 2>&1
+      printf '%s\n' "subjectAltName=IP:$HOST,DNS:localhost" "basicConstraints=CA:FALSE" \
+        "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >broker.ext
+      openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+        -extfile broker.ext -out broker.pem >>openssl.log 2>&1
+      openssl pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem -name broker \
+        -out broker.p12.tmp -passout "pass:$(cat keystore.password)" >>openssl.log 2>&1
+      mv broker.p12.tmp broker.p12
+    ) || die "making the TLS certificates failed (see $SECURE_DIR/openssl.log)"
+  fi
+  (
+    umask 077
+    cat >"$SECURE_DIR/admin.properties" <<EOF
+# Java client config for the admin user on the secure listener (scripts/kafka.sh acl uses it).
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(password_of admin)";
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECURE_DIR/ca.pem
+EOF
+    for u in admin silkroute; do
+      cat >"$SECURE_DIR/$u.librdkafka" <<EOF
+bootstrap.servers=$HOST:$SECURE_PORT
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.username=$u
+sasl.password=$(password_of "$u")
+ssl.ca.location=$SECURE_DIR/ca.pem
+EOF
+    done
+  )
+}
+
+# server.properties lines of the secure mode: listeners, SASL, TLS, authorizer.
+secure_properties() {
+  local plain
+  plain="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"$(password_of broker)\" user_broker=\"$(password_of broker)\";"
+  cat <<EOF
+# --- secure mode: clients on SASL_SSL + SCRAM-SHA-512; the broker's own links on SASL PLAIN ---
+listeners=INTERNAL://$HOST:$PORT,CLIENT://$HOST:$SECURE_PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=INTERNAL://$HOST:$PORT,CLIENT://$HOST:$SECURE_PORT
+inter.broker.listener.name=INTERNAL
+listener.security.protocol.map=INTERNAL:SASL_PLAINTEXT,CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT
+sasl.mechanism.inter.broker.protocol=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.internal.sasl.enabled.mechanisms=PLAIN
+listener.name.internal.plain.sasl.jaas.config=$plain
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=$plain
+listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.client.ssl.keystore.type=PKCS12
+listener.name.client.ssl.keystore.location=$SECURE_DIR/broker.p12
+listener.name.client.ssl.keystore.password=$(password_of keystore)
+listener.name.client.ssl.key.password=$(password_of keystore)
+listener.name.client.ssl.client.auth=none
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:broker;User:admin
+EOF
+}
+
+# ---------------------------------------------------------------------------------------------
 # config + storage
+
+plaintext_properties() {
+  cat <<EOF
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+EOF
+}
 
 write_server_properties() {
   local tmp=$PROPS.tmp
@@ -175,10 +319,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$PORT
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+$(if is_secure; then secure_properties; else plaintext_properties; fi)
 
 # --- storage ---
 log.dirs=$STORAGE_DIR
@@ -235,13 +376,21 @@ format_storage() {
     cid=$(new_cluster_id)
     printf '%s\n' "$cid" >"$CLUSTER_ID_FILE"
   fi
+  local scram=() mode=plain u
+  if is_secure; then
+    mode=secure
+    for u in admin silkroute; do
+      scram+=(--add-scram "SCRAM-SHA-512=[name=$u,password=$(password_of "$u")]")
+    done
+  fi
   if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$SUPPORT_DIR/tools-log4j2.properties" \
     -cp "$LIBS/*" kafka.tools.StorageTool format \
-    --cluster-id "$cid" --config "$PROPS" --ignore-formatted \
+    --cluster-id "$cid" --config "$PROPS" --ignore-formatted "${scram[@]}" \
     >"$DATA_DIR/format.log" 2>&1; then
     cat "$DATA_DIR/format.log" >&2
     die "formatting KRaft storage in $STORAGE_DIR failed"
   fi
+  printf '%s\n' "$mode" >"$MODE_FILE"
 }
 
 wipe_data_dir() {
@@ -296,6 +445,13 @@ healthy() {
   is_running || return 1
   port_open "$PORT" || return 1
   grep -qF "$STARTED_MARKER" "$LOG_FILE" 2>/dev/null || return 1
+  if is_secure; then
+    # The client listener answers TLS with a certificate the CA vouches for.
+    port_open "$SECURE_PORT" || return 1
+    openssl s_client -connect "$HOST:$SECURE_PORT" -CAfile "$SECURE_DIR/ca.pem" \
+      -verify_return_error -verify_ip "$HOST" </dev/null >/dev/null 2>&1 || return 1
+    return 0
+  fi
   local kc
   kc=$(kcat_bin)
   if [[ -n "$kc" ]]; then
@@ -374,15 +530,23 @@ do_start() {
   if port_open "$CONTROLLER_PORT"; then
     die "controller port $HOST:$CONTROLLER_PORT is already in use; set SILKROUTE_KAFKA_CONTROLLER_PORT"
   fi
+  if is_secure && port_open "$SECURE_PORT"; then
+    die "secure port $HOST:$SECURE_PORT is already in use; set SILKROUTE_KAFKA_SECURE_PORT"
+  fi
   check_java
   ensure_jars
   mkdir -p "$DATA_DIR/logs"
+  if is_secure; then make_secure_material; fi
   write_server_properties
   format_storage
   local t0=$SECONDS
   launch
   wait_healthy
-  say "kafka $KAFKA_VERSION up on $HOST:$PORT (pid $(read_pid), $((SECONDS - t0))s)"
+  if is_secure; then
+    say "kafka $KAFKA_VERSION up, secure: SASL_SSL on $HOST:$SECURE_PORT (pid $(read_pid), $((SECONDS - t0))s; users and CA in $SECURE_DIR)"
+  else
+    say "kafka $KAFKA_VERSION up on $HOST:$PORT (pid $(read_pid), $((SECONDS - t0))s)"
+  fi
 }
 
 wait_exit() {
@@ -393,7 +557,7 @@ wait_exit() {
   done
   # The JVM's main thread can already be a zombie while its other threads are still being torn
   # down with the sockets open: also wait (briefly) for both listeners to go away.
-  while port_open "$PORT" || port_open "$CONTROLLER_PORT"; do
+  while port_open "$PORT" || port_open "$CONTROLLER_PORT" || { is_secure && port_open "$SECURE_PORT"; }; do
     ((SECONDS - start >= timeout + 10)) && break
     sleep 0.1
   done
@@ -461,6 +625,20 @@ do_tool() {
     -cp "$LIBS/*" "$@"
 }
 
+do_acl() {
+  is_secure || die "acl: $DATA_DIR is not a secure-mode broker (start it with SILKROUTE_KAFKA_SECURE=1)"
+  [[ -f "$SECURE_DIR/admin.properties" ]] || die "acl: no $SECURE_DIR/admin.properties (start the broker first)"
+  local sub=${1:-}
+  (($# > 0)) && shift
+  case "$sub" in
+    add | remove) set -- "--$sub" --force "$@" ;;
+    list) set -- --list "$@" ;;
+    *) die "usage: $0 acl add|remove|list [AclCommand options...]" ;;
+  esac
+  do_tool org.apache.kafka.tools.AclCommand --bootstrap-server "$HOST:$SECURE_PORT" \
+    --command-config "$SECURE_DIR/admin.properties" "$@"
+}
+
 # ---------------------------------------------------------------------------------------------
 
 main() {
@@ -470,6 +648,7 @@ main() {
   case "$cmd" in
     start)
       lock_data_dir
+      check_mode
       do_start
       ;;
     stop)
@@ -478,6 +657,7 @@ main() {
       ;;
     restart)
       lock_data_dir
+      check_mode
       do_stop
       do_start
       ;;
@@ -498,6 +678,7 @@ main() {
       ensure_jars
       ;;
     tool) do_tool "$@" ;;
+    acl) do_acl "$@" ;;
     -h | --help | help) usage ;;
     "")
       usage >&2

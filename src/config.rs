@@ -29,7 +29,7 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSettings {
     pub bootstrap_servers: String,
@@ -38,9 +38,77 @@ pub struct KafkaSettings {
     pub instance_id: String,
     pub session_timeout_ms: u32,
     pub sasl_username: String,
-    pub sasl_password: String,
+    pub sasl_password: Secret,
     #[serde(default)]
     pub librdkafka: BTreeMap<String, String>,
+}
+
+/// A credential: read from the configuration like a string, handed to librdkafka with
+/// [`Secret::expose`], and never shown: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that must pass it on (the Kafka client config).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// librdkafka options whose values are credentials (`sasl.password`, `ssl.key.password`,
+/// `sasl.jaas.config`, `sasl.oauthbearer.client.secret`, ...): redacted in `Debug`.
+fn is_sensitive_option(key: &str) -> bool {
+    ["password", "secret", "jaas", "ssl.key.pem", "credentials"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let librdkafka: BTreeMap<&str, &str> = self
+            .librdkafka
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_sensitive_option(k) {
+                    "[redacted]"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaSettings")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("group_id", &self.group_id)
+            .field("client_id", &self.client_id)
+            .field("instance_id", &self.instance_id)
+            .field("session_timeout_ms", &self.session_timeout_ms)
+            .field("sasl_username", &self.sasl_username)
+            .field("sasl_password", &self.sasl_password)
+            .field("librdkafka", &librdkafka)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -543,6 +611,35 @@ mod tests {
                 .map(String::as_str),
             Some("SASL_SSL")
         );
+    }
+
+    #[test]
+    fn credentials_never_show_in_debug_or_display() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[kafka.librdkafka]\n\"ssl.key.password\" = \"key-pw-4711\"\n\"security.protocol\" = \"SASL_SSL\"\n",
+        )
+        .unwrap();
+        let env = [
+            ("SILKROUTE__KAFKA__SASL_USERNAME", "svc"),
+            ("SILKROUTE__KAFKA__SASL_PASSWORD", "hunter2-0815"),
+        ];
+        let s = Settings::load_from(
+            Some(&path),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        assert_eq!(s.kafka.sasl_password.expose(), "hunter2-0815");
+        let shown = format!("{s:?} {:#?} {}", s.kafka, s.kafka.sasl_password);
+        assert!(!shown.contains("hunter2-0815"), "{shown}");
+        assert!(!shown.contains("key-pw-4711"), "{shown}");
+        assert!(
+            shown.contains("[redacted]") && shown.contains("SASL_SSL"),
+            "{shown}"
+        );
+        assert!(shown.contains("\"svc\""), "{shown}");
     }
 
     #[test]

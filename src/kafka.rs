@@ -10,6 +10,7 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaErrorCode;
@@ -33,9 +34,80 @@ pub fn base_config(settings: &Settings) -> ClientConfig {
         c.set("sasl.username", &k.sasl_username);
     }
     if !k.sasl_password.is_empty() {
-        c.set("sasl.password", &k.sasl_password);
+        c.set("sasl.password", k.sasl_password.expose());
     }
     c
+}
+
+/// Records what a probe client's connection attempts ended in (authentication or TLS refused),
+/// and keeps librdkafka's own reports of them out of the log: the start-up check says it once.
+#[derive(Default)]
+struct Probe {
+    refused: std::sync::Mutex<Option<String>>,
+}
+
+impl rdkafka::producer::ProducerContext for Probe {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::producer::DeliveryResult<'_>, _: ()) {}
+}
+
+impl ClientContext for Probe {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        debug!(?level, fac, message, "librdkafka (start-up check)");
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let what = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Authentication) => "authentication failed",
+            Some(RDKafkaErrorCode::SSL) => "TLS failed",
+            _ => return,
+        };
+        let mut refused = self.refused.lock().expect("probe lock");
+        refused.get_or_insert_with(|| format!("{what}: {reason}"));
+    }
+}
+
+/// Kafka accepts silkroute's credentials and TLS settings: on a cluster with SASL or TLS, one
+/// metadata request before anything else, so that a wrong password or CA stops the start with
+/// one line (an unreachable cluster does not: the service waits for it further on).
+pub async fn check_credentials(settings: &Settings) -> anyhow::Result<()> {
+    let protocol = settings
+        .kafka
+        .librdkafka
+        .get("security.protocol")
+        .map(|p| p.to_ascii_lowercase())
+        .unwrap_or_default();
+    if !(protocol.starts_with("sasl") || protocol == "ssl") {
+        return Ok(());
+    }
+    // A producer: its poll serves librdkafka's error events to the context.
+    let probe: BaseProducer<Probe> = base_config(settings)
+        .create_with_context(Probe::default())
+        .context("creating a Kafka client")?;
+    let refused = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(15) {
+            let answered = probe
+                .client()
+                .fetch_metadata(None, Duration::from_secs(3))
+                .is_ok();
+            probe.poll(Duration::from_millis(100));
+            let refused = probe.context().refused.lock().expect("probe lock").take();
+            if refused.is_some() || answered {
+                return refused;
+            }
+        }
+        None
+    })
+    .await
+    .context("the start-up check panicked")?;
+    match refused {
+        None => Ok(()),
+        Some(reason) => anyhow::bail!(
+            "Kafka refused the connection of kafka.sasl_username = {:?} ({reason}); check kafka.sasl_username, kafka.sasl_password and kafka.librdkafka",
+            settings.kafka.sasl_username
+        ),
+    }
 }
 
 /// The group consumer of the input topics. Offsets are stored by the pipeline only after a

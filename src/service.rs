@@ -15,7 +15,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::Producer;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::changelog::Table;
 use crate::config::Settings;
@@ -89,6 +89,8 @@ impl ServiceHandle {
 
 /// Starts the service in the background; returns once HTTP is listening.
 pub async fn start(settings: Settings) -> anyhow::Result<ServiceHandle> {
+    debug!(?settings, "Settings.");
+    kafka::check_credentials(&settings).await?;
     let metrics = Arc::new(Metrics::new());
     metrics.init_topics(
         &settings.topics.inputs(),
@@ -265,6 +267,9 @@ impl Retry {
 
 /// One life of the Kafka clients and the engine: restore from the changelog, join the group,
 /// consume until shutdown or an error, drain.
+// The session's parts are passed one by one until the shell's restructuring (issue 15) gives
+// them one owner.
+#[allow(clippy::too_many_arguments)]
 async fn run_session(
     settings: &Settings,
     inputs: &[(String, i32)],

@@ -288,13 +288,13 @@ async fn every_hostile_message_ends_dead_lettered_or_applied_once_and_the_next_e
     .await;
 
     // Each good event after a hostile one was processed.
-    for i in 0..cases.len() {
+    for (i, case) in cases.iter().enumerate() {
         let key = format!("freight/after-{i}/china_europe/2024-01");
         assert_eq!(
             records.get(&key).map(|r| r["month_trains"].clone()),
             Some(i.into()),
             "the event after {}",
-            cases[i].name
+            case.name
         );
     }
     let dead = broker.read_all(&names.dead_letter);

@@ -23,8 +23,25 @@ use silkroute::config::Settings;
 
 pub struct Broker {
     pub bootstrap: String,
+    /// librdkafka options of the test's own clients (admin, producers, readers): the
+    /// `key=value` lines of the file SILKROUTE_TEST_KAFKA_CONFIG names (a secure broker's admin
+    /// credentials, scripts/kafka.sh writes them), applied after `bootstrap.servers`.
+    pub options: Vec<(String, String)>,
     /// Kept alive for the test's duration; not Send, so tests hold it on their own thread.
     mock: Option<MockCluster<'static, DefaultProducerContext>>,
+}
+
+/// `key=value` lines (blank lines and `#` comments skipped).
+pub fn read_properties(path: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or_else(|| panic!("{path}: {l}"));
+            (k.trim().to_string(), v.trim().to_string())
+        })
+        .collect()
 }
 
 impl Broker {
@@ -35,12 +52,20 @@ impl Broker {
         match std::env::var("SILKROUTE_TEST_BOOTSTRAP") {
             Ok(b) if !b.is_empty() => Broker {
                 bootstrap: b,
+                options: match std::env::var("SILKROUTE_TEST_KAFKA_CONFIG") {
+                    Ok(path) if !path.is_empty() => read_properties(&path)
+                        .into_iter()
+                        .filter(|(k, _)| k != "bootstrap.servers")
+                        .collect(),
+                    _ => Vec::new(),
+                },
                 mock: None,
             },
             _ => {
                 let mock = MockCluster::new(1).expect("mock cluster");
                 Broker {
                     bootstrap: mock.bootstrap_servers(),
+                    options: Vec::new(),
                     mock: Some(mock),
                 }
             }
@@ -139,6 +164,9 @@ impl Broker {
     pub fn config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap);
+        for (k, v) in &self.options {
+            c.set(k, v);
+        }
         c
     }
 
