@@ -350,7 +350,11 @@ async fn run_session(
         // readiness must not be locked in Draining.)
         lifecycle.set(State::Draining);
     }
-    let flushed = tokio::task::block_in_place(|| processor.producer.flush(Duration::from_secs(10)));
+    // The drain took at most half of shutdown.timeout_ms; the flush gets a quarter, so that the
+    // stop (drain, flush, commit, leave) fits the budget the handle waits for.
+    let flush_budget = Duration::from_millis(processor.settings.shutdown.timeout_ms / 4)
+        .min(Duration::from_secs(10));
+    let flushed = tokio::task::block_in_place(|| processor.producer.flush(flush_budget));
     if let Err(e) = flushed {
         error!(error = %e, "Producer flush failed.");
     }
