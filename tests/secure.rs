@@ -22,7 +22,6 @@ use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 /// The secure broker and the service's credentials.
 struct Secure {
@@ -428,31 +427,6 @@ async fn create_outputs(broker: &Broker, names: &Names) {
             (&changelog(names), 3),
         ])
         .await;
-}
-
-/// True when the group's committed offsets reach the end of every input partition.
-fn all_committed(broker: &Broker, names: &Names) -> bool {
-    let c: BaseConsumer = broker
-        .config()
-        .set("group.id", &names.group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for (t, n) in [(&names.trade, 3), (&names.freight, 3), (&names.fx, 1)] {
-        for p in 0..n {
-            tpl.add_partition(t, p);
-        }
-    }
-    let Ok(done) = c.committed_offsets(tpl, Duration::from_secs(10)) else {
-        return false;
-    };
-    done.elements().iter().all(|e| {
-        let hi = c
-            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
-            .map(|w| w.1)
-            .unwrap_or(i64::MAX);
-        matches!(e.offset(), Offset::Offset(o) if o >= hi) || hi == 0
-    })
 }
 
 /// What a finished run must show: the bulletin's records, equal to the offline engine's, the

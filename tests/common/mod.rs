@@ -794,3 +794,31 @@ pub fn committed_offset(broker: &Broker, group: &str, topic: &str, partition: i3
         _ => 0,
     }
 }
+
+/// True when the group's committed offsets reach the end of every input partition.
+pub fn all_committed(broker: &Broker, names: &Names) -> bool {
+    let c: BaseConsumer = broker
+        .config()
+        .set("group.id", &names.group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (t, n) in [(&names.trade, 3), (&names.freight, 3), (&names.fx, 1)] {
+        for p in 0..n {
+            tpl.add_partition(t, p);
+        }
+    }
+    let Ok(done) = c.committed_offsets(tpl, Duration::from_secs(10)) else {
+        return false;
+    };
+    done.elements().iter().all(|e| {
+        let hi = c
+            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
+            .map(|w| w.1)
+            .unwrap_or(i64::MAX);
+        match e.offset() {
+            Offset::Offset(o) => o >= hi,
+            _ => hi == 0,
+        }
+    })
+}
