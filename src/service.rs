@@ -369,9 +369,50 @@ async fn run_session(
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     consumer.unsubscribe();
-    drop(consumer);
-    info!("Left the consumer group.");
+    let close_budget = Duration::from_millis(processor.settings.shutdown.timeout_ms / 5)
+        .clamp(Duration::from_millis(200), Duration::from_secs(10));
+    if close_off_runtime("the group consumer", consumer, close_budget).await {
+        info!("Left the consumer group.");
+    }
+    close_off_runtime("the changelog reader", table, close_budget).await;
     result
+}
+
+/// Drops a Kafka client on a thread of its own and waits for it at most `budget`; true if it
+/// closed in time.
+///
+/// rdkafka's consumer drop polls until librdkafka reports the consumer closed, without a bound
+/// (fede1024/rust-rdkafka#509). Dropped on a runtime worker, a close that never ends holds that
+/// worker, and the runtime's own drop waits for its workers: the process (or a test) would never
+/// end. Past the budget the close is left to finish, or not, on its thread, which does not keep
+/// the process alive.
+async fn close_off_runtime<T: Send + 'static>(
+    what: &'static str,
+    client: T,
+    budget: Duration,
+) -> bool {
+    let (closed, on_closed) = oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || {
+            drop(client);
+            let _ = closed.send(());
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, client = what, "No thread to close a Kafka client on; it is left open.");
+        return false;
+    }
+    match tokio::time::timeout(budget, on_closed).await {
+        Ok(_) => true,
+        Err(_) => {
+            warn!(
+                client = what,
+                budget_ms = budget.as_millis() as u64,
+                "The Kafka client did not close within its budget; it is left to close on its own."
+            );
+            false
+        }
+    }
 }
 
 /// `silkroute run` in the foreground until SIGTERM or SIGINT.
