@@ -13,10 +13,11 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext};
-use tracing::warn;
+use tracing::{debug, error, info, warn};
 
 use crate::engine::record::RecordKind;
 use crate::metrics::Metrics;
@@ -108,6 +109,9 @@ pub struct Deliveries {
     /// reports: a stall per batch.)
     outstanding: AtomicUsize,
     settled: (Mutex<()>, Condvar),
+    /// The first partition the transaction coordinator refused to add to the current
+    /// transaction, with the refusal (see [`refused_partition`]).
+    txn_refusal: Mutex<Option<(String, RDKafkaErrorCode)>>,
 }
 
 impl Deliveries {
@@ -122,7 +126,16 @@ impl Deliveries {
             refused: Mutex::new(Vec::new()),
             outstanding: AtomicUsize::new(0),
             settled: (Mutex::new(()), Condvar::new()),
+            txn_refusal: Mutex::new(None),
         }
+    }
+
+    /// The topic and refusal of the first partition the current transaction could not add,
+    /// if any, forgotten by the call. A refused AddPartitionsToTxn fails the transaction
+    /// with the bare code (librdkafka's transaction error names no topic), and its records
+    /// are then purged, not refused: this is the only place that says which topic it was.
+    pub fn take_txn_refusal(&self) -> Option<(String, RDKafkaErrorCode)> {
+        self.txn_refusal.lock().expect("refusal lock").take()
     }
 
     /// One more record handed to the producer.
@@ -164,7 +177,52 @@ impl Deliveries {
     }
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if let Some(refusal) = refused_partition(fac, message) {
+            self.txn_refusal
+                .lock()
+                .expect("refusal lock")
+                .get_or_insert(refusal);
+        }
+        // As rdkafka's default does.
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => error!(target: "librdkafka", "librdkafka: {fac} {message}"),
+            RDKafkaLogLevel::Warning => warn!(target: "librdkafka", "librdkafka: {fac} {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                info!(target: "librdkafka", "librdkafka: {fac} {message}")
+            }
+            RDKafkaLogLevel::Debug => debug!(target: "librdkafka", "librdkafka: {fac} {message}"),
+        }
+    }
+}
+
+/// The refusals of AddPartitionsToTxn that name an operator's matter (a missing Write ACL, a
+/// deleted topic); "Operation not attempted" is a partition skipped for another's refusal.
+const PARTITION_REFUSALS: [RDKafkaErrorCode; 2] = [
+    RDKafkaErrorCode::TopicAuthorizationFailed,
+    RDKafkaErrorCode::UnknownTopicOrPartition,
+];
+
+/// The topic and code of librdkafka's log line for a partition the transaction coordinator
+/// refused, `ADDPARTS ... Failed to add partition "<topic>" [<p>] to transaction: <reason>`
+/// (rdkafka_txnmgr.c, librdkafka 2.12), whose reason is `rd_kafka_err2str` of the code.
+fn refused_partition(fac: &str, message: &str) -> Option<(String, RDKafkaErrorCode)> {
+    if fac != "ADDPARTS" {
+        return None;
+    }
+    let (_, rest) = message.split_once("Failed to add partition \"")?;
+    let (topic, rest) = rest.split_once("\" [")?;
+    let (_, reason) = rest.split_once("] to transaction: ")?;
+    // A code displays as `TopicAuthorizationFailed (Broker: Topic authorization failed)`.
+    let code = PARTITION_REFUSALS
+        .into_iter()
+        .find(|c| format!("{c:?} ({})", reason.trim()) == c.to_string())?;
+    Some((topic.to_string(), code))
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = usize;
@@ -180,7 +238,10 @@ impl ProducerContext for Deliveries {
             }
             Err((e, m)) => {
                 self.produce_errors.with_label_values(&[m.topic()]).inc();
-                warn!(error = %e, topic = m.topic(), "Kafka refused a record.");
+                // One line per record flooded the log (hundreds a second while an ACL was
+                // missing); the batch reports its refused records once, by cause
+                // (`pipeline::judge`, the operator error, or the retry's warning).
+                debug!(error = %e, topic = m.topic(), "Kafka refused a record.");
                 let refused = Refused {
                     topic: m.topic().to_string(),
                     partition: m.partition(),
@@ -202,6 +263,22 @@ impl ProducerContext for Deliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_partition_is_read_from_librdkafkas_line() {
+        // As librdkafka 2.12 logged them against a broker without a Write ACL.
+        let refused = "[thrd:main]: TxnCoordinator/1: Failed to add partition \"silkroute.indicators\" [1] to transaction: Broker: Topic authorization failed";
+        assert_eq!(
+            refused_partition("ADDPARTS", refused),
+            Some((
+                "silkroute.indicators".to_string(),
+                RDKafkaErrorCode::TopicAuthorizationFailed
+            ))
+        );
+        let skipped = "[thrd:main]: TxnCoordinator/1: Failed to add partition \"silkroute.dlq\" [0] to transaction: Broker: Operation not attempted";
+        assert_eq!(refused_partition("ADDPARTS", skipped), None);
+        assert_eq!(refused_partition("TXNERR", refused), None);
+    }
 
     #[test]
     fn tags_survive_the_round_trip() {

@@ -151,7 +151,11 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
 /// A consumer that reads partitions by assignment, outside any group (restores).
 pub fn reader_config(settings: &Settings) -> ClientConfig {
     let mut c = base_config(settings);
-    c.set("group.id", format!("{}-reader", settings.kafka.group_id))
+    // librdkafka needs a group.id to assign() and looks up that group's coordinator even
+    // though a reader never joins or commits. The service's own group, whose Read ACL it has
+    // already, costs no ACL of its own: a separate one needed Describe on it, and without it
+    // logged GroupAuthorizationFailed while everything worked.
+    c.set("group.id", &settings.kafka.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -239,6 +243,17 @@ pub struct ServiceContext {
     pub group: String,
 }
 
+/// `topic/partition` pairs, comma separated: one log line per rebalance, not one per
+/// partition (a restore that repeats under a backoff repeats them all).
+fn spelled(tpl: &TopicPartitionList) -> String {
+    let parts: Vec<String> = tpl
+        .elements()
+        .iter()
+        .map(|e| format!("{}/{}", e.topic(), e.partition()))
+        .collect();
+    parts.join(",")
+}
+
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
     tpl.elements()
         .iter()
@@ -301,12 +316,8 @@ impl ConsumerContext for ServiceContext {
                         .consumer_lag
                         .remove_label_values(&[e.topic(), &e.partition().to_string()]);
                 }
-                info!(
-                    topic = e.topic(),
-                    partition = e.partition(),
-                    "Partition revoked."
-                );
             }
+            info!(partitions = %spelled(tpl), "Partitions revoked.");
         }
     }
 
@@ -322,13 +333,7 @@ impl ConsumerContext for ServiceContext {
                 self.metrics
                     .retain_lag(|t, p| held.iter().any(|(ht, hp)| ht == t && *hp == p));
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
-                for e in tpl.elements() {
-                    info!(
-                        topic = e.topic(),
-                        partition = e.partition(),
-                        "Partition assigned."
-                    );
-                }
+                info!(partitions = %spelled(tpl), "Partitions assigned.");
             }
             Rebalance::Error(e) => warn!(error = %e, "Rebalance failed."),
             Rebalance::Revoke(_) => {}

@@ -715,6 +715,7 @@ impl Processor {
         emit: bool,
     ) -> anyhow::Result<usize> {
         let timeout = Duration::from_secs(60);
+        self.producer.context().take_txn_refusal();
         let result: anyhow::Result<usize> = (|| {
             self.producer
                 .begin_transaction()
@@ -753,6 +754,14 @@ impl Processor {
             if let Err(abort) = self.producer.abort_transaction(timeout) {
                 warn!(error = %abort, "Aborting the transaction failed.");
             }
+            // A partition the coordinator refused to add (a missing Write ACL, a deleted
+            // topic) fails the transaction with an "erroneous state" or purged records that
+            // name neither; the refusal names the topic, an operator's matter.
+            let refusal = self.producer.context().take_txn_refusal();
+            let e = match refusal.and_then(|(topic, code)| OperatorError::of_code(code, &topic)) {
+                Some(op) => e.context(op),
+                None => e,
+            };
             e.context(TransactionAborted)
         })
     }
@@ -851,11 +860,14 @@ impl Processor {
                 );
             }
             if attempt == PRODUCE_ATTEMPTS {
-                anyhow::bail!("{} records were refused by Kafka {attempt} times; stopping so that a restart replays them", refused.len());
+                anyhow::bail!("{} records were refused by Kafka {attempt} times (first: {} on {}); stopping so that a restart replays them", refused.len(), refused[0].error, refused[0].topic);
             }
             warn!(
                 records = refused.len(),
-                attempt, "Kafka refused records; sending them again."
+                topic = %refused[0].topic,
+                error = %refused[0].error,
+                attempt,
+                "Kafka refused records; sending them again."
             );
             std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
             for r in &refused {

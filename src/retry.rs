@@ -159,10 +159,11 @@ impl OperatorError {
     /// error whose code is an operator's (naming the group, transactional id or cluster
     /// given, where the error itself names nothing).
     pub fn find(e: &anyhow::Error, group: &str, transactional_id: &str) -> Option<OperatorError> {
-        for cause in e.chain() {
-            if let Some(op) = cause.downcast_ref::<OperatorError>() {
-                return Some(op.clone());
-            }
+        // anyhow's own downcast, not the chain's: the code attaches an operator error as
+        // context (`.context(op)`), and a context layer in `chain()` is a wrapper type that
+        // no `downcast_ref::<OperatorError>` of its items matches.
+        if let Some(op) = e.downcast_ref::<OperatorError>() {
+            return Some(op.clone());
         }
         for cause in e.chain() {
             let code = match cause.downcast_ref::<KafkaError>() {
@@ -223,6 +224,29 @@ mod tests {
             .context("producing");
         assert_eq!(
             OperatorError::find(&named, "g", "x").map(|o| o.resource),
+            Some("t".to_string())
+        );
+        // As the code attaches it: the Kafka error, the operator error as context, more
+        // context on top. The named resource wins over the code's default.
+        let attached = anyhow::Error::new(KafkaError::MessageConsumption(
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+        ))
+        .context(OperatorError::new(
+            Cause::TopicAuthorization,
+            "silkroute-changelog",
+        ))
+        .context("reading the changelog");
+        assert_eq!(
+            OperatorError::find(&attached, "g", "x"),
+            Some(OperatorError::new(
+                Cause::TopicAuthorization,
+                "silkroute-changelog"
+            ))
+        );
+        let refused = anyhow::anyhow!("cannot create topic t: Broker: Topic authorization failed")
+            .context(OperatorError::new(Cause::TopicAuthorization, "t"));
+        assert_eq!(
+            OperatorError::find(&refused, "g", "x").map(|o| o.resource),
             Some("t".to_string())
         );
         let transient = anyhow::Error::new(KafkaError::MessageConsumption(
