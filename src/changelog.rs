@@ -31,7 +31,7 @@ use crate::engine::{Engine, Outcome};
 use crate::event::{self, Basis, Event, ParseRules};
 use crate::kafka;
 use crate::metrics::Metrics;
-use crate::retry::{Backoff, OperatorError};
+use crate::retry::{ErrorReports, OperatorError, ERROR_PAUSE};
 
 /// Which of `partitions` an entity (region, port, currency) lives on: a stable hash, the same
 /// in every instance and version.
@@ -219,7 +219,7 @@ impl Table {
     ) -> anyhow::Result<u64> {
         let total: i64 = ends.iter().map(|e| e.1).sum();
         let (mut read, mut last_log) = (0u64, Instant::now());
-        let mut backoff = Backoff::new();
+        let mut errors = ErrorReports::default();
         while !self.reached(ends) {
             match tokio::time::timeout(Duration::from_millis(200), self.consumer.recv()).await {
                 Ok(Ok(m)) => {
@@ -239,9 +239,10 @@ impl Table {
                             .context(op)
                             .context("reading the changelog"));
                     }
-                    let delay = backoff.next_delay();
-                    warn!(error = %e, attempt = backoff.attempt(), retry_in_ms = delay.as_millis() as u64, "Error while reading the changelog; retrying.");
-                    tokio::time::sleep(delay).await;
+                    if let Some(due) = errors.note(Instant::now()) {
+                        warn!(error = %e, errors = due.errors, attempt = due.attempt, next_report_in_ms = due.next_in.as_millis() as u64, "Error while reading the changelog; librdkafka recovers by itself, reading on.");
+                    }
+                    tokio::time::sleep(ERROR_PAUSE).await;
                 }
             }
             if last_log.elapsed() > Duration::from_secs(5) {

@@ -38,7 +38,7 @@ use crate::kafka::ServiceContext;
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
 use crate::ownership::{Owned, SharedAssignment};
-use crate::retry::{Backoff, Cause, OperatorError};
+use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
 use crate::{period, restore};
 use sha2::{Digest, Sha256};
 
@@ -242,8 +242,8 @@ pub struct Processor {
     pub gained: Vec<(String, i32)>,
     /// Dead letters to send with their headers only (see [`HeadersOnly`]).
     pub headers_only: HeadersOnly,
-    /// Wait before consuming again after a consumer error; reset by a committed batch.
-    pub fetch_backoff: Backoff,
+    /// The log lines about transient consumer errors; reset by a committed batch.
+    pub fetch_errors: ErrorReports,
 }
 
 /// How often a produce that Kafka refused is tried again before the batch fails (and the
@@ -316,11 +316,11 @@ impl Processor {
                         biased;
                         m = consumer.recv() => match m {
                             Ok(m) => self.take(&m, &mut batch, &rules),
-                            Err(e) => { warn!(error = %e, "Consumer error; retrying."); break }
+                            Err(e) => { warn!(error = %e, "Consumer error; the batch ends here."); break }
                         },
                         m = table.consumer.recv() => match m {
                             Ok(m) => self.take_cell(table, &m, &mut batch),
-                            Err(e) => { warn!(error = %e, "Changelog reader error; retrying."); break }
+                            Err(e) => { warn!(error = %e, "Changelog reader error; the batch ends here."); break }
                         },
                         _ = &mut deadline => break,
                     }
@@ -331,7 +331,8 @@ impl Processor {
     }
 
     /// A consumer error: an operator's (a missing ACL, a deleted topic) ends the session, to be
-    /// reported and retried with backoff; anything else is waited out here, with backoff.
+    /// reported and retried with backoff; anything else gets a short pause and a log line
+    /// spaced by the backoff.
     async fn fetch_failed(
         &mut self,
         e: KafkaError,
@@ -350,11 +351,14 @@ impl Processor {
                 }
             }
         }
-        let delay = self.fetch_backoff.next_delay();
-        warn!(error = %e, attempt = self.fetch_backoff.attempt(), retry_in_ms = delay.as_millis() as u64, "{what}; retrying.");
-        // A stop does not wait for the backoff: the loop sees the signal at its next turn.
+        // librdkafka recovers from it by itself; a wait per error would serve a queue of
+        // them long after the broker is back (see `ErrorReports`).
+        if let Some(due) = self.fetch_errors.note(std::time::Instant::now()) {
+            warn!(error = %e, errors = due.errors, attempt = due.attempt, next_report_in_ms = due.next_in.as_millis() as u64, "{what}; librdkafka recovers by itself, consuming on.");
+        }
+        // A stop does not wait for the pause: the loop sees the signal at its next turn.
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(ERROR_PAUSE) => {}
             Ok(()) = shutdown.changed() => {}
         }
         Ok(())
@@ -525,7 +529,7 @@ impl Processor {
         let sent = tokio::task::block_in_place(|| self.commit(consumer, &batch, emit))?;
         if !batch.offsets.is_empty() {
             self.metrics.progressed();
-            self.fetch_backoff.reset();
+            self.fetch_errors.reset();
         }
         tracing::debug!(
             inputs = batch.inputs(),

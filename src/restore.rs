@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::engine::record::fingerprint;
 use crate::kafka;
 use crate::metrics::Metrics;
-use crate::retry::{Backoff, Cause, OperatorError};
+use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
 
 /// Reads `ranges` (topic, partition, from, to-exclusive) with `reader` and hands each message
 /// to `each`.
@@ -41,7 +41,7 @@ fn read_ranges(
         .context("assigning restore partitions")?;
     let total: i64 = ranges.iter().map(|r| r.3 - r.2).sum();
     let (mut read, mut last_log) = (0u64, Instant::now());
-    let mut backoff = Backoff::new();
+    let mut errors = ErrorReports::default();
     while !remaining.is_empty() {
         match reader.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
@@ -80,9 +80,10 @@ fn read_ranges(
                 {
                     return Err(anyhow::Error::new(e).context(op));
                 }
-                let delay = backoff.next_delay();
-                warn!(error = %e, attempt = backoff.attempt(), retry_in_ms = delay.as_millis() as u64, "Error while restoring; retrying.");
-                std::thread::sleep(delay);
+                if let Some(due) = errors.note(Instant::now()) {
+                    warn!(error = %e, errors = due.errors, attempt = due.attempt, next_report_in_ms = due.next_in.as_millis() as u64, "Error while restoring; librdkafka recovers by itself, reading on.");
+                }
+                std::thread::sleep(ERROR_PAUSE);
             }
         }
         if last_log.elapsed() > Duration::from_secs(5) {

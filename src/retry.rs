@@ -10,7 +10,7 @@
 //!   same backoff and reported on every attempt (one log line, `silkroute_operator_error`,
 //!   `/readyz` 503) until it clears.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
@@ -55,6 +55,54 @@ impl Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Backoff::new()
+    }
+}
+
+/// The pause after each transient error that librdkafka recovers from by itself (a broker
+/// gone, a connection refused): a burst of them cannot spin a loop, and a queue of them is
+/// served in well under a second.
+pub const ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Reports of transient errors that need no retry of ours, spaced by a [`Backoff`] instead of
+/// waited out. librdkafka queues such errors like messages: a backoff's wait per error served
+/// an outage's queue one at a time, 30 s each, long after the broker was back.
+#[derive(Debug, Default)]
+pub struct ErrorReports {
+    backoff: Backoff,
+    seen: u64,
+    next: Option<Instant>,
+}
+
+/// A report that is due: errors since the last one, the report's number, and the interval
+/// before the next.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Due {
+    pub errors: u64,
+    pub attempt: u32,
+    pub next_in: Duration,
+}
+
+impl ErrorReports {
+    /// Counts an error at `now`; the report to log, if one is due.
+    pub fn note(&mut self, now: Instant) -> Option<Due> {
+        self.seen += 1;
+        if self.next.is_some_and(|next| now < next) {
+            return None;
+        }
+        let next_in = self.backoff.next_delay();
+        let due = Due {
+            errors: self.seen,
+            attempt: self.backoff.attempt(),
+            next_in,
+        };
+        self.seen = 0;
+        self.next = Some(now + next_in);
+        Some(due)
+    }
+
+    /// Processing progressed: the next error is reported at once.
+    pub fn reset(&mut self) {
+        *self = ErrorReports::default();
     }
 }
 
@@ -201,6 +249,25 @@ mod tests {
         assert_eq!(b.attempt(), 12);
         b.reset();
         assert_eq!(b.next_delay(), BACKOFF_INITIAL);
+    }
+
+    #[test]
+    fn error_reports_are_spaced_by_the_backoff_and_count_what_they_skipped() {
+        let mut r = ErrorReports::default();
+        let t0 = Instant::now();
+        let first = r.note(t0).expect("the first error is reported");
+        assert_eq!((first.errors, first.attempt), (1, 1));
+        assert_eq!(first.next_in, BACKOFF_INITIAL);
+        for i in 1..10 {
+            assert_eq!(r.note(t0 + Duration::from_millis(i * 10)), None);
+        }
+        let second = r
+            .note(t0 + BACKOFF_INITIAL)
+            .expect("due after the interval");
+        assert_eq!((second.errors, second.attempt), (10, 2));
+        assert_eq!(second.next_in, BACKOFF_INITIAL * 2);
+        r.reset();
+        assert_eq!(r.note(t0 + BACKOFF_INITIAL).map(|d| d.attempt), Some(1));
     }
 
     #[test]

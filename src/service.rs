@@ -342,7 +342,7 @@ async fn run_session(
         joined: false,
         gained: Vec::new(),
         headers_only: headers_only.clone(),
-        fetch_backoff: Backoff::new(),
+        fetch_errors: Default::default(),
     };
     let result = processor.run(&consumer, &table, queries, shutdown).await;
     if result.is_ok() {
