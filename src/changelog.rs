@@ -239,9 +239,7 @@ impl Table {
                             .context(op)
                             .context("reading the changelog"));
                     }
-                    if let Some(due) = errors.note(Instant::now()) {
-                        warn!(error = %e, errors = due.errors, attempt = due.attempt, next_report_in_ms = due.next_in.as_millis() as u64, "Error while reading the changelog; librdkafka recovers by itself, reading on.");
-                    }
+                    errors.warn("Error while reading the changelog", &e);
                     tokio::time::sleep(ERROR_PAUSE).await;
                 }
             }

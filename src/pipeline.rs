@@ -353,9 +353,7 @@ impl Processor {
         }
         // librdkafka recovers from it by itself; a wait per error would serve a queue of
         // them long after the broker is back (see `ErrorReports`).
-        if let Some(due) = self.fetch_errors.note(std::time::Instant::now()) {
-            warn!(error = %e, errors = due.errors, attempt = due.attempt, next_report_in_ms = due.next_in.as_millis() as u64, "{what}; librdkafka recovers by itself, consuming on.");
-        }
+        self.fetch_errors.warn(what, &e);
         // A stop does not wait for the pause: the loop sees the signal at its next turn.
         tokio::select! {
             _ = tokio::time::sleep(ERROR_PAUSE) => {}

@@ -80,9 +80,7 @@ fn read_ranges(
                 {
                     return Err(anyhow::Error::new(e).context(op));
                 }
-                if let Some(due) = errors.note(Instant::now()) {
-                    warn!(error = %e, errors = due.errors, attempt = due.attempt, next_report_in_ms = due.next_in.as_millis() as u64, "Error while restoring; librdkafka recovers by itself, reading on.");
-                }
+                errors.warn("Error while restoring", &e);
                 std::thread::sleep(ERROR_PAUSE);
             }
         }

@@ -100,6 +100,21 @@ impl ErrorReports {
         Some(due)
     }
 
+    /// Counts `error` and, when a report is due, logs it: `what` failed, with the errors since
+    /// the last line and the interval before the next. The one log line of the shell's
+    /// transient read errors (consumer, changelog catch-up, restore reader).
+    pub fn warn(&mut self, what: &str, error: &dyn std::fmt::Display) {
+        if let Some(due) = self.note(Instant::now()) {
+            tracing::warn!(
+                error = %error,
+                errors = due.errors,
+                attempt = due.attempt,
+                next_report_in_ms = due.next_in.as_millis() as u64,
+                "{what}; librdkafka recovers by itself, going on."
+            );
+        }
+    }
+
     /// Processing progressed: the next error is reported at once.
     pub fn reset(&mut self) {
         *self = ErrorReports::default();
