@@ -589,7 +589,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
     let changelog = settings.changelog_topic();
     let batch = json!({
         "batch_max_messages": settings.processing.batch_max_messages,
-        "batch_max_wait_ms": settings.processing.batch_max_wait_ms,
+        "batch_max_wait_ms": settings.processing.batch_max_wait.as_millis() as u64,
     });
 
     let inputs = [

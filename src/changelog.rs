@@ -23,21 +23,15 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{info, warn};
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::Settings;
-use crate::engine::record::text::push_period;
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, Basis, Event, ParseRules};
 use crate::kafka;
 use crate::metrics::Metrics;
+use crate::period::Period;
 use crate::retry::{ErrorReports, OperatorError, ERROR_PAUSE};
-
-/// Which of `partitions` an entity (region, port, currency) lives on: a stable hash, the same
-/// in every instance and version.
-pub fn shard(entity: &str, partitions: i32) -> i32 {
-    (xxh3_64(entity.as_bytes()) % partitions.max(1) as u64) as i32
-}
+use crate::timeouts;
 
 /// The changelog key of an event: its cell identity and revision. The member, the only part
 /// that may hold `/`, comes last, so that keys never collide.
@@ -50,7 +44,7 @@ pub fn key(event: &Event<'_>) -> String {
         k.push('/');
     };
     let period = |k: &mut String, p| {
-        push_period(k, p);
+        Period::push_to(p, k);
         k.push('/');
     };
     let revision = |k: &mut String, r: u32| {
@@ -153,9 +147,13 @@ impl Table {
         })
     }
 
-    /// The end offset of every partition now.
-    pub fn ends(&self) -> anyhow::Result<Vec<(i32, i64)>> {
-        let marks = kafka::watermarks(&self.consumer, &[(self.topic.clone(), self.partitions)])?;
+    /// The end offset of every partition now, asked within `within`.
+    pub fn ends(&self, within: Duration) -> anyhow::Result<Vec<(i32, i64)>> {
+        let marks = kafka::watermarks(
+            &self.consumer,
+            &[(self.topic.clone(), self.partitions)],
+            within,
+        )?;
         Ok(marks.into_iter().map(|(_, p, _, hi)| (p, hi)).collect())
     }
 
@@ -221,7 +219,7 @@ impl Table {
         let (mut read, mut last_log) = (0u64, Instant::now());
         let mut errors = ErrorReports::default();
         while !self.reached(ends) {
-            match tokio::time::timeout(Duration::from_millis(200), self.consumer.recv()).await {
+            match tokio::time::timeout(timeouts::CATCH_UP_POLL, self.consumer.recv()).await {
                 Ok(Ok(m)) => {
                     let at = m.timestamp().to_millis();
                     self.apply(&m, engine, |e, outcome| each(e, outcome, at));
@@ -243,7 +241,7 @@ impl Table {
                     tokio::time::sleep(ERROR_PAUSE).await;
                 }
             }
-            if last_log.elapsed() > Duration::from_secs(5) {
+            if last_log.elapsed() > timeouts::PROGRESS_LOG {
                 info!(read, of_about = total, "Restoring from the changelog…");
                 last_log = Instant::now();
             }
@@ -264,7 +262,7 @@ mod tests {
     fn rules() -> ParseRules {
         ParseRules {
             max_message_bytes: 4096,
-            current_month: crate::period::Period::new(2030, 1),
+            current_month: Period::new(2030, 1),
         }
     }
 

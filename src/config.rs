@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -36,7 +37,8 @@ pub struct KafkaSettings {
     pub group_id: String,
     pub client_id: String,
     pub instance_id: String,
-    pub session_timeout_ms: u32,
+    #[serde(rename = "session_timeout_ms", deserialize_with = "millis")]
+    pub session_timeout: Duration,
     pub sasl_username: String,
     pub sasl_password: Secret,
     #[serde(default)]
@@ -103,7 +105,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("group_id", &self.group_id)
             .field("client_id", &self.client_id)
             .field("instance_id", &self.instance_id)
-            .field("session_timeout_ms", &self.session_timeout_ms)
+            .field("session_timeout", &self.session_timeout)
             .field("sasl_username", &self.sasl_username)
             .field("sasl_password", &self.sasl_password)
             .field("librdkafka", &librdkafka)
@@ -152,7 +154,8 @@ impl KafkaSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
-    pub listen: String,
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -205,7 +208,8 @@ pub enum Guarantee {
 pub struct ProcessingSettings {
     pub guarantee: Guarantee,
     pub batch_max_messages: usize,
-    pub batch_max_wait_ms: u64,
+    #[serde(rename = "batch_max_wait_ms", deserialize_with = "millis")]
+    pub batch_max_wait: Duration,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -224,7 +228,21 @@ pub struct LogSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownSettings {
-    pub timeout_ms: u64,
+    #[serde(rename = "timeout_ms", deserialize_with = "millis")]
+    pub timeout: Duration,
+}
+
+/// A `*_ms` key: whole milliseconds, held as the `Duration` every use wants.
+fn millis<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
+}
+
+/// `http.listen`: parsed once here, so that binding cannot meet a bad address.
+fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!("{text:?} is not an address such as 0.0.0.0:9464"))
+    })
 }
 
 /// A configuration problem, always one line naming the key where there is one.
@@ -356,15 +374,6 @@ impl Settings {
                 "must be positive, or -1 for the broker default",
             );
         }
-        if self.http.listen.parse::<SocketAddr>().is_err() {
-            return bad(
-                "http.listen",
-                &format!(
-                    "{:?} is not an address such as 0.0.0.0:9464",
-                    self.http.listen
-                ),
-            );
-        }
         if self.ranking.top_n == 0 {
             return bad("ranking.top_n", "must be at least 1");
         }
@@ -403,7 +412,7 @@ impl Settings {
         if self.processing.batch_max_messages == 0 {
             return bad("processing.batch_max_messages", "must be at least 1");
         }
-        if self.shutdown.timeout_ms < 1000 {
+        if self.shutdown.timeout < Duration::from_millis(1000) {
             return bad("shutdown.timeout_ms", "must be at least 1000");
         }
         for key in self.kafka.librdkafka.keys() {
@@ -458,10 +467,6 @@ impl Settings {
                 .collect(),
             top_n: self.ranking.top_n,
         }
-    }
-
-    pub fn listen_addr(&self) -> SocketAddr {
-        self.http.listen.parse().expect("checked at load")
     }
 }
 
@@ -537,7 +542,7 @@ mod tests {
         );
         assert_eq!(s.topics.indicators, "silkroute.indicators");
         assert_eq!(s.topics.dead_letter, "silkroute.dlq");
-        assert_eq!(s.http.listen, "0.0.0.0:9464");
+        assert_eq!(s.http.listen, "0.0.0.0:9464".parse().unwrap());
         assert_eq!(s.freight.streak_threshold, 600);
         assert_eq!(s.ranking.exclude_regions, vec!["CN"]);
         assert_eq!(s.ranking.top_n, 10);

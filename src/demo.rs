@@ -13,8 +13,8 @@ use rdkafka::mocking::MockCluster;
 use crate::config::Settings;
 use crate::engine::record::Record;
 use crate::event::ParseRules;
-use crate::http::Filter;
 use crate::lifecycle::State;
+use crate::query::Filter;
 use crate::{period, publish, service};
 
 /// The bundled sample (a reconstruction; see data/sample/README.md).

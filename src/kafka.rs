@@ -20,6 +20,8 @@ use crate::config::{Guarantee, Settings};
 use crate::metrics::Metrics;
 use crate::ownership::SharedAssignment;
 use crate::retry::{Backoff, Cause, OperatorError};
+use crate::shutdown::Shutdown;
+use crate::timeouts;
 
 /// Settings every client shares: brokers, client id, credentials, pass-through options.
 pub fn base_config(settings: &Settings) -> ClientConfig {
@@ -86,12 +88,12 @@ pub async fn check_credentials(settings: &Settings) -> anyhow::Result<()> {
         .context("creating a Kafka client")?;
     let refused = tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
-        while started.elapsed() < Duration::from_secs(15) {
+        while started.elapsed() < timeouts::CREDENTIAL_CHECK {
             let answered = probe
                 .client()
-                .fetch_metadata(None, Duration::from_secs(3))
+                .fetch_metadata(None, timeouts::CREDENTIAL_PROBE)
                 .is_ok();
-            probe.poll(Duration::from_millis(100));
+            probe.poll(timeouts::CREDENTIAL_POLL);
             let refused = probe.context().refused.lock().expect("probe lock").take();
             if refused.is_some() || answered {
                 return refused;
@@ -129,7 +131,7 @@ pub fn consumer_config(settings: &Settings) -> ClientConfig {
         .set("auto.offset.reset", "earliest")
         .set(
             "session.timeout.ms",
-            settings.kafka.session_timeout_ms.to_string(),
+            settings.kafka.session_timeout.as_millis().to_string(),
         )
         .set("statistics.interval.ms", "5000")
         .set("partition.assignment.strategy", "cooperative-sticky")
@@ -349,7 +351,8 @@ impl ConsumerContext for ServiceContext {
                     self.metrics.operator_error(
                         &OperatorError::new(Cause::GroupAuthorization, &self.group),
                         0,
-                        Duration::from_millis(250),
+                        // Retried at the next commit: the first backoff's delay, as reported.
+                        crate::retry::BACKOFF_INITIAL,
                     );
                 }
                 _ => warn!(error = %e, "Offset commit failed; it is retried at the next commit."),
@@ -400,8 +403,8 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
         })
         .collect();
     let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(30)))
-        .request_timeout(Some(Duration::from_secs(30)));
+        .operation_timeout(Some(timeouts::KAFKA_REQUEST))
+        .request_timeout(Some(timeouts::KAFKA_REQUEST));
     let results = admin
         .create_topics(&new, &opts)
         .await
@@ -429,7 +432,7 @@ pub async fn wait_for_topics(
     settings: &Settings,
     topics: &[&str],
     metrics: &Metrics,
-    mut stop: impl FnMut() -> bool,
+    shutdown: &Shutdown,
 ) -> anyhow::Result<Vec<(String, i32)>> {
     let client: BaseConsumer = reader_config(settings)
         .create()
@@ -442,7 +445,7 @@ pub async fn wait_for_topics(
         let mut refused = None;
         for topic in topics {
             let md = tokio::task::block_in_place(|| {
-                client.fetch_metadata(Some(topic), Duration::from_secs(10))
+                client.fetch_metadata(Some(topic), timeouts::TOPIC_METADATA)
             });
             match md {
                 Ok(md) => match md.topics().first() {
@@ -483,46 +486,46 @@ pub async fn wait_for_topics(
                 if waited % 10 == 0 {
                     warn!(topics = ?missing, "Topic does not exist yet; waiting for it (create it, or publish to it).");
                 }
-                Duration::from_secs(1)
+                timeouts::TOPIC_POLL
             }
         };
         waited += 1;
-        if stop() {
+        // A stop does not wait out the delay.
+        let mut stopped = shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopped.recv() => {}
+        }
+        if shutdown.is_shutdown() {
             anyhow::bail!("stopped while waiting for topics");
         }
-        tokio::time::sleep(delay).await;
     }
 }
 
-/// `topic` has `partitions`: the list of all of them at `offset`.
-pub fn all_partitions(topics: &[(String, i32)]) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::new();
-    for (topic, n) in topics {
-        for p in 0..*n {
-            tpl.add_partition(topic, p);
-        }
-    }
-    tpl
-}
-
-/// Low and high watermarks of every partition.
+/// Low and high watermarks of every partition, all within `within`.
 pub fn watermarks<C: Consumer<X>, X: ConsumerContext>(
     client: &C,
     topics: &[(String, i32)],
+    within: Duration,
 ) -> anyhow::Result<Vec<(String, i32, i64, i64)>> {
+    // One deadline for every query and retry: a 30 s timeout per query, retried 20 times per
+    // partition, let a drain block for many minutes on a broker that was gone, far past
+    // shutdown.timeout_ms (a blocking call is not cut short by the drain's async timeout).
+    let deadline = std::time::Instant::now() + within;
     let mut out = Vec::new();
     for (topic, n) in topics {
         for p in 0..*n {
             // Right after a topic is created its partitions may not have a leader yet
-            // (NotLeaderForPartition): retry for a while before giving up.
+            // (NotLeaderForPartition): retry until the deadline before giving up.
             let mut attempt = 0;
             let (lo, hi) = loop {
-                match client.fetch_watermarks(topic, p, Duration::from_secs(30)) {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match client.fetch_watermarks(topic, p, left.max(Duration::from_millis(1))) {
                     Ok(marks) => break marks,
-                    Err(e) if attempt < 20 => {
+                    Err(e) if left > timeouts::LEADER_WAIT => {
                         attempt += 1;
                         debug!(error = %e, topic = %topic, partition = p, attempt, "End offsets not available yet; retrying.");
-                        std::thread::sleep(Duration::from_millis(250));
+                        std::thread::sleep(timeouts::LEADER_WAIT);
                     }
                     Err(e) => {
                         return Err(e)

@@ -24,9 +24,7 @@
 //! - [`retry`]: backoff, and the failures only an operator can cure.
 //! - [`http`], [`metrics`], [`telemetry`]: probes and records, Prometheus metrics, logs.
 //! - [`publish`], [`demo`]: loading events into Kafka; the embedded-broker demo.
-
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+//! - [`shutdown`]: the one stop signal; [`query`]: questions to the processing loop.
 
 pub mod changelog;
 pub mod config;
@@ -44,9 +42,12 @@ pub mod page;
 pub mod period;
 pub mod pipeline;
 pub mod publish;
+pub mod query;
 pub mod replay;
 pub mod report;
 pub mod restore;
 pub mod retry;
 pub mod service;
+pub mod shutdown;
 pub mod telemetry;
+pub mod timeouts;

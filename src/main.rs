@@ -11,6 +11,11 @@ use silkroute::config::Settings;
 use silkroute::event::ParseRules;
 use silkroute::period;
 
+// jemalloc: the backfill returns memory to the OS and fragments less than glibc malloc (see
+// Cargo.toml). The program's choice, not the library's: tests and embedders keep their own.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Official trade statistics in, live indicators out.
 ///
 /// silkroute consumes customs trade, freight-train and exchange-rate events (JSON) from Kafka,

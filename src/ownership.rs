@@ -9,9 +9,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::changelog::shard;
+use xxhash_rust::xxh3::xxh3_64;
+
 use crate::engine::record::Record;
 use crate::event::Event;
+
+/// Which of `partitions` an entity (region, port, currency) lives on: a stable hash, the same
+/// in every instance and version.
+pub fn shard(entity: &str, partitions: i32) -> i32 {
+    (xxh3_64(entity.as_bytes()) % partitions.max(1) as u64) as i32
+}
 
 /// The group's current assignment, written by the rebalance callbacks and read by the
 /// processing loop.

@@ -57,6 +57,39 @@ impl Period {
         let month: u32 = text[5..].parse().ok()?;
         (1..=12).contains(&month).then(|| Period::new(year, month))
     }
+
+    /// `YYYY-MM` as ASCII, for four-digit years (every year the contract admits); `None`
+    /// after 9999, which only [`Display`](fmt::Display) writes. The one formatter of a month:
+    /// record keys, changelog keys and JSON are built from it, without the formatting
+    /// machinery, since every derived record is serialized to compare fingerprints.
+    pub fn ascii(self) -> Option<[u8; 7]> {
+        let (year, month) = (self.year(), self.month());
+        if year > 9999 {
+            return None;
+        }
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        Some([
+            digit(year / 1000),
+            digit(year / 100),
+            digit(year / 10),
+            digit(year),
+            b'-',
+            digit(month / 10),
+            digit(month),
+        ])
+    }
+
+    /// Appends the month's text, as [`Display`](fmt::Display) writes it.
+    pub fn push_to(self, out: &mut String) {
+        match self.ascii() {
+            // ASCII: pushed as they are, without validating them as UTF-8.
+            Some(b) => b.into_iter().for_each(|c| out.push(char::from(c))),
+            None => {
+                use fmt::Write as _;
+                let _ = write!(out, "{self}");
+            }
+        }
+    }
 }
 
 impl fmt::Display for Period {
@@ -67,7 +100,10 @@ impl fmt::Display for Period {
 
 impl Serialize for Period {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.ascii() {
+            Some(b) => s.serialize_str(std::str::from_utf8(&b).expect("ASCII digits")),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -101,6 +137,27 @@ mod tests {
         assert_eq!(p.to_string(), "2024-09");
         assert_eq!(p.year_start().to_string(), "2024-01");
         assert_eq!(p.minus(11).unwrap().to_string(), "2023-10");
+    }
+
+    #[test]
+    fn every_month_reads_the_same_in_every_form() {
+        for p in (0..130_000).chain([u32::MAX - 1, u32::MAX]).map(Period) {
+            let shown = format!("{:04}-{:02}", p.year(), p.month());
+            let mut pushed = String::new();
+            p.push_to(&mut pushed);
+            assert_eq!(pushed, shown, "{p:?}");
+            assert_eq!(p.to_string(), shown, "{p:?}");
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{shown}\""),
+                "{p:?}"
+            );
+            if p.year() <= 9999 {
+                assert_eq!(p.ascii().map(|b| b.to_vec()), Some(shown.into_bytes()));
+            } else {
+                assert_eq!(p.ascii(), None);
+            }
+        }
     }
 
     #[test]

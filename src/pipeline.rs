@@ -24,7 +24,7 @@ use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rustc_hash::FxHashMap;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::changelog::{self, Table};
@@ -33,12 +33,14 @@ use crate::delivery::{Deliveries, Refused, Sent};
 use crate::engine::record::Record;
 use crate::engine::{Engine, Outcome, Selection};
 use crate::event::{self, ParseRules, Rejection};
-use crate::http::RecordQuery;
 use crate::kafka::ServiceContext;
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
-use crate::ownership::{Owned, SharedAssignment};
+use crate::ownership::{self, Owned, SharedAssignment};
+use crate::query::RecordQuery;
 use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
+use crate::shutdown::Shutdown;
+use crate::timeouts;
 use crate::{period, restore};
 use sha2::{Digest, Sha256};
 
@@ -47,6 +49,16 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, thiserror::Error)]
 #[error("transaction aborted")]
 pub struct TransactionAborted;
+
+/// Which indicator records a batch's commit publishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Indicators {
+    /// Those the engine's flush returns as changed and this instance owns.
+    Changed,
+    /// None: partitions were gained, and the takeover after the commit publishes every owned
+    /// record that differs from what Kafka holds (the engine's changes were discarded).
+    ByTakeover,
+}
 
 /// A dead letter kept until Kafka acknowledges it, so that it can be sent again: key and
 /// value as the message had them, cut to their limits.
@@ -264,21 +276,21 @@ impl Processor {
         consumer: &StreamConsumer<ServiceContext>,
         table: &Table,
         queries: &mut mpsc::Receiver<RecordQuery>,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &mut Shutdown,
     ) -> anyhow::Result<()> {
-        let wait = Duration::from_millis(self.settings.processing.batch_max_wait_ms);
+        let wait = self.settings.processing.batch_max_wait;
         let max = self.settings.processing.batch_max_messages;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(timeouts::IDLE_TICK);
         loop {
             self.lifecycle.beat();
-            if *shutdown.borrow() {
+            if shutdown.is_shutdown() {
                 return self.drain(consumer, table).await;
             }
             let rules = self.rules();
             let mut batch = Batch::default();
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => return self.drain(consumer, table).await,
+                _ = shutdown.recv() => return self.drain(consumer, table).await,
                 Some(q) = queries.recv() => {
                     let records = q.filter.selection().map(|sel| self.engine.select(&sel)).unwrap_or_default();
                     let _ = q.reply.send(records);
@@ -338,7 +350,7 @@ impl Processor {
         e: KafkaError,
         what: &str,
         topics: &str,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &mut Shutdown,
     ) -> anyhow::Result<()> {
         if let Some(code) = e.rdkafka_error_code() {
             let resource = match Cause::of_code(code) {
@@ -357,7 +369,7 @@ impl Processor {
         // A stop does not wait for the pause: the loop sees the signal at its next turn.
         tokio::select! {
             _ = tokio::time::sleep(ERROR_PAUSE) => {}
-            Ok(()) = shutdown.changed() => {}
+            _ = shutdown.recv() => {}
         }
         Ok(())
     }
@@ -371,9 +383,19 @@ impl Processor {
         consumer: &StreamConsumer<ServiceContext>,
         table: &Table,
     ) -> anyhow::Result<()> {
-        let budget = Duration::from_millis(self.settings.shutdown.timeout_ms / 2);
+        let budget = self.settings.shutdown.timeout / 2;
         let drained = tokio::time::timeout(budget, async {
-            let batch = self.read_changelog_to_end(table).await?;
+            // The end offsets are a blocking query, which the timeout around this cannot cut
+            // short: it gets the budget itself, and not knowing the end within it is the
+            // same as not draining in time (the next owner publishes the rest), not a
+            // failed stop.
+            let batch = match self.read_changelog_to_end(table, budget).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    warn!(error = %format!("{e:#}"), "The changelog's end could not be read for the drain; the next owner publishes the rest.");
+                    return Ok(());
+                }
+            };
             self.finish(consumer, table, batch).await
         })
         .await;
@@ -443,7 +465,7 @@ impl Processor {
                 );
                 batch.forwards.push(Forward {
                     key: changelog::key(&e),
-                    partition: changelog::shard(e.partition_key(), self.changelog_partitions),
+                    partition: ownership::shard(e.partition_key(), self.changelog_partitions),
                     // The canonical form, not the producer's bytes: smaller, and bounded
                     // whatever the input was padded with (it always fits the changelog).
                     value: e.to_json(),
@@ -520,11 +542,13 @@ impl Processor {
         batch.keep_held(&self.owned);
         // Records of gained partitions were last published by another instance: the takeover
         // below compares with what Kafka holds, for every key.
-        let emit = gained.is_empty();
-        if !emit {
+        let indicators = if gained.is_empty() {
+            Indicators::Changed
+        } else {
             self.engine.discard_changes();
-        }
-        let sent = tokio::task::block_in_place(|| self.commit(consumer, &batch, emit))?;
+            Indicators::ByTakeover
+        };
+        let sent = tokio::task::block_in_place(|| self.commit(consumer, &batch, indicators))?;
         if !batch.offsets.is_empty() {
             self.metrics.progressed();
             self.fetch_errors.reset();
@@ -548,8 +572,12 @@ impl Processor {
 
     /// Applies the changelog up to its current end; the batch holds what became of the
     /// events this instance owns, for the next commit to acknowledge.
-    async fn read_changelog_to_end(&mut self, table: &Table) -> anyhow::Result<Batch> {
-        let ends = tokio::task::block_in_place(|| table.ends())?;
+    async fn read_changelog_to_end(
+        &mut self,
+        table: &Table,
+        within: Duration,
+    ) -> anyhow::Result<Batch> {
+        let ends = tokio::task::block_in_place(|| table.ends(within))?;
         let mut batch = Batch::default();
         let (owned, metrics) = (&self.owned, &self.metrics);
         table
@@ -578,12 +606,15 @@ impl Processor {
         table: &Table,
         gained: &[(String, i32)],
     ) -> anyhow::Result<()> {
-        let batch = self.read_changelog_to_end(table).await?;
+        let batch = self
+            .read_changelog_to_end(table, timeouts::WATERMARKS)
+            .await?;
         let (metrics, settings) = (&self.metrics, &self.settings);
         let held = tokio::task::block_in_place(|| restore::published(settings, metrics))?;
         let keys = held.len();
-        self.engine.prepare_reconcile_against(held);
-        let republished = tokio::task::block_in_place(|| self.commit(consumer, &batch, true))?;
+        self.engine.reconcile_against(held);
+        let republished =
+            tokio::task::block_in_place(|| self.commit(consumer, &batch, Indicators::Changed))?;
         // The commit observed only the records that differed from Kafka's; the gauges of the
         // gained series follow every record this instance now publishes.
         let (owned, metrics) = (&self.owned, &self.metrics);
@@ -617,12 +648,12 @@ impl Processor {
             tpl.add_partition(t, *p);
         }
         let committed = tokio::task::block_in_place(|| {
-            consumer.committed_offsets(tpl, Duration::from_secs(30))
+            consumer.committed_offsets(tpl, timeouts::KAFKA_REQUEST)
         })
         .context("reading the group's committed offsets")?;
         for (t, p) in gained {
             let (lo, hi) = tokio::task::block_in_place(|| {
-                consumer.fetch_watermarks(t, *p, Duration::from_secs(30))
+                consumer.fetch_watermarks(t, *p, timeouts::KAFKA_REQUEST)
             })
             .with_context(|| format!("reading the end offsets of {t}/{p}"))?;
             let from = match committed.find_partition(t, *p).map(|e| e.offset()) {
@@ -662,7 +693,9 @@ impl Processor {
             }
         }
         if self.ready_at.is_none() {
-            self.ready_at = Some(tokio::task::block_in_place(|| table.ends())?);
+            self.ready_at = Some(tokio::task::block_in_place(|| {
+                table.ends(timeouts::WATERMARKS)
+            })?);
         }
         if self
             .ready_at
@@ -682,20 +715,20 @@ impl Processor {
         self.settings.processing.guarantee == Guarantee::ExactlyOnce
     }
 
-    /// Sends the batch's changelog records and dead letters and, with `emit`, this
-    /// instance's changed indicator records (streamed from the engine's flush), and commits
+    /// Sends the batch's changelog records and dead letters and, unless the takeover publishes
+    /// them, this instance's changed indicator records (streamed from the engine's flush), and commits
     /// the batch's input offsets with them. Returns the indicator records sent. Blocks: called
     /// through `block_in_place`.
     fn commit(
         &mut self,
         consumer: &StreamConsumer<ServiceContext>,
         batch: &Batch,
-        emit: bool,
+        indicators: Indicators,
     ) -> anyhow::Result<usize> {
         if self.exactly_once() {
-            return self.in_transaction(consumer, batch, emit);
+            return self.in_transaction(consumer, batch, indicators);
         }
-        let sent = self.publish(batch, emit)?;
+        let sent = self.publish(batch, indicators)?;
         for t in &batch.offsets {
             if let Err(e) = consumer.store_offset(&t.topic, t.partition, t.offset) {
                 // The partition moved to another member, which will process it from the last
@@ -714,15 +747,15 @@ impl Processor {
         &mut self,
         consumer: &StreamConsumer<ServiceContext>,
         batch: &Batch,
-        emit: bool,
+        indicators: Indicators,
     ) -> anyhow::Result<usize> {
-        let timeout = Duration::from_secs(60);
+        let timeout = timeouts::TRANSACTION;
         self.producer.context().take_txn_refusal();
         let result: anyhow::Result<usize> = (|| {
             self.producer
                 .begin_transaction()
                 .context("beginning a transaction")?;
-            let sent = self.publish(batch, emit)?;
+            let sent = self.publish(batch, indicators)?;
             if !batch.offsets.is_empty() {
                 let mut tpl = TopicPartitionList::new();
                 for t in &batch.offsets {
@@ -739,8 +772,10 @@ impl Processor {
             // still in flight measured slower); librdkafka drops the last ones from its queue count just
             // after serving them, and its commit (a flush) would otherwise poll for 100 ms.
             let settle = std::time::Instant::now();
-            while self.producer.in_flight_count() > 0 && settle.elapsed() < Duration::from_secs(1) {
-                std::thread::sleep(Duration::from_micros(50));
+            while self.producer.in_flight_count() > 0
+                && settle.elapsed() < timeouts::IN_FLIGHT_SETTLE
+            {
+                std::thread::sleep(timeouts::IN_FLIGHT_SPIN);
             }
             self.producer
                 .commit_transaction(timeout)
@@ -768,11 +803,11 @@ impl Processor {
         })
     }
 
-    /// Produces the batch's changelog records and dead letters and, with `emit`, the
-    /// engine's changed records this instance owns, and waits until Kafka acknowledged every
+    /// Produces the batch's changelog records and dead letters and, unless the takeover
+    /// publishes them, the engine's changed records this instance owns, and waits until Kafka acknowledged every
     /// one; at least once, refused ones are sent again a few times. (Exactly once, the
     /// transaction's commit does the waiting and fails if anything was refused.)
-    fn publish(&mut self, batch: &Batch, emit: bool) -> anyhow::Result<usize> {
+    fn publish(&mut self, batch: &Batch, indicators: Indicators) -> anyhow::Result<usize> {
         let changelog = self.settings.changelog_topic();
         let Processor {
             engine,
@@ -812,23 +847,21 @@ impl Processor {
             }
         }
         let mut sent = 0;
-        if emit {
+        if indicators == Indicators::Changed {
             let topic = settings.topics.indicators.as_str();
             // The gauges follow each series' latest record of the batch, not every record.
             let mut latest: FxHashMap<String, Record> = FxHashMap::default();
-            let mut failed = None;
             engine.flush_each(|key, json, record| {
-                if failed.is_some() || !owned.owns(record) {
-                    return;
+                if !owned.owns(record) {
+                    return Ok(());
                 }
                 let tag = Sent::Indicator(record.kind()).tag();
-                let r = BaseRecord::with_opaque_to(topic, tag)
-                    .key(key)
-                    .payload(json);
-                if let Err(e) = send(producer, r) {
-                    failed = Some(e);
-                    return;
-                }
+                send(
+                    producer,
+                    BaseRecord::with_opaque_to(topic, tag)
+                        .key(key)
+                        .payload(json),
+                )?;
                 sent += 1;
                 let series = key.rsplit_once('/').map_or(key, |(s, _)| s);
                 match latest.get_mut(series) {
@@ -838,10 +871,8 @@ impl Processor {
                         latest.insert(series.to_string(), record.clone());
                     }
                 }
-            });
-            if let Some(e) = failed {
-                return Err(e);
-            }
+                anyhow::Ok(())
+            })?;
             for record in latest.values() {
                 metrics.observe(record);
             }
@@ -883,8 +914,11 @@ impl Processor {
     fn acknowledged(&self) -> anyhow::Result<()> {
         // Each delivery ends within message.timeout.ms (or the transaction timeout), far
         // below this.
-        if !self.producer.context().wait(Duration::from_secs(120)) {
-            anyhow::bail!("Kafka did not acknowledge the batch within 120 s");
+        if !self.producer.context().wait(timeouts::ACKNOWLEDGED) {
+            anyhow::bail!(
+                "Kafka did not acknowledge the batch within {} s",
+                timeouts::ACKNOWLEDGED.as_secs()
+            );
         }
         Ok(())
     }
@@ -920,7 +954,7 @@ where
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 producer.context().unsent();
                 record = r;
-                std::thread::sleep(Duration::from_millis(1));
+                std::thread::sleep(timeouts::QUEUE_FULL_PAUSE);
             }
             Err((e, r)) => {
                 producer.context().unsent();

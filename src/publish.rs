@@ -5,7 +5,6 @@
 //! skips validation and sends lines as they are (to exercise the dead-letter path).
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::future::join_all;
@@ -14,6 +13,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::config::Settings;
 use crate::event::{self, EventKind, ParseRules};
+use crate::timeouts;
 
 /// One message to send.
 pub struct Message {
@@ -90,7 +90,7 @@ pub async fn send(
             if let Some(k) = &m.key {
                 record = record.key(k.as_str());
             }
-            producer.send(record, Duration::from_secs(30))
+            producer.send(record, timeouts::KAFKA_REQUEST)
         });
         for (result, m) in join_all(futures).await.into_iter().zip(chunk) {
             result.map_err(|(e, _)| {

@@ -3,7 +3,7 @@
 //! The cells themselves are restored from the changelog ([`crate::changelog::Table`]).
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -17,6 +17,7 @@ use crate::engine::record::fingerprint;
 use crate::kafka;
 use crate::metrics::Metrics;
 use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
+use crate::timeouts;
 
 /// Reads `ranges` (topic, partition, from, to-exclusive) with `reader` and hands each message
 /// to `each`.
@@ -43,7 +44,7 @@ fn read_ranges(
     let (mut read, mut last_log) = (0u64, Instant::now());
     let mut errors = ErrorReports::default();
     while !remaining.is_empty() {
-        match reader.poll(Duration::from_millis(500)) {
+        match reader.poll(timeouts::RESTORE_POLL) {
             Some(Ok(m)) => {
                 let key = (m.topic().to_string(), m.partition());
                 let Some(&end) = remaining.get(&key) else {
@@ -84,7 +85,7 @@ fn read_ranges(
                 std::thread::sleep(ERROR_PAUSE);
             }
         }
-        if last_log.elapsed() > Duration::from_secs(5) {
+        if last_log.elapsed() > timeouts::PROGRESS_LOG {
             info!(what, read, total, "Restoring…");
             last_log = Instant::now();
         }
@@ -100,7 +101,7 @@ pub fn published(settings: &Settings, metrics: &Metrics) -> anyhow::Result<HashM
         .context("creating a restore reader")?;
     let topic = &settings.topics.indicators;
     let md = client
-        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .fetch_metadata(Some(topic), timeouts::KAFKA_REQUEST)
         .context("reading indicators topic metadata")?;
     // Refused is not missing: assuming nothing was published would publish everything again.
     if let Some(op) = md
@@ -123,7 +124,11 @@ pub fn published(settings: &Settings, metrics: &Metrics) -> anyhow::Result<HashM
         warn!(topic = %topic, "Indicators topic not found; assuming nothing was published yet.");
         return Ok(HashMap::new());
     }
-    let ranges = kafka::watermarks(&client, &[(topic.clone(), partitions)])?;
+    let ranges = kafka::watermarks(
+        &client,
+        &[(topic.clone(), partitions)],
+        timeouts::WATERMARKS,
+    )?;
     let mut held: HashMap<String, u64> = HashMap::new();
     // The client that read the metadata and end offsets reads the records too.
     let read = read_ranges(&client, &ranges, "indicators", |key, value| {

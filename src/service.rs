@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::Producer;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
@@ -23,23 +23,26 @@ use crate::delivery::Deliveries;
 use crate::engine::record::Record;
 use crate::engine::Engine;
 use crate::event::ParseRules;
-use crate::http::{self, AppState, Filter, RecordQuery};
+use crate::http::{self, AppState};
 use crate::kafka::{self, ServiceContext};
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
 use crate::ownership::{Owned, SharedAssignment};
 use crate::period;
 use crate::pipeline::{HeadersOnly, OutputProducer, Processor, TransactionAborted};
+use crate::query::{Filter, RecordQuery};
 use crate::retry::{Backoff, OperatorError};
+use crate::shutdown::{self, Shutdown, Stop};
+use crate::timeouts;
 
 pub struct ServiceHandle {
     pub lifecycle: Arc<Lifecycle>,
     pub metrics: Arc<Metrics>,
     pub http_addr: SocketAddr,
     queries: mpsc::Sender<RecordQuery>,
-    shutdown: watch::Sender<bool>,
+    stop: Stop,
     task: JoinHandle<anyhow::Result<()>>,
-    http_stop: Option<oneshot::Sender<()>>,
+    http_stop: Stop,
     timeout: Duration,
 }
 
@@ -69,7 +72,7 @@ impl ServiceHandle {
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.lifecycle.set(State::Draining);
         info!("Shutting down: readiness off, draining.");
-        let _ = self.shutdown.send(true);
+        self.stop.fire();
         let result = match tokio::time::timeout(self.timeout, &mut self.task).await {
             Ok(joined) => joined.context("the processing task panicked")?,
             Err(_) => {
@@ -80,9 +83,7 @@ impl ServiceHandle {
                 ))
             }
         };
-        if let Some(stop) = self.http_stop.take() {
-            let _ = stop.send(());
-        }
+        self.http_stop.fire();
         result
     }
 }
@@ -98,8 +99,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<ServiceHandle> {
     );
     let lifecycle = Arc::new(Lifecycle::new());
     let (queries_tx, queries_rx) = mpsc::channel(16);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(settings.listen_addr())
+    let (stop, shutdown) = shutdown::channel();
+    let listener = tokio::net::TcpListener::bind(settings.http.listen)
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", settings.http.listen))?;
     let http_addr = listener.local_addr()?;
@@ -108,28 +109,21 @@ pub async fn start(settings: Settings) -> anyhow::Result<ServiceHandle> {
         lifecycle: lifecycle.clone(),
         queries: queries_tx.clone(),
     });
-    let (http_stop, http_stopped) = oneshot::channel::<()>();
+    let (http_stop, mut http_stopped) = shutdown::channel();
     tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = http_stopped.await;
-        });
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { http_stopped.recv().await });
         if let Err(e) = served.await {
             error!(error = %e, "HTTP server failed.");
         }
     });
     info!(address = %http_addr, "HTTP listening.");
-    let timeout = Duration::from_millis(settings.shutdown.timeout_ms);
+    let timeout = settings.shutdown.timeout;
     let task = {
         let (metrics, lifecycle) = (metrics.clone(), lifecycle.clone());
         tokio::spawn(async move {
-            let result = main_loop(
-                settings,
-                metrics,
-                lifecycle.clone(),
-                queries_rx,
-                shutdown_rx,
-            )
-            .await;
+            let result =
+                main_loop(settings, metrics, lifecycle.clone(), queries_rx, shutdown).await;
             match &result {
                 Ok(()) => lifecycle.set(State::Stopped),
                 Err(e) => {
@@ -145,9 +139,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<ServiceHandle> {
         metrics,
         http_addr,
         queries: queries_tx,
-        shutdown: shutdown_tx,
+        stop,
         task,
-        http_stop: Some(http_stop),
+        http_stop,
         timeout,
     })
 }
@@ -157,7 +151,7 @@ async fn main_loop(
     metrics: Arc<Metrics>,
     lifecycle: Arc<Lifecycle>,
     mut queries: mpsc::Receiver<RecordQuery>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let mut retry = Retry {
         backoff: Backoff::new(),
@@ -176,16 +170,11 @@ async fn main_loop(
         }
     }
     retry.backoff.reset();
-    let stop_flag = shutdown.clone();
-    let inputs = kafka::wait_for_topics(&settings, &settings.topics.inputs(), &metrics, || {
-        *stop_flag.borrow()
-    })
-    .await?;
+    let inputs =
+        kafka::wait_for_topics(&settings, &settings.topics.inputs(), &metrics, &shutdown).await?;
     let changelog = settings.changelog_topic();
     let changelog_partitions =
-        kafka::wait_for_topics(&settings, &[&changelog], &metrics, || *stop_flag.borrow()).await?
-            [0]
-        .1;
+        kafka::wait_for_topics(&settings, &[&changelog], &metrics, &shutdown).await?[0].1;
     let headers_only = HeadersOnly::default();
     for session in 0u64.. {
         if session > 0 {
@@ -204,7 +193,7 @@ async fn main_loop(
         )
         .await;
         let e = match result {
-            Err(e) if !*shutdown.borrow() => e,
+            Err(e) if !shutdown.is_shutdown() => e,
             other => return other,
         };
         // Abort and rewind, or any other failure of the session: the engine may be ahead of
@@ -238,12 +227,7 @@ struct Retry {
 impl Retry {
     /// Reports a failed attempt (an operator error by cause and resource, anything else as a
     /// transient failure) and waits out the backoff; false if a stop was asked meanwhile.
-    async fn wait(
-        &mut self,
-        e: &anyhow::Error,
-        what: &str,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> bool {
+    async fn wait(&mut self, e: &anyhow::Error, what: &str, shutdown: &mut Shutdown) -> bool {
         let delay = self.backoff.next_delay();
         let attempt = self.backoff.attempt();
         match OperatorError::find(e, &self.group, &self.transactional_id) {
@@ -255,12 +239,12 @@ impl Retry {
                 "{what}; retrying."
             ),
         }
-        if *shutdown.borrow() {
+        if shutdown.is_shutdown() {
             return false;
         }
         tokio::select! {
-            _ = tokio::time::sleep(delay) => !*shutdown.borrow(),
-            _ = shutdown.changed() => false,
+            _ = tokio::time::sleep(delay) => !shutdown.is_shutdown(),
+            _ = shutdown.recv() => false,
         }
     }
 }
@@ -277,7 +261,7 @@ async fn run_session(
     metrics: &Arc<Metrics>,
     lifecycle: &Arc<Lifecycle>,
     queries: &mut mpsc::Receiver<RecordQuery>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
     headers_only: &HeadersOnly,
 ) -> anyhow::Result<()> {
     let (settings, metrics) = (settings.clone(), metrics.clone());
@@ -300,7 +284,7 @@ async fn run_session(
         .create_with_context(Deliveries::new(&metrics))
         .context("creating the Kafka producer")?;
     if settings.processing.guarantee == crate::config::Guarantee::ExactlyOnce {
-        tokio::task::block_in_place(|| producer.init_transactions(Duration::from_secs(30)))
+        tokio::task::block_in_place(|| producer.init_transactions(timeouts::KAFKA_REQUEST))
             .context("initialising Kafka transactions (processing.guarantee = exactly_once)")?;
         info!("Transactions initialised; processing exactly once.");
     }
@@ -309,7 +293,7 @@ async fn run_session(
         current_month: period::current_utc_month(),
     };
     let table = Table::open(&settings, changelog_partitions, rules)?;
-    let ends = tokio::task::block_in_place(|| table.ends())?;
+    let ends = tokio::task::block_in_place(|| table.ends(timeouts::WATERMARKS))?;
     let restored = table
         .catch_up(&mut engine, &ends, &metrics, |_, _, _| ())
         .await?;
@@ -352,8 +336,7 @@ async fn run_session(
     }
     // The drain took at most half of shutdown.timeout_ms; the flush gets a quarter, so that the
     // stop (drain, flush, commit, leave) fits the budget the handle waits for.
-    let flush_budget = Duration::from_millis(processor.settings.shutdown.timeout_ms / 4)
-        .min(Duration::from_secs(10));
+    let flush_budget = (processor.settings.shutdown.timeout / 4).min(timeouts::STOP_STEP_MAX);
     let flushed = tokio::task::block_in_place(|| processor.producer.flush(flush_budget));
     if let Err(e) = flushed {
         error!(error = %e, "Producer flush failed.");
@@ -369,8 +352,8 @@ async fn run_session(
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     consumer.unsubscribe();
-    let close_budget = Duration::from_millis(processor.settings.shutdown.timeout_ms / 5)
-        .clamp(Duration::from_millis(200), Duration::from_secs(10));
+    let close_budget = (processor.settings.shutdown.timeout / 5)
+        .clamp(timeouts::CLOSE_MIN, timeouts::STOP_STEP_MAX);
     if close_off_runtime("the group consumer", consumer, close_budget).await {
         info!("Left the consumer group.");
     }

@@ -11,11 +11,12 @@ use tokio::sync::mpsc;
 
 use silkroute::engine::{Engine, EngineSettings};
 use silkroute::event::{self, ParseRules};
-use silkroute::http::{self, AppState, RecordQuery};
+use silkroute::http::{self, AppState};
 use silkroute::lifecycle::Lifecycle;
 use silkroute::metrics::Metrics;
 use silkroute::page::Choice;
 use silkroute::period::{self, Period};
+use silkroute::query::RecordQuery;
 use silkroute::{replay, report};
 
 fn sample_files() -> Vec<PathBuf> {

@@ -108,15 +108,15 @@ fn sort_by_key(mut out: Vec<Output>) -> Vec<Output> {
     out
 }
 
-/// Where a flush hands each changed record: key, JSON, record.
-type Sink<'a> = dyn FnMut(&str, &[u8], &Record) + 'a;
+/// Where a flush hands each changed record: key, JSON, record; false if it was not taken.
+type Sink<'a> = dyn FnMut(&str, &[u8], &Record) -> bool + 'a;
 
 pub struct Engine {
     settings: EngineSettings,
     trade: trade::TradeBook,
     freight: freight::FreightBook,
     fx: fx::FxBook,
-    /// During [`Engine::reconcile_against`]: what Kafka holds, by record key, replacing the
+    /// After [`Engine::reconcile_against`], until the next flush: what Kafka holds, by record key, replacing the
     /// engine's own idea of what was published.
     published: Option<FxHashMap<String, u64>>,
     /// Reused serialization buffer: most re-derived records turn out unchanged, and those
@@ -162,22 +162,38 @@ impl Engine {
     /// sorted by key, those whose content differs from what was last returned for the key.
     pub fn flush(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
-        self.flush_each(|key, json, record| {
-            out.push(Output {
-                key: key.to_string(),
-                json: json.to_vec(),
-                record: record.clone(),
-            })
-        });
+        let collected: Result<(), std::convert::Infallible> =
+            self.flush_each(|key, json, record| {
+                out.push(Output {
+                    key: key.to_string(),
+                    json: json.to_vec(),
+                    record: record.clone(),
+                });
+                Ok(())
+            });
+        let Ok(()) = collected;
         sort_by_key(out)
     }
 
     /// [`Engine::flush`] without collecting: hands each changed record to `sink` (key, JSON,
     /// record) as it is derived, in no particular order, so that a flush that changes every
-    /// record (late exchange rates, a takeover) never holds them all at once.
-    pub fn flush_each(&mut self, mut sink: impl FnMut(&str, &[u8], &Record)) {
-        self.flush_with(Some(&mut sink));
+    /// record (late exchange rates, a takeover) never holds them all at once. The first error
+    /// `sink` returns ends the handing over and is returned; the records not handed over count
+    /// as not returned, which only matters to a caller that goes on with this engine (the
+    /// service rebuilds it from the changelog instead).
+    pub fn flush_each<E>(
+        &mut self,
+        mut sink: impl FnMut(&str, &[u8], &Record) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut failed = None;
+        self.flush_with(Some(&mut |key: &str, json: &[u8], record: &Record| {
+            if failed.is_none() {
+                failed = sink(key, json, record).err();
+            }
+            failed.is_none()
+        }));
         self.published = None;
+        failed.map_or(Ok(()), Err)
     }
 
     fn flush_with(&mut self, mut sink: Option<&mut Sink<'_>>) {
@@ -207,8 +223,9 @@ impl Engine {
                 None if *published == fp => return,
                 None => record.key(),
             };
-            *published = fp;
-            sink(&key, scratch, &record);
+            if sink(&key, scratch, &record) {
+                *published = fp;
+            }
         };
         let top_n = self.settings.top_n;
         // One closure serves three record kinds: split it into the shapes each book wants.
@@ -230,32 +247,11 @@ impl Engine {
         self.flush_with(None);
     }
 
-    /// Re-derives every record and returns those that differ from what this engine last
-    /// returned for their key.
-    pub fn reconcile(&mut self) -> Vec<Output> {
-        self.trade.mark_all();
-        self.freight.mark_all();
-        self.flush()
-    }
-
-    /// Re-derives every record and returns those whose fingerprint differs from `published`
-    /// (record key → [`fingerprint`] of the JSON last published; absent = never), which
-    /// becomes the engine's idea of what was published. Used after a restart, and whenever
-    /// this instance takes over keys another one published.
-    pub fn reconcile_against(
-        &mut self,
-        published: impl IntoIterator<Item = (String, u64)>,
-    ) -> Vec<Output> {
-        self.prepare_reconcile_against(published);
-        self.flush()
-    }
-
-    /// [`Engine::reconcile_against`] in two steps: the next [`Engine::flush_each`] re-derives
-    /// every record and hands over those that differ from `published`.
-    pub fn prepare_reconcile_against(
-        &mut self,
-        published: impl IntoIterator<Item = (String, u64)>,
-    ) {
+    /// Makes the next flush re-derive every record and return those whose fingerprint
+    /// differs from `published` (record key → [`fingerprint`] of the JSON last published;
+    /// absent = never), which becomes the engine's idea of what was published. Used after a
+    /// restart, and whenever this instance takes over keys another one published.
+    pub fn reconcile_against(&mut self, published: impl IntoIterator<Item = (String, u64)>) {
         self.published = Some(published.into_iter().collect());
         self.trade.mark_all();
         self.freight.mark_all();

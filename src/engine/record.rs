@@ -4,7 +4,6 @@
 //! the JSON bytes) is what "changed since last published" compares, so the engine need not
 //! keep a copy of every record it sent.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::{Serialize, Serializer};
@@ -43,7 +42,6 @@ pub struct TradeRecord {
     pub flow: &'static str,
     pub dimension: Arc<str>,
     pub member: Option<Arc<str>>,
-    #[serde(serialize_with = "text::period")]
     pub period: Period,
     /// `v(M)`: null when unknown (January and February of a combined release).
     #[serde(serialize_with = "text::opt_money")]
@@ -90,7 +88,6 @@ pub struct LeadersRecord {
     pub region: Arc<str>,
     pub flow: &'static str,
     pub dimension: Arc<str>,
-    #[serde(serialize_with = "text::period")]
     pub period: Period,
     pub members_ranked: u32,
     pub by_share: Vec<ShareLeader>,
@@ -102,7 +99,6 @@ pub struct FreightRecord {
     pub kind: &'static str,
     pub port: Arc<str>,
     pub service: Arc<str>,
-    #[serde(serialize_with = "text::period")]
     pub period: Period,
     /// `v(M)` in trains: null when unknown, negative only after a revised cumulative.
     pub month_trains: Option<i64>,
@@ -188,7 +184,7 @@ impl Record {
             k.push_str(part);
             k.push('/');
         }
-        text::push_period(&mut k, period);
+        period.push_to(&mut k);
         k
     }
 
@@ -347,7 +343,7 @@ mod json {
 
     #[inline]
     fn period(out: &mut Vec<u8>, p: Period) {
-        match text::period_text(p) {
+        match p.ascii() {
             Some(b) => {
                 out.push(b'"');
                 out.extend_from_slice(&b);
@@ -551,41 +547,12 @@ pub(crate) mod text {
         }
     }
 
-    /// `YYYY-MM` for four-digit years; `None` for others, which take `Display`.
-    pub(super) fn period_text(p: Period) -> Option<[u8; 7]> {
-        let (year, month) = (p.year(), p.month());
-        if year > 9999 {
-            return None;
-        }
-        let [c0, c1] = pair(u64::from(year / 100));
-        let [y0, y1] = pair(u64::from(year % 100));
-        let [m0, m1] = pair(u64::from(month));
-        Some([c0, c1, y0, y1, b'-', m0, m1])
-    }
-
-    pub fn period<S: Serializer>(p: &Period, s: S) -> Result<S::Ok, S::Error> {
-        match period_text(*p) {
-            Some(b) => s.serialize_str(std::str::from_utf8(&b).expect("ASCII digits")),
-            None => s.collect_str(p),
-        }
-    }
-
-    pub fn push_period(out: &mut String, p: Period) {
-        match period_text(p) {
-            // ASCII: pushed as they are, without validating them as UTF-8.
-            Some(b) => b.into_iter().for_each(|c| out.push(char::from(c))),
-            None => {
-                let _ = write!(out, "{p}");
-            }
-        }
-    }
-
     #[cfg(test)]
     mod tests {
         use super::*;
 
         #[test]
-        fn money_and_months_read_exactly_as_their_display() {
+        fn money_reads_exactly_as_its_display() {
             let mut fens = vec![0, 1, 9, 10, 99, 100, 101, 12_345, 32_239_000_000_000];
             fens.extend([i64::MAX, i64::MIN, i64::MIN + 1, -1, -99, -100, -12_345]);
             let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -607,14 +574,6 @@ pub(crate) mod text {
             let mut none = Vec::new();
             opt_money(&None, &mut serde_json::Serializer::new(&mut none)).unwrap();
             assert_eq!(none, b"null");
-            for p in (0..130_000).chain([u32::MAX - 1, u32::MAX]).map(Period) {
-                let mut fast = Vec::new();
-                period(&p, &mut serde_json::Serializer::new(&mut fast)).unwrap();
-                assert_eq!(fast, serde_json::to_vec(&p).unwrap(), "{p:?}");
-                let mut key = String::new();
-                push_period(&mut key, p);
-                assert_eq!(key, p.to_string());
-            }
         }
     }
 }

@@ -16,8 +16,9 @@ use tokio::sync::oneshot;
 use super::html::{self, Mode};
 use super::{resolve, Choice, View};
 use crate::engine::record::Record;
-use crate::http::{AppState, Filter, RecordQuery};
+use crate::http::AppState;
 use crate::period::Period;
+use crate::query::{Filter, RecordQuery};
 
 /// The page's query parameters; an empty value is the default.
 #[derive(Clone, Debug, Default, Deserialize)]
