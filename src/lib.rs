@@ -43,6 +43,7 @@ pub mod period;
 pub mod pipeline;
 pub mod publish;
 pub mod query;
+pub mod readiness;
 pub mod replay;
 pub mod report;
 pub mod restore;

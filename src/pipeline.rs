@@ -13,7 +13,6 @@
 //! the batch again; the changelog's duplicates are ignored, and change-only emission keeps
 //! indicators from repeating except for the records of the batch in flight).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -38,6 +37,7 @@ use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
 use crate::ownership::{self, Owned, SharedAssignment};
 use crate::query::RecordQuery;
+use crate::readiness::Readiness;
 use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
 use crate::shutdown::Shutdown;
 use crate::timeouts;
@@ -233,29 +233,43 @@ fn note_cell(
 /// The producer of everything the pipeline sends: changelog, dead letters, indicators.
 pub type OutputProducer = ThreadedProducer<Deliveries>;
 
-pub struct Processor {
+/// What a session hands the processor when it starts.
+pub struct Parts {
     pub settings: Settings,
+    /// Restored from the changelog, its changes discarded.
     pub engine: Engine,
     pub producer: OutputProducer,
     pub metrics: Arc<Metrics>,
     pub lifecycle: Arc<Lifecycle>,
+    /// Written by the consumer's rebalance callbacks.
     pub assignment: SharedAssignment,
-    pub owned: Owned,
+    pub inputs: Vec<(String, i32)>,
     pub changelog_partitions: i32,
     /// This session's mark on the changelog records it writes (see [`Table::apply`]).
     pub session: u64,
-    /// Input partitions to reach (end offset at assignment) before the instance counts as
-    /// caught up.
-    pub catch_up: HashMap<(String, i32), i64>,
-    /// Once the inputs are caught up: the changelog ends to read before turning ready.
-    pub ready_at: Option<Vec<(i32, i64)>>,
-    pub joined: bool,
-    /// Input partitions gained and not yet taken over.
-    pub gained: Vec<(String, i32)>,
-    /// Dead letters to send with their headers only (see [`HeadersOnly`]).
+    /// Kept across sessions (see [`HeadersOnly`]).
     pub headers_only: HeadersOnly,
+}
+
+/// One session's processing: batches in, their output committed.
+pub struct Processor {
+    settings: Settings,
+    engine: Engine,
+    producer: OutputProducer,
+    metrics: Arc<Metrics>,
+    lifecycle: Arc<Lifecycle>,
+    assignment: SharedAssignment,
+    owned: Owned,
+    changelog_partitions: i32,
+    /// This session's mark on the changelog records it writes (see [`Table::apply`]).
+    session: u64,
+    readiness: Readiness,
+    /// Input partitions gained and not yet taken over.
+    gained: Vec<(String, i32)>,
+    /// Dead letters to send with their headers only (see [`HeadersOnly`]).
+    headers_only: HeadersOnly,
     /// The log lines about transient consumer errors; reset by a committed batch.
-    pub fetch_errors: ErrorReports,
+    fetch_errors: ErrorReports,
 }
 
 /// How often a produce that Kafka refused is tried again before the batch fails (and the
@@ -263,6 +277,36 @@ pub struct Processor {
 const PRODUCE_ATTEMPTS: u32 = 5;
 
 impl Processor {
+    pub fn new(parts: Parts) -> Processor {
+        let Parts {
+            settings,
+            engine,
+            producer,
+            metrics,
+            lifecycle,
+            assignment,
+            inputs,
+            changelog_partitions,
+            session,
+            headers_only,
+        } = parts;
+        Processor {
+            settings,
+            engine,
+            producer,
+            metrics,
+            lifecycle,
+            assignment,
+            owned: Owned::new(&inputs),
+            changelog_partitions,
+            session,
+            readiness: Readiness::default(),
+            gained: Vec::new(),
+            headers_only,
+            fetch_errors: ErrorReports::default(),
+        }
+    }
+
     fn rules(&self) -> ParseRules {
         ParseRules {
             max_message_bytes: self.settings.limits.max_message_bytes,
@@ -521,15 +565,13 @@ impl Processor {
             return;
         }
         self.owned.refresh(&a);
-        self.joined = a.joined;
+        self.readiness.assigned(a.joined, &self.owned);
         let owned = &self.owned;
-        self.catch_up.retain(|(t, p), _| owned.holds(t, *p));
         self.metrics.retain_series(|r| owned.owns(r));
         self.gained.append(&mut a.gained);
     }
 
-    /// Publishes the batch's changelog records, dead letters and this instance's changed
-    /// indicator records, and commits the batch's input offsets with them.
+    /// The end of one batch, in the order it happens.
     async fn finish(
         &mut self,
         consumer: &StreamConsumer<ServiceContext>,
@@ -537,18 +579,24 @@ impl Processor {
         mut batch: Batch,
     ) -> anyhow::Result<()> {
         let started = std::time::Instant::now();
+        // 1. Ownership as the group's last rebalance left it; what this instance no longer
+        //    holds leaves the batch (its new owner processes it again).
         self.refresh_ownership();
         let gained = std::mem::take(&mut self.gained);
         batch.keep_held(&self.owned);
-        // Records of gained partitions were last published by another instance: the takeover
-        // below compares with what Kafka holds, for every key.
+        // 2. Which indicator records go out with the commit: the engine's changes, unless
+        //    partitions were gained, whose records another instance published last; the
+        //    takeover (5) compares those with what Kafka holds instead, for every key.
         let indicators = if gained.is_empty() {
             Indicators::Changed
         } else {
             self.engine.discard_changes();
             Indicators::ByTakeover
         };
+        // 3. Changelog forwards, dead letters, indicator records and input offsets: sent,
+        //    acknowledged and committed together (one transaction exactly once).
         let sent = tokio::task::block_in_place(|| self.commit(consumer, &batch, indicators))?;
+        // 4. Progress, for the no-progress alarm and the spacing of error log lines.
         if !batch.offsets.is_empty() {
             self.metrics.progressed();
             self.fetch_errors.reset();
@@ -560,14 +608,17 @@ impl Processor {
             total_ms = started.elapsed().as_secs_f64() * 1e3,
             "Batch committed."
         );
+        // 5. Gained partitions taken over.
         if !gained.is_empty() {
             self.take_over(consumer, table, &gained).await?;
         }
-        // Only now are the records of the batch's events published (by the takeover, when
-        // partitions were gained).
+        // 6. Only now are the batch's records published: their latency is observed.
         self.observe_processed(&batch);
         self.metrics.state_cells.set(self.engine.cells() as i64);
-        self.check_ready(consumer, table)
+        // 7. Ready once caught up.
+        let (readiness, lifecycle, cells) =
+            (&mut self.readiness, &self.lifecycle, self.engine.cells());
+        tokio::task::block_in_place(|| readiness.check(lifecycle, consumer, table, cells))
     }
 
     /// Applies the changelog up to its current end; the batch holds what became of the
@@ -625,7 +676,7 @@ impl Processor {
         });
         self.observe_processed(&batch);
         if self.lifecycle.state() != State::Ready {
-            self.catch_up_targets(consumer, gained)?;
+            tokio::task::block_in_place(|| self.readiness.add_targets(consumer, gained))?;
         }
         info!(
             partitions = gained.len(),
@@ -633,81 +684,6 @@ impl Processor {
             republished,
             "Took over assigned partitions."
         );
-        Ok(())
-    }
-
-    /// Before readiness: the end offsets of newly assigned input partitions that still hold
-    /// unprocessed messages.
-    fn catch_up_targets(
-        &mut self,
-        consumer: &StreamConsumer<ServiceContext>,
-        gained: &[(String, i32)],
-    ) -> anyhow::Result<()> {
-        let mut tpl = TopicPartitionList::new();
-        for (t, p) in gained {
-            tpl.add_partition(t, *p);
-        }
-        let committed = tokio::task::block_in_place(|| {
-            consumer.committed_offsets(tpl, timeouts::KAFKA_REQUEST)
-        })
-        .context("reading the group's committed offsets")?;
-        for (t, p) in gained {
-            let (lo, hi) = tokio::task::block_in_place(|| {
-                consumer.fetch_watermarks(t, *p, timeouts::KAFKA_REQUEST)
-            })
-            .with_context(|| format!("reading the end offsets of {t}/{p}"))?;
-            let from = match committed.find_partition(t, *p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => lo,
-            };
-            if from < hi {
-                self.catch_up.insert((t.clone(), *p), hi);
-            }
-        }
-        Ok(())
-    }
-
-    /// Ready once the group assigned this instance its partitions, those reached the offsets
-    /// they had then, and the changelog was read past what that produced.
-    fn check_ready(
-        &mut self,
-        consumer: &StreamConsumer<ServiceContext>,
-        table: &Table,
-    ) -> anyhow::Result<()> {
-        if self.lifecycle.state() != State::CatchingUp || !self.joined {
-            return Ok(());
-        }
-        if !self.catch_up.is_empty() {
-            // The consumer's position counts what was taken (even before an at-least-once
-            // commit records it).
-            if let Ok(positions) = consumer.position() {
-                self.catch_up.retain(|(t, p), end| {
-                    !matches!(
-                        positions.find_partition(t, *p).map(|e| e.offset()),
-                        Some(Offset::Offset(pos)) if pos >= *end
-                    )
-                });
-            }
-            if !self.catch_up.is_empty() {
-                return Ok(());
-            }
-        }
-        if self.ready_at.is_none() {
-            self.ready_at = Some(tokio::task::block_in_place(|| {
-                table.ends(timeouts::WATERMARKS)
-            })?);
-        }
-        if self
-            .ready_at
-            .as_ref()
-            .is_some_and(|ends| table.reached(ends))
-        {
-            info!(
-                cells = self.engine.cells(),
-                "Caught up with the inputs; ready."
-            );
-            self.lifecycle.set(State::Ready);
-        }
         Ok(())
     }
 
@@ -923,9 +899,19 @@ impl Processor {
         Ok(())
     }
 
-    /// The last steps of a graceful stop: everything produced is acknowledged already; commit
-    /// the stored offsets synchronously.
-    pub fn commit_stored(&self, consumer: &StreamConsumer<ServiceContext>) {
+    /// After the last batch (a stop, or a failure before restoring): what the producer still
+    /// holds is flushed within `budget`, and at least once the stored offsets are committed.
+    pub fn wind_down(&self, consumer: &StreamConsumer<ServiceContext>, budget: Duration) {
+        if let Err(e) = self.producer.flush(budget) {
+            tracing::error!(error = %e, "Producer flush failed.");
+        }
+        if !self.exactly_once() {
+            self.commit_stored(consumer);
+        }
+    }
+
+    /// Everything produced is acknowledged already: commit the stored offsets synchronously.
+    fn commit_stored(&self, consumer: &StreamConsumer<ServiceContext>) {
         match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
             Ok(()) => info!("Offsets committed."),
             Err(e) if matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) => {

@@ -27,9 +27,9 @@ use crate::http::{self, AppState};
 use crate::kafka::{self, ServiceContext};
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
-use crate::ownership::{Owned, SharedAssignment};
+use crate::ownership::SharedAssignment;
 use crate::period;
-use crate::pipeline::{HeadersOnly, OutputProducer, Processor, TransactionAborted};
+use crate::pipeline::{HeadersOnly, OutputProducer, Parts, Processor, TransactionAborted};
 use crate::query::{Filter, RecordQuery};
 use crate::retry::{Backoff, OperatorError};
 use crate::shutdown::{self, Shutdown, Stop};
@@ -311,23 +311,19 @@ async fn run_session(
     consumer
         .subscribe(&settings.topics.inputs())
         .context("subscribing to the input topics")?;
-    let mut processor = Processor {
+    let stop_budget = settings.shutdown.timeout;
+    let mut processor = Processor::new(Parts {
         settings,
         engine,
         producer,
         metrics,
         lifecycle: lifecycle.clone(),
         assignment,
-        owned: Owned::new(inputs),
+        inputs: inputs.to_vec(),
         changelog_partitions,
         session: table.session,
-        catch_up: Default::default(),
-        ready_at: None,
-        joined: false,
-        gained: Vec::new(),
         headers_only: headers_only.clone(),
-        fetch_errors: Default::default(),
-    };
+    });
     let result = processor.run(&consumer, &table, queries, shutdown).await;
     if result.is_ok() {
         // A stop was asked for. (After an aborted transaction the caller restores instead, so
@@ -336,14 +332,8 @@ async fn run_session(
     }
     // The drain took at most half of shutdown.timeout_ms; the flush gets a quarter, so that the
     // stop (drain, flush, commit, leave) fits the budget the handle waits for.
-    let flush_budget = (processor.settings.shutdown.timeout / 4).min(timeouts::STOP_STEP_MAX);
-    let flushed = tokio::task::block_in_place(|| processor.producer.flush(flush_budget));
-    if let Err(e) = flushed {
-        error!(error = %e, "Producer flush failed.");
-    }
-    if processor.settings.processing.guarantee == crate::config::Guarantee::AtLeastOnce {
-        processor.commit_stored(&consumer);
-    }
+    let flush_budget = (stop_budget / 4).min(timeouts::STOP_STEP_MAX);
+    tokio::task::block_in_place(|| processor.wind_down(&consumer, flush_budget));
     if result.is_err() {
         // Replaced by the next session's consumer: the lag stays in sight meanwhile.
         consumer
@@ -352,8 +342,7 @@ async fn run_session(
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     consumer.unsubscribe();
-    let close_budget = (processor.settings.shutdown.timeout / 5)
-        .clamp(timeouts::CLOSE_MIN, timeouts::STOP_STEP_MAX);
+    let close_budget = (stop_budget / 5).clamp(timeouts::CLOSE_MIN, timeouts::STOP_STEP_MAX);
     if close_off_runtime("the group consumer", consumer, close_budget).await {
         info!("Left the consumer group.");
     }

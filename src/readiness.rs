@@ -1,0 +1,106 @@
+//! When an instance turns ready (`/readyz` 200): the group assigned it its partitions, those
+//! reached the end offsets they had when assigned, and the changelog was read past what
+//! processing them produced. Before that, an instance answers 503 so that a rolling update
+//! waits for it.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use tracing::info;
+
+use crate::changelog::Table;
+use crate::kafka::ServiceContext;
+use crate::lifecycle::{Lifecycle, State};
+use crate::ownership::Owned;
+use crate::timeouts;
+
+/// What is left to reach before the instance counts as caught up.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    /// Whether the group has assigned this instance its partitions yet.
+    joined: bool,
+    /// Input partitions to reach (end offset at assignment).
+    catch_up: HashMap<(String, i32), i64>,
+    /// Once the inputs are caught up: the changelog ends to read.
+    ready_at: Option<Vec<(i32, i64)>>,
+}
+
+impl Readiness {
+    /// The group's assignment changed: partitions moved away no longer need reaching.
+    pub fn assigned(&mut self, joined: bool, owned: &Owned) {
+        self.joined = joined;
+        self.catch_up.retain(|(t, p), _| owned.holds(t, *p));
+    }
+
+    /// Newly assigned input partitions that still hold unprocessed messages: their end
+    /// offsets are to be reached.
+    pub fn add_targets(
+        &mut self,
+        consumer: &StreamConsumer<ServiceContext>,
+        gained: &[(String, i32)],
+    ) -> anyhow::Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in gained {
+            tpl.add_partition(t, *p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, timeouts::KAFKA_REQUEST)
+            .context("reading the group's committed offsets")?;
+        for (t, p) in gained {
+            let (lo, hi) = consumer
+                .fetch_watermarks(t, *p, timeouts::KAFKA_REQUEST)
+                .with_context(|| format!("reading the end offsets of {t}/{p}"))?;
+            let from = match committed.find_partition(t, *p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => lo,
+            };
+            if from < hi {
+                self.catch_up.insert((t.clone(), *p), hi);
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns `lifecycle` ready when everything is reached. Blocks on the changelog's end
+    /// offsets once: called through `block_in_place`.
+    pub fn check(
+        &mut self,
+        lifecycle: &Lifecycle,
+        consumer: &StreamConsumer<ServiceContext>,
+        table: &Table,
+        cells: u64,
+    ) -> anyhow::Result<()> {
+        if lifecycle.state() != State::CatchingUp || !self.joined {
+            return Ok(());
+        }
+        if !self.catch_up.is_empty() {
+            // The consumer's position counts what was taken (even before an at-least-once
+            // commit records it).
+            if let Ok(positions) = consumer.position() {
+                self.catch_up.retain(|(t, p), end| {
+                    !matches!(
+                        positions.find_partition(t, *p).map(|e| e.offset()),
+                        Some(Offset::Offset(pos)) if pos >= *end
+                    )
+                });
+            }
+            if !self.catch_up.is_empty() {
+                return Ok(());
+            }
+        }
+        if self.ready_at.is_none() {
+            self.ready_at = Some(table.ends(timeouts::WATERMARKS)?);
+        }
+        if self
+            .ready_at
+            .as_ref()
+            .is_some_and(|ends| table.reached(ends))
+        {
+            info!(cells, "Caught up with the inputs; ready.");
+            lifecycle.set(State::Ready);
+        }
+        Ok(())
+    }
+}
