@@ -18,6 +18,7 @@
 //! Money is integer fen (or whole trains, with no dollars); no value here goes through
 //! floating point.
 
+use super::record::YtdBasis;
 use crate::money::{self, Hundredths, Micros};
 
 /// One month's figures of one series, as the cells give them.
@@ -41,6 +42,32 @@ pub enum Known {
     /// `Y(M)` is unknown: the year-to-date is the partial sum.
     #[default]
     Partial,
+}
+
+impl Known {
+    /// How a record states it.
+    pub fn basis(self) -> YtdBasis {
+        match self {
+            Known::Reported => YtdBasis::Reported,
+            Known::Derived => YtdBasis::Derived,
+            Known::Partial => YtdBasis::Partial,
+        }
+    }
+}
+
+/// The year-on-year rule, for trade and freight alike: a year to date against the same
+/// period a year before, defined when both are known (complete) and the prior is above zero.
+/// Returns (YTD, prior YTD), which rank exactly by cross-multiplying.
+pub fn growth(ytd: Option<i64>, prior: Option<i64>) -> Option<(i64, i64)> {
+    match (ytd, prior) {
+        (Some(y), Some(prior)) if prior > 0 => Some((y, prior)),
+        _ => None,
+    }
+}
+
+/// A [`growth`] in percent, exact to six decimals.
+pub fn growth_pct((ytd, prior): (i64, i64)) -> f64 {
+    money::percent(i128::from(ytd) - i128::from(prior), i128::from(prior))
 }
 
 /// What one month of a series derives to.

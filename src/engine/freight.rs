@@ -9,12 +9,11 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::derive::{self, Inputs, Known, Year};
+use super::derive::{self, Inputs, Year};
 use super::months::{Dirty, MonthVec};
-use super::record::{FreightRecord, YtdBasis};
+use super::record::FreightRecord;
 use super::{revise, Outcome};
 use crate::event::{Basis, FreightEvent};
-use crate::money;
 use crate::period::Period;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -173,12 +172,7 @@ impl FreightBook {
                     continue;
                 }
                 let prior = &before[i];
-                let yoy = match (now.y, prior.y) {
-                    (Some(y), Some(pr)) if pr > 0 => {
-                        Some(money::percent(i128::from(y - pr), i128::from(pr)))
-                    }
-                    _ => None,
-                };
+                let yoy = derive::growth(now.y, prior.y).map(derive::growth_pct);
                 out.push((
                     p,
                     FreightRecord {
@@ -190,11 +184,7 @@ impl FreightBook {
                         // Cumulative and month cells are ≥ 0, so every YTD (partial or not) is.
                         ytd_trains: now.ytd.max(0) as u64,
                         months_in_ytd: now.months,
-                        ytd_basis: match now.known {
-                            Known::Reported => YtdBasis::Reported,
-                            Known::Derived => YtdBasis::Derived,
-                            Known::Partial => YtdBasis::Partial,
-                        },
+                        ytd_basis: now.known.basis(),
                         ytd_gap_trains: now.gap,
                         prior_ytd_trains: prior.y.map(|t| t.max(0) as u64),
                         ytd_yoy_pct: yoy,

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use crate::money::Hundredths;
 use crate::period::Period;
@@ -44,24 +44,17 @@ pub struct TradeRecord {
     pub member: Option<Arc<str>>,
     pub period: Period,
     /// `v(M)`: null when unknown (January and February of a combined release).
-    #[serde(serialize_with = "text::opt_money")]
     pub month_cny: Option<Hundredths>,
-    #[serde(serialize_with = "text::money")]
     pub ytd_cny: Hundredths,
     pub months_in_ytd: u32,
     pub ytd_basis: YtdBasis,
     /// A release's cumulative against its month: `c(M) − (Y(M−1) + m(M))`.
-    #[serde(serialize_with = "text::opt_money")]
     pub ytd_gap_cny: Option<Hundredths>,
-    #[serde(serialize_with = "text::opt_money")]
     pub prior_ytd_cny: Option<Hundredths>,
     pub ytd_yoy_pct: Option<f64>,
-    #[serde(serialize_with = "text::opt_money")]
     pub ytd_usd: Option<Hundredths>,
-    #[serde(serialize_with = "text::opt_money")]
     pub prior_ytd_usd: Option<Hundredths>,
     pub ytd_usd_yoy_pct: Option<f64>,
-    #[serde(serialize_with = "text::opt_money")]
     pub ttm_cny: Option<Hundredths>,
     pub share_pct: Option<f64>,
     pub yoy_rank: Option<u32>,
@@ -71,7 +64,6 @@ pub struct TradeRecord {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ShareLeader {
     pub member: Arc<str>,
-    #[serde(serialize_with = "text::money")]
     pub ytd_cny: Hundredths,
     pub share_pct: Option<f64>,
 }
@@ -335,8 +327,8 @@ mod json {
     #[inline]
     fn money(out: &mut Vec<u8>, v: Hundredths) {
         // Quotes and digits built on the stack, then copied once.
-        let mut buf = [b'"'; text::MONEY_MAX + 2];
-        let start = text::money_digits(v.0, &mut buf, text::MONEY_MAX + 1) - 1;
+        let mut buf = [b'"'; Hundredths::TEXT_MAX + 2];
+        let start = v.write_text(&mut buf, Hundredths::TEXT_MAX + 1) - 1;
         buf[start] = b'"';
         out.extend_from_slice(&buf[start..]);
     }
@@ -479,102 +471,6 @@ mod json {
         key(out, b",\"streak_threshold\":");
         u32(out, r.streak_threshold);
         out.push(b'}');
-    }
-}
-
-/// Money and months written as their `Display` writes them (`"-1234.56"`, `"2024-09"`), but
-/// without `collect_str` and the formatting machinery: every derived record is serialized to
-/// compare fingerprints, and that text is most of a flush's cost.
-pub(crate) mod text {
-    use super::*;
-
-    /// Room for `-` and the digits of any `i64`, a point and two decimals.
-    pub(super) const MONEY_MAX: usize = 24;
-
-    /// `00`, `01`, … `99`: two digits per division.
-    static PAIRS: &[u8; 200] = b"\
-        0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-
-    fn pair(n: u64) -> [u8; 2] {
-        let i = n as usize * 2;
-        [PAIRS[i], PAIRS[i + 1]]
-    }
-
-    /// Writes the money text into `buf` so that it ends just before `end`; returns where it
-    /// starts. `buf[..end]` must have room for [`MONEY_MAX`] bytes.
-    pub(super) fn money_digits(fen: i64, buf: &mut [u8], end: usize) -> usize {
-        let mut abs = fen.unsigned_abs();
-        let mut i = end - 3;
-        buf[i] = b'.';
-        buf[i + 1..end].copy_from_slice(&pair(abs % 100));
-        abs /= 100;
-        while abs >= 100 {
-            i -= 2;
-            buf[i..i + 2].copy_from_slice(&pair(abs % 100));
-            abs /= 100;
-        }
-        if abs >= 10 {
-            i -= 2;
-            buf[i..i + 2].copy_from_slice(&pair(abs));
-        } else {
-            i -= 1;
-            buf[i] = b'0' + abs as u8;
-        }
-        if fen < 0 {
-            i -= 1;
-            buf[i] = b'-';
-        }
-        i
-    }
-
-    fn money_text(fen: i64, buf: &mut [u8; MONEY_MAX]) -> &str {
-        let start = money_digits(fen, buf, MONEY_MAX);
-        std::str::from_utf8(&buf[start..]).expect("ASCII digits")
-    }
-
-    pub fn money<S: Serializer>(v: &Hundredths, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(money_text(v.0, &mut [0; MONEY_MAX]))
-    }
-
-    pub fn opt_money<S: Serializer>(v: &Option<Hundredths>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => money(v, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn money_reads_exactly_as_its_display() {
-            let mut fens = vec![0, 1, 9, 10, 99, 100, 101, 12_345, 32_239_000_000_000];
-            fens.extend([i64::MAX, i64::MIN, i64::MIN + 1, -1, -99, -100, -12_345]);
-            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-            for _ in 0..10_000 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                fens.push((x >> (x % 60)) as i64);
-            }
-            for fen in fens {
-                let h = Hundredths(fen);
-                let mut fast = Vec::new();
-                money(&h, &mut serde_json::Serializer::new(&mut fast)).unwrap();
-                assert_eq!(fast, serde_json::to_vec(&h).unwrap(), "{fen}");
-                let mut fast = Vec::new();
-                opt_money(&Some(h), &mut serde_json::Serializer::new(&mut fast)).unwrap();
-                assert_eq!(fast, serde_json::to_vec(&Some(h)).unwrap(), "{fen}");
-            }
-            let mut none = Vec::new();
-            opt_money(&None, &mut serde_json::Serializer::new(&mut none)).unwrap();
-            assert_eq!(none, b"null");
-        }
     }
 }
 

@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::derive::{self, Inputs, Known, Month, Year};
+use super::derive::{self, Inputs, Month, Year};
 use super::fx::UsdRates;
 use super::months::{Dirty, MonthVec};
-use super::record::{LeadersRecord, ShareLeader, TradeRecord, YoyLeader, YtdBasis};
+use super::record::{LeadersRecord, ShareLeader, TradeRecord, YoyLeader};
 use super::{revise, Outcome};
 use crate::event::{Basis, Flow, TradeEvent, TOTAL_DIMENSION};
 use crate::money::{self, Hundredths};
@@ -619,14 +619,13 @@ impl TradeBook {
             return None;
         }
         let prior = &before[i];
-        let yoy =
-            growth_parts(now, prior).map(|(y, pr)| money::percent((y - pr) as i128, pr as i128));
-        let usd_yoy = match (now.y, prior.y, now.y_usd, prior.y_usd) {
-            (Some(_), Some(_), Some(u), Some(pu)) if pu > 0 => {
-                Some(money::percent(u as i128 - pu as i128, pu as i128))
-            }
-            _ => None,
-        };
+        let yoy = growth_parts(now, prior).map(derive::growth_pct);
+        // In dollars only where the yuan growth is defined by its knowns too.
+        let usd_yoy = now
+            .y
+            .and(prior.y)
+            .and(derive::growth(now.y_usd, prior.y_usd))
+            .map(derive::growth_pct);
         let region = &self.regions[line.region as usize];
         let (share, rank) = match line.member {
             Some(_) => (self.share(line.region, now.y, p, flow, denominators), None),
@@ -650,7 +649,7 @@ impl TradeBook {
             month_cny: now.v.map(Hundredths),
             ytd_cny: Hundredths(now.ytd),
             months_in_ytd: now.months,
-            ytd_basis: ytd_basis(now.known),
+            ytd_basis: now.known.basis(),
             ytd_gap_cny: now.gap.map(Hundredths),
             prior_ytd_cny: prior.y.map(Hundredths),
             ytd_yoy_pct: yoy,
@@ -712,7 +711,7 @@ impl TradeBook {
             .take(top_n)
             .map(|(m, (y, pr))| YoyLeader {
                 member: (*m).clone(),
-                ytd_yoy_pct: money::percent((y - pr) as i128, *pr as i128),
+                ytd_yoy_pct: derive::growth_pct((*y, *pr)),
             })
             .collect();
         Some(LeadersRecord {
@@ -802,16 +801,5 @@ fn compare_growth(a: (i64, i64), b: (i64, i64)) -> Ordering {
 /// (YTD, prior YTD) of a month and the same month a year before, when the growth is defined:
 /// both known (complete) and the prior above zero.
 fn growth_parts(this: &Month, before: &Month) -> Option<YoyParts> {
-    match (this.y, before.y) {
-        (Some(y), Some(prior)) if prior > 0 => Some((y, prior)),
-        _ => None,
-    }
-}
-
-fn ytd_basis(known: Known) -> YtdBasis {
-    match known {
-        Known::Reported => YtdBasis::Reported,
-        Known::Derived => YtdBasis::Derived,
-        Known::Partial => YtdBasis::Partial,
-    }
+    derive::growth(this.y, before.y)
 }
