@@ -15,7 +15,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::engine::record::{Record, RecordKind, TradeRecord};
+use crate::engine::record::{Record, RecordKind, SeriesKey, TradeRecord};
 use crate::event::Reason;
 use crate::retry::{Cause, OperatorError, BACKOFF_MAX};
 
@@ -67,7 +67,7 @@ pub struct Metrics {
     /// Per business series this instance publishes: its latest record, and whether the gauges
     /// still have to be moved to it. Setting the gauges costs several label lookups; a
     /// backfill changes a series many times between two scrapes, so the scrape sets them.
-    latest: Mutex<HashMap<String, Latest>>,
+    latest: Mutex<HashMap<SeriesKey, Latest>>,
     /// Held while gauges are set or removed, so that a scrape's update and the removal of a
     /// series that moved to another instance cannot interleave.
     gauges: Mutex<()>,
@@ -318,17 +318,10 @@ impl Metrics {
     /// Notes `record` for the business gauges if it is its series' latest period; the next
     /// [`Metrics::render`] moves them.
     pub fn observe(&self, record: &Record) {
-        let series = match record {
-            Record::Trade(r) => format!(
-                "t/{}/{}/{}/{}",
-                r.region,
-                r.flow,
-                r.dimension,
-                r.member.as_deref().unwrap_or("")
-            ),
-            Record::Freight(r) => format!("f/{}/{}", r.port, r.service),
-            Record::Leaders(_) => return,
-        };
+        if record.kind() == RecordKind::Leaders {
+            return;
+        }
+        let series = record.series();
         let mut latest = self.latest.lock().expect("metrics lock");
         match latest.get_mut(&series) {
             Some(l) if record.period() < l.record.period() => {}

@@ -13,6 +13,7 @@
 //! the batch again; the changelog's duplicates are ignored, and change-only emission keeps
 //! indicators from repeating except for the records of the batch in flight).
 
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +30,7 @@ use tracing::{info, warn};
 use crate::changelog::{self, Table};
 use crate::config::{Guarantee, Settings, DEAD_LETTER_KEY_MAX_BYTES};
 use crate::delivery::{Deliveries, Refused, Sent};
-use crate::engine::record::Record;
+use crate::engine::record::{Record, SeriesKey};
 use crate::engine::{Engine, Outcome, Selection};
 use crate::event::{self, ParseRules, Rejection};
 use crate::kafka::ServiceContext;
@@ -826,7 +827,7 @@ impl Processor {
         if indicators == Indicators::Changed {
             let topic = settings.topics.indicators.as_str();
             // The gauges follow each series' latest record of the batch, not every record.
-            let mut latest: FxHashMap<String, Record> = FxHashMap::default();
+            let mut latest: FxHashMap<SeriesKey, Record> = FxHashMap::default();
             engine.flush_each(|key, json, record| {
                 if !owned.owns(record) {
                     return Ok(());
@@ -839,12 +840,11 @@ impl Processor {
                         .payload(json),
                 )?;
                 sent += 1;
-                let series = key.rsplit_once('/').map_or(key, |(s, _)| s);
-                match latest.get_mut(series) {
-                    Some(r) if r.period() >= record.period() => {}
-                    Some(r) => *r = record.clone(),
-                    None => {
-                        latest.insert(series.to_string(), record.clone());
+                match latest.entry(record.series()) {
+                    Entry::Occupied(r) if r.get().period() >= record.period() => {}
+                    Entry::Occupied(mut r) => *r.get_mut() = record.clone(),
+                    Entry::Vacant(r) => {
+                        r.insert(record.clone());
                     }
                 }
                 anyhow::Ok(())

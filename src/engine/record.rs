@@ -151,32 +151,40 @@ impl Record {
         }
     }
 
-    /// The Kafka key (§3).
-    pub fn key(&self) -> String {
+    /// The record's series: what its key names apart from the period, the same from one
+    /// period to the next. Records, gauges and the pipeline's bookkeeping all name a series
+    /// by it.
+    pub fn series(&self) -> SeriesKey {
         // Built by hand rather than with `write!`: a backfill derives a key per published
         // record, and the formatting machinery was a visible share of a flush.
-        let (parts, period): (&[&str], Period) = match self {
-            Record::Trade(r) => (
-                &[
-                    "trade",
-                    &r.region,
-                    r.flow,
-                    &r.dimension,
-                    r.member.as_deref().unwrap_or("-"),
-                ],
-                r.period,
-            ),
-            Record::Leaders(r) => (&["leaders", &r.region, r.flow, &r.dimension], r.period),
-            Record::Freight(r) => (&["freight", &r.port, &r.service], r.period),
+        let parts: &[&str] = match self {
+            Record::Trade(r) => &[
+                "trade",
+                &r.region,
+                r.flow,
+                &r.dimension,
+                r.member.as_deref().unwrap_or("-"),
+            ],
+            Record::Leaders(r) => &["leaders", &r.region, r.flow, &r.dimension],
+            Record::Freight(r) => &["freight", &r.port, &r.service],
         };
-        // Exact for four-digit years (`YYYY-MM`): one allocation, no slack.
+        // Room for the `/YYYY-MM` the key adds: one allocation, no slack.
         let len = parts.iter().map(|part| part.len() + 1).sum::<usize>() + 7;
         let mut k = String::with_capacity(len);
-        for part in parts {
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                k.push('/');
+            }
             k.push_str(part);
-            k.push('/');
         }
-        period.push_to(&mut k);
+        SeriesKey(k)
+    }
+
+    /// The Kafka key (§3): the series and the period.
+    pub fn key(&self) -> String {
+        let SeriesKey(mut k) = self.series();
+        k.push('/');
+        self.period().push_to(&mut k);
         k
     }
 
@@ -471,6 +479,16 @@ mod json {
         key(out, b",\"streak_threshold\":");
         u32(out, r.streak_threshold);
         out.push(b'}');
+    }
+}
+
+/// A series (see [`Record::series`]): a record key without its period.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey(String);
+
+impl SeriesKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
