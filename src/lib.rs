@@ -11,44 +11,49 @@
 //! - [`page`]: the page of one region and period, built from records and rendered as HTML
 //!   (live at `/`, offline by [`report`] as one self-contained file).
 //!
-//! The shell around it:
+//! The shell around it. Public: what the binary, the tests and the benchmarks call.
 //!
-//! - [`config`]: layered settings, checked once at start.
-//! - [`pipeline`]: the life of one message (consume → apply and forward to the changelog, or
-//!   dead-letter; other instances' changelog records → engine; publish what this instance
-//!   owns; commit), exactly or at least once. [`delivery`]: the producer's delivery reports.
-//! - [`changelog`]: the durable state every instance reads whole; [`ownership`]: which instance
-//!   publishes which records; [`restore`]: what the indicators topic already holds.
-//! - [`kafka`]: client settings, topic creation, lag and rebalance metrics.
+//! - [`config`]: layered settings, parsed into types once at start.
 //! - [`service`]: start-up, the lifecycle ([`lifecycle`]) and graceful shutdown.
-//! - [`retry`]: backoff, and the failures only an operator can cure.
-//! - [`http`], [`metrics`], [`telemetry`]: probes and records, Prometheus metrics, logs.
+//! - [`http`], [`query`], [`metrics`], [`telemetry`]: probes, records and the page; questions
+//!   to the processing loop; Prometheus metrics; logs.
 //! - [`publish`], [`demo`]: loading events into Kafka; the embedded-broker demo.
-//! - [`shutdown`]: the one stop signal; [`query`]: questions to the processing loop.
+//!
+//! Private to the crate (see docs/architecture.md for the life of one message through them):
+//!
+//! - `pipeline`: the life of one batch (consume → apply and forward to the changelog, or
+//!   dead-letter; other instances' changelog records → engine; publish what this instance
+//!   owns; commit), exactly or at least once. `delivery`: the producer's delivery reports.
+//! - `changelog`: the durable state every instance reads whole; `ownership`: which instance
+//!   publishes which records; `restore`: what the indicators topic already holds;
+//!   `readiness`: when an instance turns ready.
+//! - `kafka`: client settings, topic creation, lag and rebalance metrics.
+//! - `retry`: backoff, and the failures only an operator can cure.
+//! - `shutdown`: the one stop signal; `timeouts`: every fixed wait, named.
 
-pub mod changelog;
+mod changelog;
 pub mod config;
-pub mod delivery;
+mod delivery;
 pub mod demo;
 pub mod engine;
 pub mod event;
 pub mod http;
-pub mod kafka;
+mod kafka;
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;
-pub mod ownership;
+mod ownership;
 pub mod page;
 pub mod period;
-pub mod pipeline;
+mod pipeline;
 pub mod publish;
 pub mod query;
-pub mod readiness;
+mod readiness;
 pub mod replay;
 pub mod report;
-pub mod restore;
-pub mod retry;
+mod restore;
+mod retry;
 pub mod service;
-pub mod shutdown;
+mod shutdown;
 pub mod telemetry;
-pub mod timeouts;
+mod timeouts;
