@@ -9,7 +9,6 @@ mod common;
 
 use common::*;
 use sha2::{Digest, Sha256};
-use silkroute::service;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_of_one_and_a_half_megabytes_is_dead_lettered_cut_and_the_next_event_is_applied()
@@ -44,12 +43,12 @@ async fn a_message_of_one_and_a_half_megabytes_is_dead_lettered_cut_and_the_next
         )
         .await;
 
-    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
+    let svc = TestService::start_on(broker, names, &[]).await;
     // Ready: the topics it created have leaders, and it caught up with the poison.
-    eventually("ready", 90, || handle.lifecycle.is_ready()).await;
+    eventually("ready", 90, || svc.handle.lifecycle.is_ready()).await;
     let mut published = Vec::new();
     eventually("the good event's indicators", 60, || {
-        published = broker.read_all(&names.indicators);
+        published = svc.indicators();
         compact(&published)
             .0
             .contains_key("trade/XJ/export/total/-/2024-01")
@@ -65,7 +64,7 @@ async fn a_message_of_one_and_a_half_megabytes_is_dead_lettered_cut_and_the_next
         "the poison was never applied"
     );
 
-    let dead = broker.read_all(&names.dead_letter);
+    let dead = svc.broker.read_all(&svc.names.dead_letter);
     assert_eq!(dead.len(), 1, "one dead letter");
     let d = &dead[0];
     assert_eq!(d.header("silkroute.error.reason"), Some("too_large"));
@@ -96,7 +95,7 @@ async fn a_message_of_one_and_a_half_megabytes_is_dead_lettered_cut_and_the_next
         "the original's SHA-256"
     );
     assert_eq!(
-        handle
+        svc.handle
             .metrics
             .events_rejected
             .with_label_values(&["too_large"])
@@ -104,7 +103,7 @@ async fn a_message_of_one_and_a_half_megabytes_is_dead_lettered_cut_and_the_next
         1
     );
     assert_eq!(
-        handle
+        svc.handle
             .metrics
             .transactions
             .with_label_values(&["abort"])
@@ -112,6 +111,6 @@ async fn a_message_of_one_and_a_half_megabytes_is_dead_lettered_cut_and_the_next
         0,
         "no transaction aborted"
     );
-    assert_eq!(handle.metrics.restores.get(), 0, "never restored");
-    handle.stop().await.unwrap();
+    assert_eq!(svc.handle.metrics.restores.get(), 0, "never restored");
+    svc.stop().await;
 }

@@ -13,7 +13,6 @@ use std::time::Duration;
 use common::*;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
-use silkroute::service;
 
 fn real_broker() -> Broker {
     assert!(
@@ -25,14 +24,21 @@ fn real_broker() -> Broker {
     b
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_service_creates_a_compacted_indicators_topic_and_a_dead_letter_topic() {
+/// The service on the real broker, on fresh topics holding `lines`.
+async fn real_service(lines: &[String]) -> TestService {
     let broker = real_broker();
     let names = Names::fresh();
     names.create(&broker).await;
-    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
-    eventually("ready", 60, || handle.lifecycle.is_ready()).await;
-    let admin: AdminClient<DefaultClientContext> = broker.config().create().unwrap();
+    publish_lines(&broker, &names, lines).await;
+    TestService::start_on(broker, names, &[]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_creates_a_compacted_indicators_topic_and_a_dead_letter_topic() {
+    let svc = real_service(&[]).await;
+    eventually("ready", 60, || svc.handle.lifecycle.is_ready()).await;
+    let names = &svc.names;
+    let admin: AdminClient<DefaultClientContext> = svc.broker.config().create().unwrap();
     let configs = admin
         .describe_configs(
             [
@@ -60,22 +66,16 @@ async fn the_service_creates_a_compacted_indicators_topic_and_a_dead_letter_topi
         Some("delete"),
         "dead letters are kept as a log"
     );
-    handle.stop().await.unwrap();
+    svc.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_beyond_the_mock_clusters_retention_gives_the_offline_engines_records() {
-    let broker = real_broker();
-    let names = Names::fresh();
-    names.create(&broker).await;
     let lines = volume_lines();
-    publish_lines(&broker, &names, &lines).await;
-    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
-    eventually("backfill processed", 300, || {
-        processed(&handle) == lines.len() as u64 && handle.lifecycle.is_ready()
-    })
-    .await;
-    let (records, repeats) = compact(&broker.read_all(&names.indicators));
+    let svc = real_service(&lines).await;
+    svc.wait_ready_after("backfill processed", lines.len() as u64, 300)
+        .await;
+    let (records, repeats) = svc.compacted();
     assert!(
         repeats.is_empty(),
         "{} keys repeated with identical content",
@@ -87,37 +87,40 @@ async fn a_backfill_beyond_the_mock_clusters_retention_gives_the_offline_engines
         lines.len(),
         records.len()
     );
-    handle.stop().await.unwrap();
+    svc.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_group_coordinator_hands_the_partitions_to_a_replacement_member_which_carries_on() {
-    let broker = real_broker();
-    let names = Names::fresh();
-    names.create(&broker).await;
     let lines = sample_lines();
     let (first, second) = lines.split_at(lines.len() / 2);
-    publish_lines(&broker, &names, first).await;
-    let settings = names.settings(&broker, &[]);
-    let a = service::start(settings.clone()).await.unwrap();
-    eventually("member A processed its half", 90, || {
-        processed(&a) == first.len() as u64 && a.lifecycle.is_ready()
-    })
-    .await;
+    let a = real_service(first).await;
+    a.wait_ready_after("member A processed its half", first.len() as u64, 90)
+        .await;
     assert!(
-        a.metrics.rebalances.with_label_values(&["assign"]).get() >= 1,
+        a.handle
+            .metrics
+            .rebalances
+            .with_label_values(&["assign"])
+            .get()
+            >= 1,
         "A was assigned partitions by the coordinator"
     );
-    a.stop().await.unwrap();
+    let (broker, names) = a.stop().await;
 
     publish_lines(&broker, &names, second).await;
-    let b = service::start(settings).await.unwrap();
-    eventually("member B processed the rest", 90, || {
-        processed(&b) == second.len() as u64 && b.lifecycle.is_ready()
-    })
-    .await;
-    assert!(b.metrics.rebalances.with_label_values(&["assign"]).get() >= 1);
-    let (records, repeats) = compact(&broker.read_all(&names.indicators));
+    let b = TestService::start_on(broker, names, &[]).await;
+    b.wait_ready_after("member B processed the rest", second.len() as u64, 90)
+        .await;
+    assert!(
+        b.handle
+            .metrics
+            .rebalances
+            .with_label_values(&["assign"])
+            .get()
+            >= 1
+    );
+    let (records, repeats) = b.compacted();
     assert!(repeats.is_empty(), "{repeats:?}");
     assert_same_records(
         &records,
@@ -125,21 +128,15 @@ async fn the_group_coordinator_hands_the_partitions_to_a_replacement_member_whic
         "A then B equals one run",
     );
     assert_bulletin(&records);
-    b.stop().await.unwrap();
+    b.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_in_a_consumer_group_reads_our_keys_and_json() {
-    let broker = real_broker();
-    let names = Names::fresh();
-    names.create(&broker).await;
-    publish_lines(&broker, &names, &sample_lines()).await;
-    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
-    eventually("sample processed", 90, || {
-        processed(&handle) == sample_lines().len() as u64 && handle.lifecycle.is_ready()
-    })
-    .await;
-    handle.stop().await.unwrap();
+    let svc = real_service(&sample_lines()).await;
+    svc.wait_ready_after("sample processed", sample_lines().len() as u64, 90)
+        .await;
+    let (broker, names) = svc.stop().await;
     let ours = broker.read_all(&names.indicators);
     let (expected, _) = compact(&ours);
 

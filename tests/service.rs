@@ -56,17 +56,11 @@ async fn bulletin_through_kafka(
     restatement: &str,
     must_change: &[&str],
 ) {
-    let broker = Broker::start();
-    let names = Names::fresh();
-    names.create(&broker).await;
-    publish_lines(&broker, &names, &shuffled(&lines, seed)).await;
-    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
-    eventually("sample processed", 90, || {
-        processed(&handle) == lines.len() as u64 && handle.lifecycle.is_ready()
-    })
-    .await;
+    let svc = TestService::start(&shuffled(&lines, seed), &[]).await;
+    svc.wait_ready_after("sample processed", lines.len() as u64, 90)
+        .await;
 
-    let first = broker.read_all(&names.indicators);
+    let first = svc.indicators();
     let (records, repeats) = compact(&first);
     assert!(
         repeats.is_empty(),
@@ -99,12 +93,10 @@ async fn bulletin_through_kafka(
     for key in must_change {
         assert!(changed.contains(*key), "{key} changes: {changed:?}");
     }
-    publish_lines(&broker, &names, &[restatement]).await;
-    eventually("restatement processed", 60, || {
-        processed(&handle) == lines.len() as u64 + 1
-    })
-    .await;
-    let update = broker.read_after(&names.indicators, &first);
+    svc.publish(&[restatement]).await;
+    svc.wait_processed("restatement processed", lines.len() as u64 + 1, 60)
+        .await;
+    let update = svc.broker.read_after(&svc.names.indicators, &first);
     let published: BTreeSet<String> = update.iter().map(Msg::key_str).collect();
     assert_eq!(
         published, changed,
@@ -114,7 +106,7 @@ async fn bulletin_through_kafka(
     for m in &update {
         assert_eq!(Some(&m.json()), expected_after.get(&m.key_str()));
     }
-    handle.stop().await.unwrap();
+    svc.stop().await;
 }
 
 /// More instances than input partitions: the extra ones hold nothing, yet are ready, answer
@@ -192,9 +184,7 @@ async fn instances_beyond_the_partition_count_sit_idle_ready_and_answer_queries(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processing_goes_on() {
-    let broker = Broker::start();
-    let names = Names::fresh();
-    names.create(&broker).await;
+    let (broker, names) = TestService::topics().await;
     let big = format!(
         r#"{{"type":"fx_rate","currency":"USD","period":"2024-01","cny_per_unit":"7.1","source":"{}"}}"#,
         "x".repeat(3000)
@@ -229,14 +219,15 @@ async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processin
             )],
         )
         .await;
-    let handle = service::start(
-        names.settings(&broker, &[("SILKROUTE__LIMITS__MAX_MESSAGE_BYTES", "2048")]),
+    let svc = TestService::start_on(
+        broker,
+        names,
+        &[("SILKROUTE__LIMITS__MAX_MESSAGE_BYTES", "2048")],
     )
-    .await
-    .unwrap();
-    eventually("all processed", 60, || processed(&handle) == 8).await;
+    .await;
+    svc.wait_processed("all processed", 8, 60).await;
 
-    let dead = broker.read_all(&names.dead_letter);
+    let dead = svc.broker.read_all(&svc.names.dead_letter);
     assert_eq!(dead.len(), bad.len());
     for (reason, bytes) in &bad {
         let d = dead
@@ -255,7 +246,7 @@ async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processin
             .is_empty());
         assert_eq!(
             d.header("silkroute.source.topic"),
-            Some(names.trade.as_str())
+            Some(svc.names.trade.as_str())
         );
         let (p, o): (i32, i64) = (
             d.header("silkroute.source.partition")
@@ -280,7 +271,7 @@ async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processin
         detail.contains("period"),
         "detail names the field: {detail}"
     );
-    let (records, _) = compact(&broker.read_all(&names.indicators));
+    let (records, _) = svc.compacted();
     assert_eq!(
         records["freight/khorgos/china_europe/2024-01"]["month_trains"], 650,
         "the good event after the bad ones was applied"
@@ -288,7 +279,7 @@ async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processin
     let rejected: u64 = silkroute::event::Reason::ALL
         .iter()
         .map(|r| {
-            handle
+            svc.handle
                 .metrics
                 .events_rejected
                 .with_label_values(&[r.as_str()])
@@ -296,47 +287,42 @@ async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processin
         })
         .sum();
     assert_eq!(rejected, 7);
-    handle.stop().await.unwrap();
+    svc.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn republished_events_and_a_restart_publish_no_new_record() {
-    let broker = Broker::start();
-    let names = Names::fresh();
-    names.create(&broker).await;
     let lines = sample_lines();
-    publish_lines(&broker, &names, &lines).await;
-    let settings = names.settings(&broker, &[]);
-    let handle = service::start(settings.clone()).await.unwrap();
-    eventually("sample processed", 90, || {
-        processed(&handle) == lines.len() as u64 && handle.lifecycle.is_ready()
-    })
-    .await;
-    let published = broker.read_all(&names.indicators).len();
+    let svc = TestService::start(&lines, &[]).await;
+    svc.wait_ready_after("sample processed", lines.len() as u64, 90)
+        .await;
+    let published = svc.indicators().len();
 
-    publish_lines(&broker, &names, &shuffled(&lines, 3)).await;
-    eventually("replay processed", 90, || {
-        processed(&handle) == 2 * lines.len() as u64
-    })
-    .await;
+    svc.publish(&shuffled(&lines, 3)).await;
+    svc.wait_processed("replay processed", 2 * lines.len() as u64, 90)
+        .await;
     assert_eq!(
-        broker.read_all(&names.indicators).len(),
+        svc.indicators().len(),
         published,
         "re-published events publish nothing"
     );
-    let duplicates = handle
+    let duplicates = svc
+        .handle
         .metrics
         .events_ignored
         .with_label_values(&["duplicate"])
         .get();
     assert!(duplicates > 0);
-    handle.stop().await.unwrap();
+    let (broker, names) = svc.stop().await;
 
     // Restart: state rebuilt from the inputs, nothing republished.
-    let handle = service::start(settings).await.unwrap();
-    eventually("ready after restart", 60, || handle.lifecycle.is_ready()).await;
+    let svc = TestService::start_on(broker, names, &[]).await;
+    eventually("ready after restart", 60, || {
+        svc.handle.lifecycle.is_ready()
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = broker.read_all(&names.indicators);
+    let after = svc.indicators();
     assert_eq!(
         after.len(),
         published,
@@ -346,23 +332,21 @@ async fn republished_events_and_a_restart_publish_no_new_record() {
     // ...and it continues correctly from its restored state.
     let next =
         r#"{"type":"freight_trains","port":"khorgos","period":"2024-10","trains":640}"#.to_string();
-    publish_lines(&broker, &names, std::slice::from_ref(&next)).await;
-    eventually("new event processed", 60, || processed(&handle) == 1).await;
-    let (records, repeats) = compact(&broker.read_all(&names.indicators));
+    svc.publish(std::slice::from_ref(&next)).await;
+    svc.wait_processed("new event processed", 1, 60).await;
+    let (records, repeats) = svc.compacted();
     assert!(repeats.is_empty(), "{repeats:?}");
     let r = &records["freight/khorgos/china_europe/2024-10"];
     assert_eq!(r["ytd_trains"], 6269 + 640);
     assert_eq!(r["streak_months"], 13);
-    handle.stop().await.unwrap();
+    svc.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_is_503_until_ready_and_from_the_start_of_shutdown() {
-    let broker = Broker::start();
-    let names = Names::fresh();
     // Input topics do not exist yet: the service waits, not ready.
-    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
-    let url = |p: &str| format!("http://{}{p}", handle.http_addr);
+    let svc = TestService::start_on(Broker::start(), Names::fresh(), &[]).await;
+    let url = |p: &str| format!("http://{}{p}", svc.handle.http_addr);
     let client = reqwest::Client::new();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
@@ -373,9 +357,9 @@ async fn readiness_is_503_until_ready_and_from_the_start_of_shutdown() {
         client.get(url("/healthz")).send().await.unwrap().status(),
         200
     );
-    names.create(&broker).await;
-    publish_lines(&broker, &names, &sample_lines()).await;
-    eventually("ready", 90, || handle.lifecycle.is_ready()).await;
+    svc.names.create(&svc.broker).await;
+    svc.publish(&sample_lines()).await;
+    eventually("ready", 90, || svc.handle.lifecycle.is_ready()).await;
     assert_eq!(
         client.get(url("/readyz")).send().await.unwrap().status(),
         200
@@ -426,12 +410,14 @@ async fn readiness_is_503_until_ready_and_from_the_start_of_shutdown() {
     );
     assert!(metrics.contains(r#"silkroute_trade_yoy_rank{area="XJ",flow="total"} 1"#));
     // The first step of a stop is readiness off, while HTTP still answers.
-    handle.lifecycle.set(silkroute::lifecycle::State::Draining);
+    svc.handle
+        .lifecycle
+        .set(silkroute::lifecycle::State::Draining);
     assert_eq!(
         client.get(url("/readyz")).send().await.unwrap().status(),
         503
     );
-    handle.stop().await.unwrap();
+    svc.stop().await;
 }
 
 fn committed(broker: &Broker, group: &str, topics: &[(&str, i32)]) -> Vec<(String, i32, i64, i64)> {

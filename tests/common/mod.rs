@@ -822,3 +822,86 @@ pub fn all_committed(broker: &Broker, names: &Names) -> bool {
         }
     })
 }
+
+/// One service under test, with its broker and fresh topic names (zero-to-production's
+/// `TestApp`): the set-up the end-to-end tests would otherwise each repeat.
+pub struct TestService {
+    pub broker: Broker,
+    pub names: Names,
+    pub handle: silkroute::service::ServiceHandle,
+}
+
+impl TestService {
+    /// A broker (the mock cluster, or the real one the environment names) and fresh topics,
+    /// created; the service not started yet.
+    pub async fn topics() -> (Broker, Names) {
+        let broker = Broker::start();
+        let names = Names::fresh();
+        names.create(&broker).await;
+        (broker, names)
+    }
+
+    /// Fresh topics holding `lines`, then the service started on them with `extra` settings.
+    pub async fn start(lines: &[String], extra: &[(&str, &str)]) -> TestService {
+        let (broker, names) = TestService::topics().await;
+        publish_lines(&broker, &names, lines).await;
+        TestService::start_on(broker, names, extra).await
+    }
+
+    /// The service started on `names` as they are (created or not, holding what they hold).
+    pub async fn start_on(broker: Broker, names: Names, extra: &[(&str, &str)]) -> TestService {
+        let handle = silkroute::service::start(names.settings(&broker, extra))
+            .await
+            .expect("the service starts");
+        TestService {
+            broker,
+            names,
+            handle,
+        }
+    }
+
+    /// Publishes JSON lines to their input topics, keyed as the contract asks.
+    pub async fn publish(&self, lines: &[String]) {
+        publish_lines(&self.broker, &self.names, lines).await;
+    }
+
+    /// Messages whose outcome Kafka acknowledged, since start.
+    pub fn processed(&self) -> u64 {
+        processed(&self.handle)
+    }
+
+    /// Waits until `n` messages were processed, or panics after `secs`.
+    pub async fn wait_processed(&self, what: &str, n: u64, secs: u64) {
+        eventually(what, secs, || self.processed() == n).await;
+    }
+
+    /// Waits until `n` messages were processed and the service is ready.
+    pub async fn wait_ready_after(&self, what: &str, n: u64, secs: u64) {
+        eventually(what, secs, || {
+            self.processed() == n && self.handle.lifecycle.is_ready()
+        })
+        .await;
+    }
+
+    /// Everything on the indicators topic, in order.
+    pub fn indicators(&self) -> Vec<Msg> {
+        self.broker.read_all(&self.names.indicators)
+    }
+
+    /// The indicators topic compacted: last value per key, and the keys published twice in a
+    /// row with equal content.
+    pub fn compacted(&self) -> (BTreeMap<String, Value>, Vec<String>) {
+        compact(&self.indicators())
+    }
+
+    /// What a Prometheus scrape of the service reads.
+    pub fn scrape(&self) -> String {
+        String::from_utf8(self.handle.metrics.render()).expect("the exposition is UTF-8")
+    }
+
+    /// Graceful stop, which must succeed; the broker and names stay for a restart.
+    pub async fn stop(self) -> (Broker, Names) {
+        self.handle.stop().await.expect("a graceful stop");
+        (self.broker, self.names)
+    }
+}
