@@ -5,8 +5,8 @@
 //! records per event; a future per record (and a `Vec` of them) cost more than the send.
 //! Instead every record carries a small tag, librdkafka's delivery report counts it, and a
 //! refused record is copied aside so that at least once can send it again. The batch then
-//! waits for the producer's queue to empty (at least once) or for its transaction to commit
-//! (exactly once), which is when every report of the batch has arrived.
+//! waits until every report of the batch has arrived (in both modes; exactly once, before its
+//! transaction commits).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};

@@ -17,7 +17,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tracing::{debug, info, warn};
 
 use crate::config::{Guarantee, Settings};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Rebalanced};
 use crate::ownership::SharedAssignment;
 use crate::retry::{Backoff, Cause, OperatorError};
 use crate::shutdown::Shutdown;
@@ -309,7 +309,6 @@ impl ConsumerContext for ServiceContext {
                 .lock()
                 .expect("assignment lock")
                 .revoke(partitions_of(tpl));
-            self.metrics.rebalances.with_label_values(&["revoke"]).inc();
             let leaving = self.leaving.load(std::sync::atomic::Ordering::SeqCst);
             for e in tpl.elements() {
                 if !leaving {
@@ -319,7 +318,7 @@ impl ConsumerContext for ServiceContext {
                         .remove_label_values(&[e.topic(), &e.partition().to_string()]);
                 }
             }
-            info!(partitions = %spelled(tpl), "Partitions revoked.");
+            self.metrics.rebalanced(Rebalanced::Revoke, &spelled(tpl));
         }
     }
 
@@ -334,8 +333,7 @@ impl ConsumerContext for ServiceContext {
                 drop(a);
                 self.metrics
                     .retain_lag(|t, p| held.iter().any(|(ht, hp)| ht == t && *hp == p));
-                self.metrics.rebalances.with_label_values(&["assign"]).inc();
-                info!(partitions = %spelled(tpl), "Partitions assigned.");
+                self.metrics.rebalanced(Rebalanced::Assign, &spelled(tpl));
             }
             Rebalance::Error(e) => warn!(error = %e, "Rebalance failed."),
             Rebalance::Revoke(_) => {}

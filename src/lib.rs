@@ -23,7 +23,8 @@
 //!
 //! - `pipeline`: the life of one batch (consume → apply and forward to the changelog, or
 //!   dead-letter; other instances' changelog records → engine; publish what this instance
-//!   owns; commit), exactly or at least once. `delivery`: the producer's delivery reports.
+//!   owns; commit), exactly or at least once. `batch`: what one batch gathers; `output`: what
+//!   it sends and its commit; `delivery`: the producer's delivery reports.
 //! - `changelog`: the durable state every instance reads whole; `ownership`: which instance
 //!   publishes which records; `restore`: what the indicators topic already holds;
 //!   `readiness`: when an instance turns ready.
@@ -31,6 +32,7 @@
 //! - `retry`: backoff, and the failures only an operator can cure.
 //! - `shutdown`: the one stop signal; `timeouts`: every fixed wait, named.
 
+mod batch;
 mod changelog;
 pub mod config;
 mod delivery;
@@ -42,6 +44,7 @@ mod kafka;
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;
+mod output;
 mod ownership;
 pub mod page;
 pub mod period;

@@ -73,6 +73,13 @@ pub struct Metrics {
     gauges: Mutex<()>,
 }
 
+/// What a rebalance did to this instance's partitions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rebalanced {
+    Assign,
+    Revoke,
+}
+
 struct Latest {
     record: Record,
     pending: bool,
@@ -174,6 +181,7 @@ impl Metrics {
             m.indicators_published.with_label_values(&[kind.as_str()]);
         }
         for event in ["assign", "revoke"] {
+            // As `rebalanced` counts them.
             m.rebalances.with_label_values(&[event]);
         }
         for outcome in ["commit", "abort"] {
@@ -194,6 +202,32 @@ impl Metrics {
         for t in outputs {
             self.produce_errors.with_label_values(&[t]);
         }
+    }
+
+    /// An event went to the dead-letter topic: its counter and its log line, in one place.
+    pub fn dead_lettered(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        reason: Reason,
+        detail: &str,
+    ) {
+        self.events_rejected
+            .with_label_values(&[reason.as_str()])
+            .inc();
+        tracing::warn!(topic, partition, offset, reason = %reason, detail, "Event dead-lettered.");
+    }
+
+    /// The group assigned or revoked partitions (`partitions` spelled for the log): its
+    /// counter and its log line.
+    pub fn rebalanced(&self, event: Rebalanced, partitions: &str) {
+        let (label, message) = match event {
+            Rebalanced::Assign => ("assign", "Partitions assigned."),
+            Rebalanced::Revoke => ("revoke", "Partitions revoked."),
+        };
+        self.rebalances.with_label_values(&[label]).inc();
+        tracing::info!(partitions, "{message}");
     }
 
     /// An attempt failed on an operator error: one log line naming the cause and the

@@ -7,35 +7,32 @@
 //! batch the engine's changed records that this instance owns (see [`crate::ownership`]) are
 //! published to the indicators topic, streamed from the flush to the producer.
 //!
-//! What one batch sends (changelog records, dead letters, indicator records) commits with the
-//! batch's input offsets: in one Kafka transaction under `exactly_once`, or by storing the
-//! offsets only after Kafka acknowledged everything under `at_least_once` (a crash then sends
-//! the batch again; the changelog's duplicates are ignored, and change-only emission keeps
-//! indicators from repeating except for the records of the batch in flight).
+//! What one batch gathers is a [`Batch`] (`batch.rs`); what it sends (changelog records, dead
+//! letters, indicator records) commits with the batch's input offsets through [`Output`]
+//! (`output.rs`): in one Kafka transaction under `exactly_once`, or by storing the offsets
+//! only after Kafka acknowledged everything under `at_least_once` (a crash then sends the
+//! batch again; the changelog's duplicates are ignored, and change-only emission keeps
+//! indicators from repeating except for the records of the batch in flight). `finish` is the
+//! end of one batch, step by step.
 
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use anyhow::Context as _;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rustc_hash::FxHashMap;
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::batch::{cut, now_ms, one_line, Batch, DeadLetter, Forward, HeadersOnly, Taken};
 use crate::changelog::{self, Table};
-use crate::config::{Guarantee, Settings, DEAD_LETTER_KEY_MAX_BYTES};
-use crate::delivery::{Deliveries, Refused, Sent};
-use crate::engine::record::{Record, SeriesKey};
+use crate::config::Settings;
 use crate::engine::{Engine, Outcome, Selection};
 use crate::event::{self, ParseRules, Rejection};
 use crate::kafka::ServiceContext;
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
+use crate::output::{Indicators, Output, OutputProducer};
 use crate::ownership::{self, Owned, SharedAssignment};
 use crate::query::RecordQuery;
 use crate::readiness::Readiness;
@@ -43,169 +40,6 @@ use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
 use crate::shutdown::Shutdown;
 use crate::timeouts;
 use crate::{period, restore};
-use sha2::{Digest, Sha256};
-
-/// A batch's transaction was aborted: the engine is ahead of what Kafka committed and must be
-/// restored before processing goes on.
-#[derive(Debug, thiserror::Error)]
-#[error("transaction aborted")]
-pub struct TransactionAborted;
-
-/// Which indicator records a batch's commit publishes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Indicators {
-    /// Those the engine's flush returns as changed and this instance owns.
-    Changed,
-    /// None: partitions were gained, and the takeover after the commit publishes every owned
-    /// record that differs from what Kafka holds (the engine's changes were discarded).
-    ByTakeover,
-}
-
-/// A dead letter kept until Kafka acknowledges it, so that it can be sent again: key and
-/// value as the message had them, cut to their limits.
-struct DeadLetter {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    /// The original value, when the key or the value was cut.
-    original: Option<Original>,
-    rejection: Rejection,
-    /// Index of its input partition in [`Batch::offsets`].
-    source: usize,
-    offset: i64,
-}
-
-/// What a cut dead letter tells of the value it came from.
-struct Original {
-    bytes: usize,
-    sha256: String,
-}
-
-/// The longest `silkroute.error.detail` (and logged detail): one line, whatever the input.
-const DETAIL_MAX_BYTES: usize = 256;
-
-/// Input messages (topic, partition, offset) whose dead letter Kafka refused as too large
-/// (an output topic whose `max.message.bytes` is below what the producer is sized for): the
-/// batch is processed again, and their dead letters carry their headers only. Outlives a
-/// session, since the retry is a restore.
-pub type HeadersOnly = Arc<std::sync::Mutex<std::collections::HashSet<(String, i32, i64)>>>;
-
-/// `detail` as one line of at most [`DETAIL_MAX_BYTES`]: control characters (line breaks
-/// included) become spaces, and a longer one is cut at a character boundary.
-fn one_line(detail: &str) -> String {
-    let mut line = String::with_capacity(detail.len().min(DETAIL_MAX_BYTES));
-    for c in detail.chars() {
-        let c = if c.is_control() { ' ' } else { c };
-        if line.len() + c.len_utf8() > DETAIL_MAX_BYTES - '…'.len_utf8() {
-            line.push('…');
-            break;
-        }
-        line.push(c);
-    }
-    line
-}
-
-/// A dead letter's key and value as the contract keeps them: the value cut to `value_max`
-/// bytes and the key to [`DEAD_LETTER_KEY_MAX_BYTES`], with the original value's length and
-/// SHA-256 when either was cut. A null stays null.
-fn cut(
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    value_max: usize,
-) -> (Option<Vec<u8>>, Option<Vec<u8>>, Option<Original>) {
-    let key_cut = key.is_some_and(|k| k.len() > DEAD_LETTER_KEY_MAX_BYTES);
-    let value_cut = value.is_some_and(|v| v.len() > value_max);
-    let original = (key_cut || value_cut).then(|| {
-        let v = value.unwrap_or_default();
-        Original {
-            bytes: v.len(),
-            sha256: Sha256::digest(v)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        }
-    });
-    (
-        key.map(|k| k[..k.len().min(DEAD_LETTER_KEY_MAX_BYTES)].to_vec()),
-        value.map(|v| v[..v.len().min(value_max)].to_vec()),
-        original,
-    )
-}
-
-/// A valid event on its way to the changelog.
-struct Forward {
-    key: String,
-    partition: i32,
-    value: Vec<u8>,
-    /// Wall-clock milliseconds at receipt, the changelog record's timestamp: the start of the
-    /// processing-duration measurement.
-    received_ms: i64,
-}
-
-/// Highest offset taken from one (topic, partition) in a batch, with the topic's consumed
-/// counter, so that neither costs an allocation or a label lookup per message.
-struct Taken {
-    topic: String,
-    partition: i32,
-    offset: i64,
-    consumed: prometheus::IntCounter,
-}
-
-#[derive(Default)]
-struct Batch {
-    /// Per input (topic, partition): a batch spans a handful, so a short list beats a map
-    /// keyed by an owned topic name.
-    offsets: Vec<Taken>,
-    forwards: Vec<Forward>,
-    dead: Vec<DeadLetter>,
-    /// Changelog records applied. Receipt times (wall-clock ms) of the dead letters and of
-    /// the changelog records whose indicators are ours: the batch's acknowledgement ends their
-    /// processing.
-    cells: usize,
-    received_ms: Vec<i64>,
-}
-
-impl Batch {
-    fn inputs(&self) -> usize {
-        self.forwards.len() + self.dead.len()
-    }
-
-    /// Drops the offsets and dead letters of input partitions this instance no longer holds:
-    /// their new holder consumes them again from the last commit. Their events are forwarded
-    /// all the same: the engine applied them already, and a second copy in the changelog (the
-    /// new holder's) is a duplicate that every reader ignores.
-    fn keep_held(&mut self, owned: &Owned) {
-        let held: Vec<bool> = self
-            .offsets
-            .iter()
-            .map(|t| owned.holds(&t.topic, t.partition))
-            .collect();
-        if held.iter().all(|&h| h) {
-            return;
-        }
-        let mut index = Vec::with_capacity(held.len());
-        let mut kept = 0;
-        for &h in &held {
-            index.push(kept);
-            kept += usize::from(h);
-        }
-        self.dead.retain(|d| held[d.source]);
-        for d in &mut self.dead {
-            d.source = index[d.source];
-        }
-        let mut i = 0;
-        self.offsets.retain(|_| {
-            i += 1;
-            held[i - 1]
-        });
-    }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// What became of a changelog event is counted by the instance that owns its records, so that
 /// a group counts each event once; its receipt time waits in `batch` for the acknowledgement.
@@ -231,9 +65,6 @@ fn note_cell(
     }
 }
 
-/// The producer of everything the pipeline sends: changelog, dead letters, indicators.
-pub type OutputProducer = ThreadedProducer<Deliveries>;
-
 /// What a session hands the processor when it starts.
 pub struct Parts {
     pub settings: Settings,
@@ -256,14 +87,13 @@ pub struct Parts {
 pub struct Processor {
     settings: Settings,
     engine: Engine,
-    producer: OutputProducer,
+    /// Where each batch goes, and its commit.
+    output: Output,
     metrics: Arc<Metrics>,
     lifecycle: Arc<Lifecycle>,
     assignment: SharedAssignment,
     owned: Owned,
     changelog_partitions: i32,
-    /// This session's mark on the changelog records it writes (see [`Table::apply`]).
-    session: u64,
     readiness: Readiness,
     /// Input partitions gained and not yet taken over.
     gained: Vec<(String, i32)>,
@@ -272,10 +102,6 @@ pub struct Processor {
     /// The log lines about transient consumer errors; reset by a committed batch.
     fetch_errors: ErrorReports,
 }
-
-/// How often a produce that Kafka refused is tried again before the batch fails (and the
-/// instance restores and replays from the last committed offsets, after a backoff).
-const PRODUCE_ATTEMPTS: u32 = 5;
 
 impl Processor {
     pub fn new(parts: Parts) -> Processor {
@@ -291,16 +117,22 @@ impl Processor {
             session,
             headers_only,
         } = parts;
+        let output = Output::new(
+            &settings,
+            producer,
+            metrics.clone(),
+            session,
+            headers_only.clone(),
+        );
         Processor {
             settings,
             engine,
-            producer,
+            output,
             metrics,
             lifecycle,
             assignment,
             owned: Owned::new(&inputs),
             changelog_partitions,
-            session,
             readiness: Readiness::default(),
             gained: Vec::new(),
             headers_only,
@@ -519,11 +351,13 @@ impl Processor {
             }
             Err(mut rejection) => {
                 rejection.detail = one_line(&rejection.detail);
-                self.metrics
-                    .events_rejected
-                    .with_label_values(&[rejection.reason.as_str()])
-                    .inc();
-                warn!(topic = m_topic, partition, offset, reason = %rejection.reason, detail = %rejection.detail, "Event dead-lettered.");
+                self.metrics.dead_lettered(
+                    m_topic,
+                    partition,
+                    offset,
+                    rejection.reason,
+                    &rejection.detail,
+                );
                 batch.received_ms.push(now_ms());
                 let headers_only = self
                     .headers_only
@@ -589,14 +423,18 @@ impl Processor {
         //    partitions were gained, whose records another instance published last; the
         //    takeover (5) compares those with what Kafka holds instead, for every key.
         let indicators = if gained.is_empty() {
-            Indicators::Changed
+            Indicators::Changed {
+                engine: &mut self.engine,
+                owned: &self.owned,
+            }
         } else {
             self.engine.discard_changes();
             Indicators::ByTakeover
         };
         // 3. Changelog forwards, dead letters, indicator records and input offsets: sent,
         //    acknowledged and committed together (one transaction exactly once).
-        let sent = tokio::task::block_in_place(|| self.commit(consumer, &batch, indicators))?;
+        let output = &mut self.output;
+        let sent = tokio::task::block_in_place(|| output.commit(consumer, &batch, indicators))?;
         // 4. Progress, for the no-progress alarm and the spacing of error log lines.
         if !batch.offsets.is_empty() {
             self.metrics.progressed();
@@ -665,8 +503,16 @@ impl Processor {
         let held = tokio::task::block_in_place(|| restore::published(settings, metrics))?;
         let keys = held.len();
         self.engine.reconcile_against(held);
-        let republished =
-            tokio::task::block_in_place(|| self.commit(consumer, &batch, Indicators::Changed))?;
+        let republished = tokio::task::block_in_place(|| {
+            self.output.commit(
+                consumer,
+                &batch,
+                Indicators::Changed {
+                    engine: &mut self.engine,
+                    owned: &self.owned,
+                },
+            )
+        })?;
         // The commit observed only the records that differed from Kafka's; the gauges of the
         // gained series follow every record this instance now publishes.
         let (owned, metrics) = (&self.owned, &self.metrics);
@@ -688,410 +534,9 @@ impl Processor {
         Ok(())
     }
 
-    fn exactly_once(&self) -> bool {
-        self.settings.processing.guarantee == Guarantee::ExactlyOnce
-    }
-
-    /// Sends the batch's changelog records and dead letters and, unless the takeover publishes
-    /// them, this instance's changed indicator records (streamed from the engine's flush), and commits
-    /// the batch's input offsets with them. Returns the indicator records sent. Blocks: called
-    /// through `block_in_place`.
-    fn commit(
-        &mut self,
-        consumer: &StreamConsumer<ServiceContext>,
-        batch: &Batch,
-        indicators: Indicators,
-    ) -> anyhow::Result<usize> {
-        if self.exactly_once() {
-            return self.in_transaction(consumer, batch, indicators);
-        }
-        let sent = self.publish(batch, indicators)?;
-        for t in &batch.offsets {
-            if let Err(e) = consumer.store_offset(&t.topic, t.partition, t.offset) {
-                // The partition moved to another member, which will process it from the last
-                // commit: at least once.
-                warn!(error = %e, topic = %t.topic, partition = t.partition, "Offset not stored.");
-            }
-        }
-        Ok(sent)
-    }
-
-    /// Exactly once: the batch's records, dead letters and consumer offsets commit in one
-    /// Kafka transaction. Any failure aborts it and returns [`TransactionAborted`]: the engine
-    /// has already applied the batch, so the service rebuilds it, with fresh clients, from the
-    /// last committed transaction (abort and rewind).
-    fn in_transaction(
-        &mut self,
-        consumer: &StreamConsumer<ServiceContext>,
-        batch: &Batch,
-        indicators: Indicators,
-    ) -> anyhow::Result<usize> {
-        let timeout = timeouts::TRANSACTION;
-        self.producer.context().take_txn_refusal();
-        let result: anyhow::Result<usize> = (|| {
-            self.producer
-                .begin_transaction()
-                .context("beginning a transaction")?;
-            let sent = self.publish(batch, indicators)?;
-            if !batch.offsets.is_empty() {
-                let mut tpl = TopicPartitionList::new();
-                for t in &batch.offsets {
-                    tpl.add_partition_offset(&t.topic, t.partition, Offset::Offset(t.offset + 1))?;
-                }
-                let group = consumer
-                    .group_metadata()
-                    .context("the consumer has no group metadata")?;
-                self.producer
-                    .send_offsets_to_transaction(&tpl, &group, timeout)
-                    .context("adding the batch's offsets to the transaction")?;
-            }
-            // Every report is in (publish waited: sending the offsets while the records were
-            // still in flight measured slower); librdkafka drops the last ones from its queue count just
-            // after serving them, and its commit (a flush) would otherwise poll for 100 ms.
-            let settle = std::time::Instant::now();
-            while self.producer.in_flight_count() > 0
-                && settle.elapsed() < timeouts::IN_FLIGHT_SETTLE
-            {
-                std::thread::sleep(timeouts::IN_FLIGHT_SPIN);
-            }
-            self.producer
-                .commit_transaction(timeout)
-                .context("committing the transaction")?;
-            Ok(sent)
-        })();
-        let outcome = if result.is_ok() { "commit" } else { "abort" };
-        self.metrics
-            .transactions
-            .with_label_values(&[outcome])
-            .inc();
-        result.map_err(|e| {
-            if let Err(abort) = self.producer.abort_transaction(timeout) {
-                warn!(error = %abort, "Aborting the transaction failed.");
-            }
-            // A partition the coordinator refused to add (a missing Write ACL, a deleted
-            // topic) fails the transaction with an "erroneous state" or purged records that
-            // name neither; the refusal names the topic, an operator's matter.
-            let refusal = self.producer.context().take_txn_refusal();
-            let e = match refusal.and_then(|(topic, code)| OperatorError::of_code(code, &topic)) {
-                Some(op) => e.context(op),
-                None => e,
-            };
-            e.context(TransactionAborted)
-        })
-    }
-
-    /// Produces the batch's changelog records and dead letters and, unless the takeover
-    /// publishes them, the engine's changed records this instance owns, and waits until Kafka acknowledged every
-    /// one; at least once, refused ones are sent again a few times. (Exactly once, the
-    /// transaction's commit does the waiting and fails if anything was refused.)
-    fn publish(&mut self, batch: &Batch, indicators: Indicators) -> anyhow::Result<usize> {
-        let changelog = self.settings.changelog_topic();
-        let Processor {
-            engine,
-            producer,
-            owned,
-            metrics,
-            settings,
-            ..
-        } = self;
-        let session = changelog::session_header(self.session);
-        for f in &batch.forwards {
-            send(
-                producer,
-                BaseRecord::with_opaque_to(&changelog, Sent::Changelog.tag())
-                    .headers(session.clone())
-                    .partition(f.partition)
-                    .timestamp(f.received_ms)
-                    .key(&f.key)
-                    .payload(&f.value),
-            )?;
-        }
-        for d in &batch.dead {
-            let sent = send(
-                producer,
-                dead_letter(&settings.topics.dead_letter, d, batch),
-            );
-            if let Err(e) = sent {
-                if record_too_large(&e) && d.value.as_ref().is_some_and(|v| !v.is_empty()) {
-                    let source = &batch.offsets[d.source];
-                    headers_only(
-                        &self.headers_only,
-                        (source.topic.clone(), source.partition, d.offset),
-                    );
-                    return Err(e.context("a dead letter is too large for the producer; the batch is processed again with its headers only"));
-                }
-                return Err(e);
-            }
-        }
-        let mut sent = 0;
-        if indicators == Indicators::Changed {
-            let topic = settings.topics.indicators.as_str();
-            // The gauges follow each series' latest record of the batch, not every record.
-            let mut latest: FxHashMap<SeriesKey, Record> = FxHashMap::default();
-            engine.flush_each(|key, json, record| {
-                if !owned.owns(record) {
-                    return Ok(());
-                }
-                let tag = Sent::Indicator(record.kind()).tag();
-                send(
-                    producer,
-                    BaseRecord::with_opaque_to(topic, tag)
-                        .key(key)
-                        .payload(json),
-                )?;
-                sent += 1;
-                match latest.entry(record.series()) {
-                    Entry::Occupied(r) if r.get().period() >= record.period() => {}
-                    Entry::Occupied(mut r) => *r.get_mut() = record.clone(),
-                    Entry::Vacant(r) => {
-                        r.insert(record.clone());
-                    }
-                }
-                anyhow::Ok(())
-            })?;
-            for record in latest.values() {
-                metrics.observe(record);
-            }
-        }
-        for attempt in 1..=PRODUCE_ATTEMPTS {
-            self.acknowledged()?;
-            let refused = self.producer.context().take_refused();
-            if refused.is_empty() {
-                return Ok(sent);
-            }
-            // What retrying the same records cannot cure ends the batch at once.
-            judge(&refused, &self.headers_only)?;
-            if self.exactly_once() {
-                anyhow::bail!(
-                    "Kafka refused {} records of the transaction (first: {})",
-                    refused.len(),
-                    refused[0].error
-                );
-            }
-            if attempt == PRODUCE_ATTEMPTS {
-                anyhow::bail!("{} records were refused by Kafka {attempt} times (first: {} on {}); stopping so that a restart replays them", refused.len(), refused[0].error, refused[0].topic);
-            }
-            warn!(
-                records = refused.len(),
-                topic = %refused[0].topic,
-                error = %refused[0].error,
-                attempt,
-                "Kafka refused records; sending them again."
-            );
-            std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
-            for r in &refused {
-                send(&self.producer, r.record())?;
-            }
-        }
-        Ok(sent)
-    }
-
-    /// Waits until Kafka answered for every record sent.
-    fn acknowledged(&self) -> anyhow::Result<()> {
-        // Each delivery ends within message.timeout.ms (or the transaction timeout), far
-        // below this.
-        if !self.producer.context().wait(timeouts::ACKNOWLEDGED) {
-            anyhow::bail!(
-                "Kafka did not acknowledge the batch within {} s",
-                timeouts::ACKNOWLEDGED.as_secs()
-            );
-        }
-        Ok(())
-    }
-
     /// After the last batch (a stop, or a failure before restoring): what the producer still
     /// holds is flushed within `budget`, and at least once the stored offsets are committed.
     pub fn wind_down(&self, consumer: &StreamConsumer<ServiceContext>, budget: Duration) {
-        if let Err(e) = self.producer.flush(budget) {
-            tracing::error!(error = %e, "Producer flush failed.");
-        }
-        if !self.exactly_once() {
-            self.commit_stored(consumer);
-        }
-    }
-
-    /// Everything produced is acknowledged already: commit the stored offsets synchronously.
-    fn commit_stored(&self, consumer: &StreamConsumer<ServiceContext>) {
-        match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
-            Ok(()) => info!("Offsets committed."),
-            Err(e) if matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) => {
-                info!("No new offsets to commit.")
-            }
-            Err(e) => warn!(error = %e, "Final offset commit failed."),
-        }
-    }
-}
-
-/// Enqueues one record, waiting while librdkafka's local queue is full (its delivery reports
-/// are served by the producer's own thread meanwhile).
-fn send<K, P>(
-    producer: &OutputProducer,
-    mut record: BaseRecord<'_, K, P, usize>,
-) -> anyhow::Result<()>
-where
-    K: rdkafka::message::ToBytes + ?Sized,
-    P: rdkafka::message::ToBytes + ?Sized,
-{
-    loop {
-        // Counted before the send: its report may arrive before send returns.
-        producer.context().sent();
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                producer.context().unsent();
-                record = r;
-                std::thread::sleep(timeouts::QUEUE_FULL_PAUSE);
-            }
-            Err((e, r)) => {
-                producer.context().unsent();
-                let op = e
-                    .rdkafka_error_code()
-                    .and_then(|c| OperatorError::of_code(c, r.topic));
-                let e = anyhow::Error::new(e).context(format!("cannot produce to {}", r.topic));
-                return Err(match op {
-                    Some(op) if op.cause != Cause::RecordTooLarge => e.context(op),
-                    _ => e,
-                });
-            }
-        }
-    }
-}
-
-/// Whether `e` is a record refused as too large (by the producer, or a broker's topic).
-fn record_too_large(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<KafkaError>()
-            .and_then(KafkaError::rdkafka_error_code)
-            .is_some_and(|code| Cause::of_code(code) == Some(Cause::RecordTooLarge))
-    })
-}
-
-/// Notes that the dead letter of `source` must go with its headers only.
-fn headers_only(set: &HeadersOnly, source: (String, i32, i64)) {
-    warn!(topic = %source.0, partition = source.1, offset = source.2, "A dead letter was refused as too large; it is sent again with its headers only (raise the dead-letter topic's max.message.bytes, see docs/operations.md).");
-    set.lock().expect("headers-only lock").insert(source);
-}
-
-/// Refused records that retrying cannot cure: a dead letter refused as too large is noted to
-/// go again with its headers only (a message's fault), and the batch is processed again; an
-/// authorization failure, an unknown topic, or any other record refused as too large is an
-/// operator's matter, named with its topic.
-fn judge(refused: &[Refused], set: &HeadersOnly) -> anyhow::Result<()> {
-    let mut cut_again = false;
-    for r in refused {
-        let Some(cause) = r.code.and_then(Cause::of_code) else {
-            continue;
-        };
-        let dead_letter = Sent::from_tag(r.tag) == Sent::DeadLetter;
-        let has_value = r.payload.as_ref().is_some_and(|p| !p.is_empty());
-        if cause == Cause::RecordTooLarge && dead_letter && has_value {
-            if let Some(source) = r.dead_letter_source() {
-                headers_only(set, source);
-                cut_again = true;
-                continue;
-            }
-        }
-        return Err(
-            anyhow::anyhow!("Kafka refused a record for {}: {}", r.topic, r.error)
-                .context(OperatorError::new(cause, r.topic.clone())),
-        );
-    }
-    if cut_again {
-        anyhow::bail!("Kafka refused dead letters as too large; the batch is processed again with their headers only");
-    }
-    Ok(())
-}
-
-/// A dead letter: the message as it came (cut to its limits), with the reason and its origin
-/// in headers, and, when cut, the original's length and SHA-256.
-fn dead_letter<'a>(
-    topic: &'a str,
-    d: &'a DeadLetter,
-    batch: &'a Batch,
-) -> BaseRecord<'a, [u8], [u8], usize> {
-    let source = &batch.offsets[d.source];
-    let headers = OwnedHeaders::new()
-        .insert(Header {
-            key: "silkroute.error.reason",
-            value: Some(d.rejection.reason.as_str()),
-        })
-        .insert(Header {
-            key: "silkroute.error.detail",
-            value: Some(d.rejection.detail.as_str()),
-        })
-        .insert(Header {
-            key: "silkroute.source.topic",
-            value: Some(source.topic.as_str()),
-        })
-        .insert(Header {
-            key: "silkroute.source.partition",
-            value: Some(source.partition.to_string().as_str()),
-        })
-        .insert(Header {
-            key: "silkroute.source.offset",
-            value: Some(d.offset.to_string().as_str()),
-        });
-    let headers = match &d.original {
-        Some(o) => headers
-            .insert(Header {
-                key: "silkroute.error.original_bytes",
-                value: Some(o.bytes.to_string().as_str()),
-            })
-            .insert(Header {
-                key: "silkroute.error.original_sha256",
-                value: Some(o.sha256.as_str()),
-            }),
-        None => headers,
-    };
-    let mut record = BaseRecord::with_opaque_to(topic, Sent::DeadLetter.tag()).headers(headers);
-    if let Some(k) = &d.key {
-        record = record.key(k.as_slice());
-    }
-    if let Some(v) = &d.value {
-        record = record.payload(v.as_slice());
-    }
-    record
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_long_value_and_a_long_key_are_cut_with_the_originals_length_and_sha256() {
-        let value = vec![b'v'; 5000];
-        let key = vec![b'k'; 2000];
-        let (k, v, original) = cut(Some(&key), Some(&value), 1000);
-        assert_eq!(k.as_deref(), Some(&key[..DEAD_LETTER_KEY_MAX_BYTES]));
-        assert_eq!(v.as_deref(), Some(&value[..1000]));
-        let original = original.expect("cut");
-        assert_eq!(original.bytes, 5000);
-        // `printf 'v%.0s' $(seq 1 5000) | sha256sum`, outside the code under test.
-        assert_eq!(
-            original.sha256,
-            "917a40db715a90af25bfa24eec0d26fb090c9d89104a2e7abc9bc2900f670ddd"
-        );
-    }
-
-    #[test]
-    fn what_fits_is_kept_whole_and_a_null_stays_null() {
-        let (k, v, original) = cut(Some(b"XJ"), None, 1000);
-        assert_eq!(k.as_deref(), Some(&b"XJ"[..]));
-        assert_eq!(v, None);
-        assert!(original.is_none());
-        let (_, v, original) = cut(None, Some(&[b'x'; 1000]), 1000);
-        assert_eq!(v.map(|v| v.len()), Some(1000));
-        assert!(original.is_none());
-    }
-
-    #[test]
-    fn a_detail_is_one_bounded_line() {
-        let detail = format!("line one\nline two\r\t{}", "é".repeat(500));
-        let line = one_line(&detail);
-        assert!(!line.contains(['\n', '\r', '\t']), "{line}");
-        assert!(line.len() <= DETAIL_MAX_BYTES, "{}", line.len());
-        assert!(line.starts_with("line one line two"));
-        assert!(line.ends_with('…'));
-        assert_eq!(one_line("short"), "short");
+        self.output.wind_down(consumer, budget);
     }
 }

@@ -1,10 +1,13 @@
 //! `silkroute run`: wires the processing loop, Kafka clients and HTTP together, and stops
 //! them in order.
 //!
-//! Start: HTTP up (probes answer 503) → output topics created → input topics awaited → state
-//! restored → subscribe → catch up → ready. Stop (SIGTERM/SIGINT or [`ServiceHandle::stop`]):
-//! readiness off → fetching stops after the batch in hand → producer flushed → offsets
-//! committed → group left, all within `shutdown.timeout_ms`.
+//! Start: credentials checked (a refused SASL/TLS handshake stops here) → HTTP up (probes
+//! answer 503) → output topics created → input and changelog topics awaited → state restored
+//! from the changelog → subscribe → catch up → ready. Stop (SIGTERM/SIGINT or
+//! [`ServiceHandle::stop`]): readiness off → fetching stops after the batch in hand → drain (the
+//! changelog read to its end, this instance's last records published and committed) →
+//! producer flushed → at least once, the stored offsets committed (exactly once, every batch's
+//! transaction committed its own) → group left, all within `shutdown.timeout_ms`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
+use crate::batch::HeadersOnly;
 use crate::changelog::Table;
 use crate::config::Settings;
 use crate::delivery::Deliveries;
@@ -27,9 +31,10 @@ use crate::http::{self, AppState};
 use crate::kafka::{self, ServiceContext};
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
+use crate::output::{OutputProducer, TransactionAborted};
 use crate::ownership::SharedAssignment;
 use crate::period;
-use crate::pipeline::{HeadersOnly, OutputProducer, Parts, Processor, TransactionAborted};
+use crate::pipeline::{Parts, Processor};
 use crate::query::{Filter, RecordQuery};
 use crate::retry::{Backoff, OperatorError};
 use crate::shutdown::{self, Shutdown, Stop};
@@ -175,23 +180,20 @@ async fn main_loop(
     let changelog = settings.changelog_topic();
     let changelog_partitions =
         kafka::wait_for_topics(&settings, &[&changelog], &metrics, &shutdown).await?[0].1;
-    let headers_only = HeadersOnly::default();
+    let shared = Shared {
+        settings,
+        inputs,
+        changelog_partitions,
+        metrics: metrics.clone(),
+        lifecycle: lifecycle.clone(),
+        headers_only: HeadersOnly::default(),
+    };
     for session in 0u64.. {
         if session > 0 {
             metrics.restores.inc();
         }
         let progress = metrics.progress_batches();
-        let result = run_session(
-            &settings,
-            &inputs,
-            changelog_partitions,
-            &metrics,
-            &lifecycle,
-            &mut queries,
-            &mut shutdown,
-            &headers_only,
-        )
-        .await;
+        let result = run_session(&shared, &mut queries, &mut shutdown).await;
         let e = match result {
             Err(e) if !shutdown.is_shutdown() => e,
             other => return other,
@@ -249,22 +251,32 @@ impl Retry {
     }
 }
 
+/// What every session shares: found once at start, kept across restores.
+struct Shared {
+    settings: Settings,
+    /// Input topics and their partition counts.
+    inputs: Vec<(String, i32)>,
+    changelog_partitions: i32,
+    metrics: Arc<Metrics>,
+    lifecycle: Arc<Lifecycle>,
+    /// Dead letters that must go with their headers only, remembered across sessions.
+    headers_only: HeadersOnly,
+}
+
 /// One life of the Kafka clients and the engine: restore from the changelog, join the group,
 /// consume until shutdown or an error, drain.
-// The session's parts are passed one by one until the shell's restructuring (issue 15) gives
-// them one owner.
-#[allow(clippy::too_many_arguments)]
 async fn run_session(
-    settings: &Settings,
-    inputs: &[(String, i32)],
-    changelog_partitions: i32,
-    metrics: &Arc<Metrics>,
-    lifecycle: &Arc<Lifecycle>,
+    shared: &Shared,
     queries: &mut mpsc::Receiver<RecordQuery>,
     shutdown: &mut Shutdown,
-    headers_only: &HeadersOnly,
 ) -> anyhow::Result<()> {
-    let (settings, metrics) = (settings.clone(), metrics.clone());
+    let (settings, metrics) = (shared.settings.clone(), shared.metrics.clone());
+    let (inputs, changelog_partitions, lifecycle, headers_only) = (
+        &shared.inputs,
+        shared.changelog_partitions,
+        &shared.lifecycle,
+        &shared.headers_only,
+    );
     let input_names = settings.topics.inputs().map(String::from);
     lifecycle.set(State::Restoring);
     metrics.restore_in_progress.set(1);

@@ -1,6 +1,10 @@
-//! Every fixed wait of the shell, named, with why it is what it is. Waits that follow the
-//! configuration (`shutdown.timeout_ms`, the batch wait, `message.timeout.ms`) are derived where
-//! they are used; backoffs are [`crate::retry`]'s.
+//! The shell's fixed waits on Kafka calls and loops, named, with why each is what it is.
+//! Elsewhere, by design: waits that follow the configuration (`shutdown.timeout_ms`, the
+//! batch wait) are derived where they are used; backoffs and the error pause are
+//! [`crate::retry`]'s; the liveness and alarm thresholds are their owners'
+//! (`Lifecycle::STALL`, `metrics::STALLED_UNREADY_AFTER`, `metrics::OPERATOR_ERROR_HOLD`); the
+//! librdkafka client settings (`message.timeout.ms`, `transaction.timeout.ms`, fetch waits)
+//! are set, with their reasons, in `kafka`'s client configs.
 
 use std::time::Duration;
 
@@ -60,6 +64,10 @@ pub const PROGRESS_LOG: Duration = Duration::from_secs(5);
 
 /// The processing loop's tick: rebalances and readiness are acted on while the inputs are idle.
 pub const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// Before refused records are sent again, times the attempt (200, 400, … ms): a refusal
+/// Kafka may cure by itself (a leader election) usually has by then.
+pub const RESEND_PAUSE: Duration = Duration::from_millis(200);
 
 /// Before a produce that found librdkafka's queue full is tried again.
 pub const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(1);

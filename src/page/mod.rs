@@ -16,7 +16,6 @@
 pub mod chart;
 pub mod format;
 pub mod html;
-pub mod live;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

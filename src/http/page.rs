@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use super::html::{self, Mode};
-use super::{resolve, Choice, View};
+use super::AppState;
 use crate::engine::record::Record;
-use crate::http::AppState;
+use crate::page::html::{self, Mode};
+use crate::page::{resolve, Choice, View};
 use crate::period::Period;
 use crate::query::{Filter, RecordQuery};
 

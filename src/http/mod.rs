@@ -16,6 +16,8 @@ use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::query::{Filter, RecordQuery};
 
+mod page;
+
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Arc<Metrics>,
@@ -29,8 +31,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/v1/indicators", get(indicators))
-        .route("/", get(crate::page::live::page))
-        .route("/v1/page", get(crate::page::live::fragment))
+        .route("/", get(page::page))
+        .route("/v1/page", get(page::fragment))
         .with_state(state)
 }
 

@@ -1,0 +1,456 @@
+//! Everything one batch sends, and its commit: changelog records, dead letters, the
+//! engine's changed indicator records this instance owns, and the batch's input offsets, in
+//! one Kafka transaction under `exactly_once`, or offsets stored only after Kafka
+//! acknowledged everything under `at_least_once`. Blocking throughout: the pipeline calls it
+//! through `block_in_place`.
+
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rustc_hash::FxHashMap;
+use tracing::{info, warn};
+
+use crate::batch::{Batch, DeadLetter, HeadersOnly};
+use crate::changelog;
+use crate::config::{Guarantee, Settings};
+use crate::delivery::{Deliveries, Refused, Sent};
+use crate::engine::record::{Record, SeriesKey};
+use crate::engine::Engine;
+use crate::kafka::ServiceContext;
+use crate::metrics::Metrics;
+use crate::ownership::Owned;
+use crate::retry::{Cause, OperatorError};
+use crate::timeouts;
+
+/// The producer of everything the pipeline sends: changelog, dead letters, indicators.
+pub type OutputProducer = ThreadedProducer<Deliveries>;
+
+/// A batch's transaction was aborted: the engine is ahead of what Kafka committed and must be
+/// restored before processing goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("transaction aborted")]
+pub struct TransactionAborted;
+
+/// Which indicator records a batch's commit publishes.
+pub enum Indicators<'a> {
+    /// Those the engine's flush returns as changed and this instance owns.
+    Changed {
+        engine: &'a mut Engine,
+        owned: &'a Owned,
+    },
+    /// None: partitions were gained, and the takeover after the commit publishes every owned
+    /// record that differs from what Kafka holds (the engine's changes were discarded).
+    ByTakeover,
+}
+
+/// How often a produce that Kafka refused is tried again before the batch fails (and the
+/// instance restores and replays from the last committed offsets, after a backoff).
+const PRODUCE_ATTEMPTS: u32 = 5;
+
+/// The topics a batch writes.
+struct Topics {
+    changelog: String,
+    dead_letter: String,
+    indicators: String,
+}
+
+/// The producer and what it needs to send one batch after another.
+pub struct Output {
+    producer: OutputProducer,
+    guarantee: Guarantee,
+    topics: Topics,
+    metrics: Arc<Metrics>,
+    /// This session's mark on the changelog records it writes.
+    session: u64,
+    /// Dead letters to send with their headers only (see [`HeadersOnly`]).
+    headers_only: HeadersOnly,
+}
+
+impl Output {
+    pub fn new(
+        settings: &Settings,
+        producer: OutputProducer,
+        metrics: Arc<Metrics>,
+        session: u64,
+        headers_only: HeadersOnly,
+    ) -> Output {
+        Output {
+            producer,
+            guarantee: settings.processing.guarantee,
+            topics: Topics {
+                changelog: settings.changelog_topic(),
+                dead_letter: settings.topics.dead_letter.clone(),
+                indicators: settings.topics.indicators.clone(),
+            },
+            metrics,
+            session,
+            headers_only,
+        }
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.guarantee == Guarantee::ExactlyOnce
+    }
+
+    /// Sends the batch's changelog records and dead letters and, unless the takeover publishes
+    /// them, this instance's changed indicator records (streamed from the engine's flush), and commits
+    /// the batch's input offsets with them. Returns the indicator records sent. Blocks: called
+    /// through `block_in_place`.
+    pub fn commit(
+        &mut self,
+        consumer: &StreamConsumer<ServiceContext>,
+        batch: &Batch,
+        indicators: Indicators<'_>,
+    ) -> anyhow::Result<usize> {
+        if self.exactly_once() {
+            return self.in_transaction(consumer, batch, indicators);
+        }
+        let sent = self.publish(batch, indicators)?;
+        for t in &batch.offsets {
+            if let Err(e) = consumer.store_offset(&t.topic, t.partition, t.offset) {
+                // The partition moved to another member, which will process it from the last
+                // commit: at least once.
+                warn!(error = %e, topic = %t.topic, partition = t.partition, "Offset not stored.");
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Exactly once: the batch's records, dead letters and consumer offsets commit in one
+    /// Kafka transaction. Any failure aborts it and returns [`TransactionAborted`]: the engine
+    /// has already applied the batch, so the service rebuilds it, with fresh clients, from the
+    /// last committed transaction (abort and rewind).
+    fn in_transaction(
+        &mut self,
+        consumer: &StreamConsumer<ServiceContext>,
+        batch: &Batch,
+        indicators: Indicators<'_>,
+    ) -> anyhow::Result<usize> {
+        let timeout = timeouts::TRANSACTION;
+        self.producer.context().take_txn_refusal();
+        let result: anyhow::Result<usize> = (|| {
+            self.producer
+                .begin_transaction()
+                .context("beginning a transaction")?;
+            let sent = self.publish(batch, indicators)?;
+            if !batch.offsets.is_empty() {
+                let mut tpl = TopicPartitionList::new();
+                for t in &batch.offsets {
+                    tpl.add_partition_offset(&t.topic, t.partition, Offset::Offset(t.offset + 1))?;
+                }
+                let group = consumer
+                    .group_metadata()
+                    .context("the consumer has no group metadata")?;
+                self.producer
+                    .send_offsets_to_transaction(&tpl, &group, timeout)
+                    .context("adding the batch's offsets to the transaction")?;
+            }
+            // Every report is in (publish waited: sending the offsets while the records were
+            // still in flight measured slower); librdkafka drops the last ones from its queue count just
+            // after serving them, and its commit (a flush) would otherwise poll for 100 ms.
+            let settle = std::time::Instant::now();
+            while self.producer.in_flight_count() > 0
+                && settle.elapsed() < timeouts::IN_FLIGHT_SETTLE
+            {
+                std::thread::sleep(timeouts::IN_FLIGHT_SPIN);
+            }
+            self.producer
+                .commit_transaction(timeout)
+                .context("committing the transaction")?;
+            Ok(sent)
+        })();
+        let outcome = if result.is_ok() { "commit" } else { "abort" };
+        self.metrics
+            .transactions
+            .with_label_values(&[outcome])
+            .inc();
+        result.map_err(|e| {
+            if let Err(abort) = self.producer.abort_transaction(timeout) {
+                warn!(error = %abort, "Aborting the transaction failed.");
+            }
+            // A partition the coordinator refused to add (a missing Write ACL, a deleted
+            // topic) fails the transaction with an "erroneous state" or purged records that
+            // name neither; the refusal names the topic, an operator's matter.
+            let refusal = self.producer.context().take_txn_refusal();
+            let e = match refusal.and_then(|(topic, code)| OperatorError::of_code(code, &topic)) {
+                Some(op) => e.context(op),
+                None => e,
+            };
+            e.context(TransactionAborted)
+        })
+    }
+
+    /// Produces the batch's changelog records and dead letters and, unless the takeover
+    /// publishes them, the engine's changed records this instance owns, and waits until Kafka
+    /// acknowledged every one, in both modes. At least once, refused ones are sent again a few
+    /// times; exactly once, a refusal fails the batch (and its transaction aborts).
+    fn publish(&mut self, batch: &Batch, indicators: Indicators<'_>) -> anyhow::Result<usize> {
+        let Output {
+            producer,
+            metrics,
+            topics,
+            ..
+        } = self;
+        let changelog = topics.changelog.as_str();
+        let session = changelog::session_header(self.session);
+        for f in &batch.forwards {
+            send(
+                producer,
+                BaseRecord::with_opaque_to(changelog, Sent::Changelog.tag())
+                    .headers(session.clone())
+                    .partition(f.partition)
+                    .timestamp(f.received_ms)
+                    .key(&f.key)
+                    .payload(&f.value),
+            )?;
+        }
+        for d in &batch.dead {
+            let sent = send(producer, dead_letter(&topics.dead_letter, d, batch));
+            if let Err(e) = sent {
+                if record_too_large(&e) && d.value.as_ref().is_some_and(|v| !v.is_empty()) {
+                    let source = &batch.offsets[d.source];
+                    headers_only(
+                        &self.headers_only,
+                        (source.topic.clone(), source.partition, d.offset),
+                    );
+                    return Err(e.context("a dead letter is too large for the producer; the batch is processed again with its headers only"));
+                }
+                return Err(e);
+            }
+        }
+        let mut sent = 0;
+        if let Indicators::Changed { engine, owned } = indicators {
+            let topic = topics.indicators.as_str();
+            // The gauges follow each series' latest record of the batch, not every record.
+            let mut latest: FxHashMap<SeriesKey, Record> = FxHashMap::default();
+            engine.flush_each(|key, json, record| {
+                if !owned.owns(record) {
+                    return Ok(());
+                }
+                let tag = Sent::Indicator(record.kind()).tag();
+                send(
+                    producer,
+                    BaseRecord::with_opaque_to(topic, tag)
+                        .key(key)
+                        .payload(json),
+                )?;
+                sent += 1;
+                match latest.entry(record.series()) {
+                    Entry::Occupied(r) if r.get().period() >= record.period() => {}
+                    Entry::Occupied(mut r) => *r.get_mut() = record.clone(),
+                    Entry::Vacant(r) => {
+                        r.insert(record.clone());
+                    }
+                }
+                anyhow::Ok(())
+            })?;
+            for record in latest.values() {
+                metrics.observe(record);
+            }
+        }
+        for attempt in 1..=PRODUCE_ATTEMPTS {
+            self.acknowledged()?;
+            let refused = self.producer.context().take_refused();
+            if refused.is_empty() {
+                return Ok(sent);
+            }
+            // What retrying the same records cannot cure ends the batch at once.
+            judge(&refused, &self.headers_only)?;
+            if self.exactly_once() {
+                anyhow::bail!(
+                    "Kafka refused {} records of the transaction (first: {})",
+                    refused.len(),
+                    refused[0].error
+                );
+            }
+            if attempt == PRODUCE_ATTEMPTS {
+                anyhow::bail!("{} records were refused by Kafka {attempt} times (first: {} on {}); stopping so that a restart replays them", refused.len(), refused[0].error, refused[0].topic);
+            }
+            warn!(
+                records = refused.len(),
+                topic = %refused[0].topic,
+                error = %refused[0].error,
+                attempt,
+                "Kafka refused records; sending them again."
+            );
+            std::thread::sleep(timeouts::RESEND_PAUSE * attempt);
+            for r in &refused {
+                send(&self.producer, r.record())?;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Waits until Kafka answered for every record sent.
+    fn acknowledged(&self) -> anyhow::Result<()> {
+        // Each delivery ends within message.timeout.ms (or the transaction timeout), far
+        // below this.
+        if !self.producer.context().wait(timeouts::ACKNOWLEDGED) {
+            anyhow::bail!(
+                "Kafka did not acknowledge the batch within {} s",
+                timeouts::ACKNOWLEDGED.as_secs()
+            );
+        }
+        Ok(())
+    }
+
+    /// After the last batch (a stop, or a failure before restoring): what the producer still
+    /// holds is flushed within `budget`, and at least once the stored offsets are committed.
+    pub fn wind_down(&self, consumer: &StreamConsumer<ServiceContext>, budget: Duration) {
+        if let Err(e) = self.producer.flush(budget) {
+            tracing::error!(error = %e, "Producer flush failed.");
+        }
+        if !self.exactly_once() {
+            self.commit_stored(consumer);
+        }
+    }
+
+    /// Everything produced is acknowledged already: commit the stored offsets synchronously.
+    fn commit_stored(&self, consumer: &StreamConsumer<ServiceContext>) {
+        match consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
+            Ok(()) => info!("Offsets committed."),
+            Err(e) if matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::NoOffset)) => {
+                info!("No new offsets to commit.")
+            }
+            Err(e) => warn!(error = %e, "Final offset commit failed."),
+        }
+    }
+}
+
+/// Enqueues one record, waiting while librdkafka's local queue is full (its delivery reports
+/// are served by the producer's own thread meanwhile).
+fn send<K, P>(
+    producer: &OutputProducer,
+    mut record: BaseRecord<'_, K, P, usize>,
+) -> anyhow::Result<()>
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        // Counted before the send: its report may arrive before send returns.
+        producer.context().sent();
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                producer.context().unsent();
+                record = r;
+                std::thread::sleep(timeouts::QUEUE_FULL_PAUSE);
+            }
+            Err((e, r)) => {
+                producer.context().unsent();
+                let op = e
+                    .rdkafka_error_code()
+                    .and_then(|c| OperatorError::of_code(c, r.topic));
+                let e = anyhow::Error::new(e).context(format!("cannot produce to {}", r.topic));
+                return Err(match op {
+                    Some(op) if op.cause != Cause::RecordTooLarge => e.context(op),
+                    _ => e,
+                });
+            }
+        }
+    }
+}
+
+/// Whether `e` is a record refused as too large (by the producer, or a broker's topic).
+fn record_too_large(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<KafkaError>()
+            .and_then(KafkaError::rdkafka_error_code)
+            .is_some_and(|code| Cause::of_code(code) == Some(Cause::RecordTooLarge))
+    })
+}
+
+/// Notes that the dead letter of `source` must go with its headers only.
+fn headers_only(set: &HeadersOnly, source: (String, i32, i64)) {
+    warn!(topic = %source.0, partition = source.1, offset = source.2, "A dead letter was refused as too large; it is sent again with its headers only (raise the dead-letter topic's max.message.bytes, see docs/operations.md).");
+    set.lock().expect("headers-only lock").insert(source);
+}
+
+/// Refused records that retrying cannot cure: a dead letter refused as too large is noted to
+/// go again with its headers only (a message's fault), and the batch is processed again; an
+/// authorization failure, an unknown topic, or any other record refused as too large is an
+/// operator's matter, named with its topic.
+fn judge(refused: &[Refused], set: &HeadersOnly) -> anyhow::Result<()> {
+    let mut cut_again = false;
+    for r in refused {
+        let Some(cause) = r.code.and_then(Cause::of_code) else {
+            continue;
+        };
+        let dead_letter = Sent::from_tag(r.tag) == Sent::DeadLetter;
+        let has_value = r.payload.as_ref().is_some_and(|p| !p.is_empty());
+        if cause == Cause::RecordTooLarge && dead_letter && has_value {
+            if let Some(source) = r.dead_letter_source() {
+                headers_only(set, source);
+                cut_again = true;
+                continue;
+            }
+        }
+        return Err(
+            anyhow::anyhow!("Kafka refused a record for {}: {}", r.topic, r.error)
+                .context(OperatorError::new(cause, r.topic.clone())),
+        );
+    }
+    if cut_again {
+        anyhow::bail!("Kafka refused dead letters as too large; the batch is processed again with their headers only");
+    }
+    Ok(())
+}
+
+/// A dead letter: the message as it came (cut to its limits), with the reason and its origin
+/// in headers, and, when cut, the original's length and SHA-256.
+fn dead_letter<'a>(
+    topic: &'a str,
+    d: &'a DeadLetter,
+    batch: &'a Batch,
+) -> BaseRecord<'a, [u8], [u8], usize> {
+    let source = &batch.offsets[d.source];
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "silkroute.error.reason",
+            value: Some(d.rejection.reason.as_str()),
+        })
+        .insert(Header {
+            key: "silkroute.error.detail",
+            value: Some(d.rejection.detail.as_str()),
+        })
+        .insert(Header {
+            key: "silkroute.source.topic",
+            value: Some(source.topic.as_str()),
+        })
+        .insert(Header {
+            key: "silkroute.source.partition",
+            value: Some(source.partition.to_string().as_str()),
+        })
+        .insert(Header {
+            key: "silkroute.source.offset",
+            value: Some(d.offset.to_string().as_str()),
+        });
+    let headers = match &d.original {
+        Some(o) => headers
+            .insert(Header {
+                key: "silkroute.error.original_bytes",
+                value: Some(o.bytes.to_string().as_str()),
+            })
+            .insert(Header {
+                key: "silkroute.error.original_sha256",
+                value: Some(o.sha256.as_str()),
+            }),
+        None => headers,
+    };
+    let mut record = BaseRecord::with_opaque_to(topic, Sent::DeadLetter.tag()).headers(headers);
+    if let Some(k) = &d.key {
+        record = record.key(k.as_slice());
+    }
+    if let Some(v) = &d.value {
+        record = record.payload(v.as_slice());
+    }
+    record
+}
