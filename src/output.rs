@@ -32,12 +32,6 @@ use crate::timeouts;
 /// The producer of everything the pipeline sends: changelog, dead letters, indicators.
 pub type OutputProducer = ThreadedProducer<Deliveries>;
 
-/// A batch's transaction was aborted: the engine is ahead of what Kafka committed and must be
-/// restored before processing goes on.
-#[derive(Debug, thiserror::Error)]
-#[error("transaction aborted")]
-pub struct TransactionAborted;
-
 /// Which indicator records a batch's commit publishes.
 pub enum Indicators<'a> {
     /// Those the engine's flush returns as changed and this instance owns.
@@ -71,6 +65,9 @@ pub struct Output {
     session: u64,
     /// Dead letters to send with their headers only (see [`HeadersOnly`]).
     headers_only: HeadersOnly,
+    /// A transaction was aborted: the engine is ahead of what Kafka committed and must be
+    /// restored before processing goes on (the session's end says so, see [`Output::aborted`]).
+    aborted: bool,
 }
 
 impl Output {
@@ -92,7 +89,13 @@ impl Output {
             metrics,
             session,
             headers_only,
+            aborted: false,
         }
+    }
+
+    /// Whether a transaction of this session was aborted.
+    pub fn aborted(&self) -> bool {
+        self.aborted
     }
 
     fn exactly_once(&self) -> bool {
@@ -124,7 +127,7 @@ impl Output {
     }
 
     /// Exactly once: the batch's records, dead letters and consumer offsets commit in one
-    /// Kafka transaction. Any failure aborts it and returns [`TransactionAborted`]: the engine
+    /// Kafka transaction. Any failure aborts it, marks [`Output::aborted`] and is returned: the engine
     /// has already applied the batch, so the service rebuilds it, with fresh clients, from the
     /// last committed transaction (abort and rewind).
     fn in_transaction(
@@ -183,7 +186,8 @@ impl Output {
                 Some(op) => e.context(op),
                 None => e,
             };
-            e.context(TransactionAborted)
+            self.aborted = true;
+            e.context("transaction aborted")
         })
     }
 

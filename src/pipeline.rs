@@ -539,4 +539,9 @@ impl Processor {
     pub fn wind_down(&self, consumer: &StreamConsumer<ServiceContext>, budget: Duration) {
         self.output.wind_down(consumer, budget);
     }
+
+    /// Whether the session ended on an aborted transaction (abort and rewind).
+    pub fn aborted(&self) -> bool {
+        self.output.aborted()
+    }
 }

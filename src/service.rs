@@ -31,7 +31,7 @@ use crate::http::{self, AppState};
 use crate::kafka::{self, ServiceContext};
 use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
-use crate::output::{OutputProducer, TransactionAborted};
+use crate::output::OutputProducer;
 use crate::ownership::SharedAssignment;
 use crate::period;
 use crate::pipeline::{Parts, Processor};
@@ -196,7 +196,7 @@ async fn main_loop(
         let result = run_session(&shared, &mut queries, &mut shutdown).await;
         let e = match result {
             Err(e) if !shutdown.is_shutdown() => e,
-            other => return other,
+            other => return other.map_err(|failure| failure.error),
         };
         // Abort and rewind, or any other failure of the session: the engine may be ahead of
         // what Kafka committed, so it is rebuilt from the changelog, with fresh clients,
@@ -206,12 +206,12 @@ async fn main_loop(
         if metrics.progress_batches() != progress {
             retry.backoff.reset();
         }
-        let what = if e.downcast_ref::<TransactionAborted>().is_some() {
+        let what = if e.aborted {
             "Transaction aborted; restoring from the last committed batch"
         } else {
             "Processing failed; restoring from the last committed batch"
         };
-        if !retry.wait(&e, what, &mut shutdown).await {
+        if !retry.wait(&e.error, what, &mut shutdown).await {
             return Ok(());
         }
     }
@@ -263,13 +263,29 @@ struct Shared {
     headers_only: HeadersOnly,
 }
 
+/// How a session failed: the error, and whether a transaction was aborted (the message the
+/// restore is announced with), told by the output rather than found in the error's chain.
+struct SessionFailure {
+    error: anyhow::Error,
+    aborted: bool,
+}
+
+impl From<anyhow::Error> for SessionFailure {
+    fn from(error: anyhow::Error) -> SessionFailure {
+        SessionFailure {
+            error,
+            aborted: false,
+        }
+    }
+}
+
 /// One life of the Kafka clients and the engine: restore from the changelog, join the group,
 /// consume until shutdown or an error, drain.
 async fn run_session(
     shared: &Shared,
     queries: &mut mpsc::Receiver<RecordQuery>,
     shutdown: &mut Shutdown,
-) -> anyhow::Result<()> {
+) -> Result<(), SessionFailure> {
     let (settings, metrics) = (shared.settings.clone(), shared.metrics.clone());
     let (inputs, changelog_partitions, lifecycle, headers_only) = (
         &shared.inputs,
@@ -359,7 +375,10 @@ async fn run_session(
         info!("Left the consumer group.");
     }
     close_off_runtime("the changelog reader", table, close_budget).await;
-    result
+    result.map_err(|error| SessionFailure {
+        error,
+        aborted: processor.aborted(),
+    })
 }
 
 /// Drops a Kafka client on a thread of its own and waits for it at most `budget`; true if it
