@@ -4,7 +4,6 @@
 //! acknowledged everything under `at_least_once`. Blocking throughout: the pipeline calls it
 //! through `block_in_place`.
 
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -246,11 +245,12 @@ impl Output {
                         .payload(json),
                 )?;
                 sent += 1;
-                match latest.entry(record.series()) {
-                    Entry::Occupied(r) if r.get().period() >= record.period() => {}
-                    Entry::Occupied(mut r) => *r.get_mut() = record.clone(),
-                    Entry::Vacant(r) => {
-                        r.insert(record.clone());
+                // The series sliced from the key: no allocation unless it is new to the batch.
+                match latest.get_mut(SeriesKey::of_key(key)) {
+                    Some(r) if r.period() >= record.period() => {}
+                    Some(r) => *r = record.clone(),
+                    None => {
+                        latest.insert(record.series(), record.clone());
                     }
                 }
                 anyhow::Ok(())

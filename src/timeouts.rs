@@ -52,8 +52,8 @@ pub const IN_FLIGHT_SETTLE: Duration = Duration::from_secs(1);
 /// One look at that count: it settles within microseconds.
 pub const IN_FLIGHT_SPIN: Duration = Duration::from_micros(50);
 
-/// One wait for the changelog's next record while catching up, or the indicators topic's
-/// while restoring: short, so that progress is logged and the end is checked.
+/// One wait for the changelog's next record while catching up: short, so that progress is
+/// logged and the end is checked.
 pub const CATCH_UP_POLL: Duration = Duration::from_millis(200);
 
 /// One poll of the restore reader of the indicators topic.

@@ -180,7 +180,7 @@ impl Record {
         SeriesKey(k)
     }
 
-    /// The Kafka key (§3): the series and the period.
+    /// The Kafka key (§3): the series and the period ([`SeriesKey::of_key`] takes it back).
     pub fn key(&self) -> String {
         let SeriesKey(mut k) = self.series();
         k.push('/');
@@ -488,6 +488,18 @@ pub struct SeriesKey(String);
 
 impl SeriesKey {
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The series a record key names, without building it again: the key less its period.
+    pub fn of_key(key: &str) -> &str {
+        key.rsplit_once('/').map_or(key, |(series, _)| series)
+    }
+}
+
+/// Maps keyed by series can be asked with [`SeriesKey::of_key`]'s slice, allocating nothing.
+impl std::borrow::Borrow<str> for SeriesKey {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }

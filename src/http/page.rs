@@ -103,18 +103,26 @@ fn parse(query: Result<Query<PageQuery>, QueryRejection>) -> Result<Choice, Resp
 
 const HTML: &str = "text/html; charset=utf-8";
 
+/// What both routes serve for a query: the fragment, the title and the fragment's ETag.
+// The error is the response to send, as axum handlers return it.
+#[allow(clippy::result_large_err)]
+async fn rendered(
+    state: &AppState,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<(String, String, String), Response> {
+    let choice = parse(query)?;
+    let (fragment, title) = render(state, &choice).await?;
+    let tag = etag(&fragment);
+    Ok((fragment, title, tag))
+}
+
 /// `GET /`.
 pub async fn page(
     State(state): State<AppState>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let choice = match parse(query) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match render(&state, &choice).await {
-        Ok((fragment, title)) => {
-            let tag = etag(&fragment);
+    match rendered(&state, query).await {
+        Ok((fragment, title, tag)) => {
             let body = html::document(&title, &fragment, &tag, Mode::Live);
             (
                 [
@@ -135,13 +143,8 @@ pub async fn fragment(
     headers: HeaderMap,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
-    let choice = match parse(query) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match render(&state, &choice).await {
-        Ok((fragment, _)) => {
-            let tag = etag(&fragment);
+    match rendered(&state, query).await {
+        Ok((fragment, _, tag)) => {
             let seen = headers
                 .get(header::IF_NONE_MATCH)
                 .and_then(|v| v.to_str().ok())
