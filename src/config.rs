@@ -288,8 +288,7 @@ impl Settings {
                 .source(Some(env)),
         );
         let merged = builder.build().map_err(one_line)?;
-        check_known_keys(&merged)?;
-        let settings: Settings = merged.try_deserialize().map_err(one_line)?;
+        let settings: Settings = serde_path_to_error::deserialize(merged).map_err(at_key)?;
         settings.check()?;
         Ok(settings)
     }
@@ -474,46 +473,36 @@ fn one_line(e: config::ConfigError) -> ConfigError {
     ConfigError(e.to_string().replace('\n', " "))
 }
 
-/// Refuses keys that `default.toml` does not define (it defines every key), naming the full
-/// path; `kafka.librdkafka` is free-form.
-fn check_known_keys(merged: &config::Config) -> Result<(), ConfigError> {
-    let defaults = config::Config::builder()
-        .add_source(config::File::from_str(
-            DEFAULT_TOML,
-            config::FileFormat::Toml,
-        ))
-        .build()
-        .map_err(one_line)?;
-    let known: config::Map<String, config::Value> = defaults.try_deserialize().map_err(one_line)?;
-    let given: config::Map<String, config::Value> =
-        merged.clone().try_deserialize().map_err(one_line)?;
-    compare(&known, &given, "")
+/// One line naming the full key: `serde_path_to_error` knows the path down to the field
+/// (`kafka.no_such_key`), where `config` names only the table around an unknown field.
+/// Unknown keys are refused by `deny_unknown_fields` on every table; `kafka.librdkafka` is a
+/// free-form map.
+fn at_key(e: serde_path_to_error::Error<config::ConfigError>) -> ConfigError {
+    let path = e.path().to_string();
+    let (reason, origin) = unwrap_key(e.into_inner());
+    let origin = origin.map(|o| format!(" (in {o})")).unwrap_or_default();
+    ConfigError(format!("{path}: {reason}{origin}").replace('\n', " "))
 }
 
-fn compare(
-    known: &config::Map<String, config::Value>,
-    given: &config::Map<String, config::Value>,
-    prefix: &str,
-) -> Result<(), ConfigError> {
-    for (key, value) in given {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        if path == "kafka.librdkafka" {
-            continue;
+/// The error without `config`'s own " for key `…`" suffix (the path already says it), and
+/// where the value came from.
+fn unwrap_key(e: config::ConfigError) -> (String, Option<String>) {
+    match e {
+        config::ConfigError::At { error, origin, .. } => {
+            let (reason, inner) = unwrap_key(*error);
+            (reason, inner.or(origin))
         }
-        let Some(expected) = known.get(key) else {
-            return Err(ConfigError(format!(
-                "{path}: unknown key (see config/default.toml for every key)"
-            )));
-        };
-        if let (Ok(k), Ok(g)) = (expected.clone().into_table(), value.clone().into_table()) {
-            compare(&k, &g, &path)?;
-        }
+        config::ConfigError::Type {
+            origin,
+            unexpected,
+            expected,
+            ..
+        } => (
+            format!("invalid type: {unexpected}, expected {expected}"),
+            origin,
+        ),
+        other => (other.to_string(), None),
     }
-    Ok(())
 }
 
 #[cfg(test)]
