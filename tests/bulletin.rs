@@ -16,6 +16,10 @@ use silkroute::event::ParseRules;
 use silkroute::period;
 use silkroute::replay::{self, Tally};
 
+#[path = "common/bulletin.rs"]
+mod statements;
+use statements::{key_of, pct, XJ_TOTAL};
+
 /// The two bundled reconstructions of the bulletin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Set {
@@ -110,69 +114,14 @@ fn record_of(set: Set, key: &str) -> &'static Value {
         .unwrap_or_else(|| panic!("no record {key}"))
 }
 
-/// The Kafka key of a record, computed from its fields as contract §3 defines it.
-fn key_of(v: &Value) -> String {
-    let s = |f: &str| -> &str {
-        v[f].as_str()
-            .unwrap_or_else(|| panic!("{f} is not a string in {v}"))
-    };
-    match s("kind") {
-        "trade" => format!(
-            "trade/{}/{}/{}/{}/{}",
-            s("region"),
-            s("flow"),
-            s("dimension"),
-            v["member"].as_str().unwrap_or("-"),
-            s("period")
-        ),
-        "trade_leaders" => format!(
-            "leaders/{}/{}/{}/{}",
-            s("region"),
-            s("flow"),
-            s("dimension"),
-            s("period")
-        ),
-        "freight" => format!("freight/{}/{}/{}", s("port"), s("service"), s("period")),
-        other => panic!("unknown kind {other}"),
-    }
-}
-
-/// A money string (`"322390000000.00"`, exactly two decimals) in hundredths.
-fn hundredths(v: &Value) -> i128 {
-    let text = v
-        .as_str()
-        .unwrap_or_else(|| panic!("money must be a string, got {v}"));
-    let (units, cents) = text.split_once('.').expect("two decimals");
-    assert_eq!(cents.len(), 2, "{text}");
-    units.parse::<i128>().unwrap() * 100 + cents.parse::<i128>().unwrap()
-}
-
-/// Billions to two decimals, as the bulletin rounds them: round(value / 1e9, 2), in
-/// hundredths of a billion (322.39 bn -> 32239).
-fn billions_2dp(v: &Value) -> i128 {
-    let h = hundredths(v);
-    // one hundredth of a billion = 10^7 units = 10^9 hundredths; round half up
-    (h + 500_000_000) / 1_000_000_000
-}
-
-/// A percentage rounded to `dp` decimals, in units of 10^-dp (25.8 % -> 258 with dp 1).
-fn pct(v: &Value, dp: i32) -> i64 {
-    let x = v
-        .as_f64()
-        .unwrap_or_else(|| panic!("percentage must be a number, got {v}"));
-    (x * 10f64.powi(dp)).round() as i64
-}
-
-const XJ_TOTAL: &str = "trade/XJ/total/total/-/2024-09";
-
 /// Every statement, once per sample set.
 macro_rules! for_both_sets {
     ($($statement:ident),* $(,)?) => {
         mod monthly {
-            $(#[test] fn $statement() { super::$statement(super::Set::Monthly) })*
+            $(#[test] fn $statement() { super::statements::$statement(&super::replayed_set(super::Set::Monthly).records) })*
         }
         mod releases {
-            $(#[test] fn $statement() { super::$statement(super::Set::Releases) })*
+            $(#[test] fn $statement() { super::statements::$statement(&super::replayed_set(super::Set::Releases).records) })*
         }
     };
 }
@@ -192,118 +141,6 @@ for_both_sets!(
     statement_12_khorgos_6269_trains_up_8_1,
     statement_13_khorgos_above_600_for_12_consecutive_months,
 );
-
-fn statement_1_xinjiang_trade_was_322_39_billion_yuan(set: Set) {
-    let r = record_of(set, XJ_TOTAL);
-    assert_eq!(billions_2dp(&r["ytd_cny"]), 32239);
-    assert_eq!(r["months_in_ytd"], 9);
-}
-
-fn statement_2_which_is_44_17_billion_dollars(set: Set) {
-    assert_eq!(billions_2dp(&record_of(set, XJ_TOTAL)["ytd_usd"]), 4417);
-}
-
-fn statement_3_up_29_percent_year_on_year(set: Set) {
-    let r = record_of(set, XJ_TOTAL);
-    assert_eq!(pct(&r["ytd_yoy_pct"], 0), 29);
-    // The 2023 figure the growth implies: 322.39 / 1.29 = 249.9 bn.
-    assert_eq!((billions_2dp(&r["prior_ytd_cny"]) + 5) / 10, 2499);
-}
-
-fn statement_4_first_nationwide_in_growth(set: Set) {
-    let r = record_of(set, XJ_TOTAL);
-    assert_eq!(r["yoy_rank"], 1);
-    // 31 provinces; the national aggregate is not one of them.
-    assert_eq!(r["yoy_rank_of"], 31);
-    let cn = record_of(set, "trade/CN/total/total/-/2024-09");
-    assert_eq!(cn["yoy_rank"], Value::Null);
-    assert_eq!(cn["yoy_rank_of"], Value::Null);
-    assert!(cn["ytd_yoy_pct"].is_number());
-    // Every other province grew less, and ranks run from 1 to 31 with XJ alone at 1.
-    let mut ranked = 0;
-    for (key, r) in &replayed_set(set).records {
-        if key.starts_with("trade/")
-            && key.ends_with("/total/total/-/2024-09")
-            && !key.starts_with("trade/CN/")
-        {
-            ranked += 1;
-            if key != XJ_TOTAL {
-                assert!(r["ytd_yoy_pct"].as_f64().unwrap() < 29.0, "{key}");
-                assert!(r["yoy_rank"].as_u64().unwrap() > 1, "{key}");
-                assert_eq!(r["yoy_rank_of"], 31, "{key}");
-            }
-        }
-    }
-    assert_eq!(ranked, 31);
-}
-
-fn statement_5_belt_and_road_partners_297_85_billion_up_25_8_share_92_4(set: Set) {
-    let r = record_of(set, "trade/XJ/total/partner_group/belt_and_road/2024-09");
-    assert_eq!(billions_2dp(&r["ytd_cny"]), 29785);
-    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 258);
-    assert_eq!(pct(&r["share_pct"], 1), 924);
-}
-
-fn statement_6_central_and_eastern_europe_led_partner_growth_at_437_1(set: Set) {
-    let l = record_of(set, "leaders/XJ/total/partner_region/2024-09");
-    let first = &l["by_yoy"][0];
-    assert_eq!(first["member"], "central_eastern_europe");
-    assert_eq!(pct(&first["ytd_yoy_pct"], 1), 4371);
-    // All nine partner regions have complete windows.
-    assert_eq!(l["members_ranked"], 9);
-}
-
-fn statement_7_private_enterprises_298_35_billion_up_28_2_share_92_5(set: Set) {
-    let r = record_of(set, "trade/XJ/total/enterprise_type/private/2024-09");
-    assert_eq!(billions_2dp(&r["ytd_cny"]), 29835);
-    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 282);
-    assert_eq!(pct(&r["share_pct"], 1), 925);
-}
-
-fn statement_8_state_owned_enterprises_21_68_billion_up_42_6(set: Set) {
-    let r = record_of(set, "trade/XJ/total/enterprise_type/state_owned/2024-09");
-    assert_eq!(billions_2dp(&r["ytd_cny"]), 2168);
-    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 426);
-}
-
-fn statement_9_foreign_invested_enterprises_1_87_billion_up_19_4(set: Set) {
-    let r = record_of(
-        set,
-        "trade/XJ/total/enterprise_type/foreign_invested/2024-09",
-    );
-    assert_eq!(billions_2dp(&r["ytd_cny"]), 187);
-    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 194);
-}
-
-fn statement_10_exports_led_by_labour_intensive_then_electromechanical_products(set: Set) {
-    let l = record_of(set, "leaders/XJ/export/commodity/2024-09");
-    assert_eq!(l["by_share"][0]["member"], "labour_intensive");
-    assert_eq!(l["by_share"][1]["member"], "electromechanical");
-}
-
-fn statement_11_imports_dominated_by_bulk_commodities(set: Set) {
-    let l = record_of(set, "leaders/XJ/import/commodity/2024-09");
-    assert_eq!(l["by_share"][0]["member"], "bulk_commodities");
-}
-
-fn statement_12_khorgos_6269_trains_up_8_1(set: Set) {
-    let r = record_of(set, "freight/khorgos/china_europe/2024-09");
-    assert_eq!(r["ytd_trains"], 6269);
-    assert_eq!(r["months_in_ytd"], 9);
-    assert_eq!(r["prior_ytd_trains"], 5799);
-    assert_eq!(pct(&r["ytd_yoy_pct"], 1), 81);
-}
-
-fn statement_13_khorgos_above_600_for_12_consecutive_months(set: Set) {
-    let r = record_of(set, "freight/khorgos/china_europe/2024-09");
-    assert_eq!(r["streak_months"], 12);
-    assert_eq!(r["streak_threshold"], 600);
-    // September 2023 was not above 600, so the streak then was 0.
-    assert_eq!(
-        record_of(set, "freight/khorgos/china_europe/2023-09")["streak_months"],
-        0
-    );
-}
 
 #[test]
 fn the_sample_has_one_stale_event_and_nothing_rejected() {

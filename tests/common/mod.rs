@@ -3,6 +3,10 @@
 //! read topics to their end, and wait for the service.
 #![allow(dead_code)]
 
+pub mod bulletin;
+#[allow(unused_imports)]
+pub use bulletin::{assert_bulletin, key_of};
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write as _;
@@ -587,111 +591,6 @@ pub fn compact(msgs: &[Msg]) -> (BTreeMap<String, Value>, Vec<String>) {
         last.insert(k, v);
     }
     (last, repeats)
-}
-
-/// The key a record should have, computed from its own fields (§3).
-pub fn key_of(v: &Value) -> String {
-    let s = |f: &str| v[f].as_str().unwrap_or("-").to_string();
-    match v["kind"].as_str() {
-        Some("trade") => format!(
-            "trade/{}/{}/{}/{}/{}",
-            s("region"),
-            s("flow"),
-            s("dimension"),
-            s("member"),
-            s("period")
-        ),
-        Some("trade_leaders") => format!(
-            "leaders/{}/{}/{}/{}",
-            s("region"),
-            s("flow"),
-            s("dimension"),
-            s("period")
-        ),
-        Some("freight") => format!("freight/{}/{}/{}", s("port"), s("service"), s("period")),
-        other => panic!("unknown kind {other:?}"),
-    }
-}
-
-fn round(x: f64, places: i32) -> f64 {
-    let f = 10f64.powi(places);
-    (x * f).round() / f
-}
-
-fn money(v: &Value) -> f64 {
-    v.as_str()
-        .expect("money is a string")
-        .parse::<f64>()
-        .expect("decimal")
-}
-
-/// The 13 statements of ../shared/bulletin.md, as published, checked on records by key.
-pub fn assert_bulletin(records: &BTreeMap<String, Value>) {
-    let get = |k: &str| records.get(k).unwrap_or_else(|| panic!("no record {k}"));
-    let total = get("trade/XJ/total/total/-/2024-09");
-    assert_eq!(
-        total["ytd_cny"], "322390000000.00",
-        "1: 322.39 billion yuan"
-    );
-    assert_eq!(
-        round(money(&total["ytd_usd"]) / 1e9, 2),
-        44.17,
-        "2: $44.17 billion"
-    );
-    assert_eq!(
-        round(total["ytd_yoy_pct"].as_f64().unwrap(), 0),
-        29.0,
-        "3: up 29 %"
-    );
-    assert_eq!(total["yoy_rank"], 1, "4: first nationwide");
-    let bri = get("trade/XJ/total/partner_group/belt_and_road/2024-09");
-    assert_eq!(round(money(&bri["ytd_cny"]) / 1e9, 2), 297.85, "5");
-    assert_eq!(round(bri["ytd_yoy_pct"].as_f64().unwrap(), 1), 25.8, "5");
-    assert_eq!(round(bri["share_pct"].as_f64().unwrap(), 1), 92.4, "5");
-    let regions = get("leaders/XJ/total/partner_region/2024-09");
-    assert_eq!(
-        regions["by_yoy"][0]["member"], "central_eastern_europe",
-        "6"
-    );
-    assert_eq!(
-        round(regions["by_yoy"][0]["ytd_yoy_pct"].as_f64().unwrap(), 1),
-        437.1,
-        "6"
-    );
-    for (member, bn, yoy, share) in [
-        ("private", 298.35, 28.2, Some(92.5)),
-        ("state_owned", 21.68, 42.6, None),
-        ("foreign_invested", 1.87, 19.4, None),
-    ] {
-        let r = get(&format!("trade/XJ/total/enterprise_type/{member}/2024-09"));
-        assert_eq!(round(money(&r["ytd_cny"]) / 1e9, 2), bn, "7-9: {member}");
-        assert_eq!(
-            round(r["ytd_yoy_pct"].as_f64().unwrap(), 1),
-            yoy,
-            "7-9: {member}"
-        );
-        if let Some(share) = share {
-            assert_eq!(
-                round(r["share_pct"].as_f64().unwrap(), 1),
-                share,
-                "7: {member}"
-            );
-        }
-    }
-    let exports = get("leaders/XJ/export/commodity/2024-09");
-    assert_eq!(exports["by_share"][0]["member"], "labour_intensive", "10");
-    assert_eq!(exports["by_share"][1]["member"], "electromechanical", "10");
-    let imports = get("leaders/XJ/import/commodity/2024-09");
-    assert_eq!(imports["by_share"][0]["member"], "bulk_commodities", "11");
-    let khorgos = get("freight/khorgos/china_europe/2024-09");
-    assert_eq!(khorgos["ytd_trains"], 6269, "12");
-    assert_eq!(
-        round(khorgos["ytd_yoy_pct"].as_f64().unwrap(), 1),
-        8.1,
-        "12"
-    );
-    assert_eq!(khorgos["streak_months"], 12, "13");
-    assert_eq!(khorgos["streak_threshold"], 600, "13");
 }
 
 /// The records the offline engine derives from `lines`, by key (the reference a service run
