@@ -174,18 +174,44 @@ pub fn year(upto: u32, dollars: bool, mut inputs: impl FnMut(u32) -> Inputs) -> 
     out
 }
 
+/// What a record reads of the same month a year before: `Y` and `Yusd`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Past {
+    pub y: Option<i64>,
+    pub y_usd: Option<i64>,
+}
+
+impl From<&Month> for Past {
+    fn from(m: &Month) -> Past {
+        Past {
+            y: m.y,
+            y_usd: m.y_usd,
+        }
+    }
+}
+
 /// The TTM at month `m` (1..=12) of `this` year, `before` being the year before: `Y(M) +
 /// Y_prev(12) − Y_prev(M)` (for December simply `Y(12)`) when those are known, else the sum
 /// of the twelve months' `v` when all are known.
 pub fn ttm(this: &Year, before: &Year, m: u32) -> Option<i64> {
     let i = m as usize - 1;
+    ttm_of_ytds(this[i].y, before[11].y, before[i].y, m).or_else(|| ttm_of_months(this, before, m))
+}
+
+/// The TTM from year-to-dates alone: `Y(M) + Y_prev(12) − Y_prev(M)`, or `Y(12)` in December
+/// (`full` = `Y_prev(12)`, `part` = `Y_prev(M)`). `None` when one is unknown: then
+/// [`ttm_of_months`] decides.
+pub fn ttm_of_ytds(y: Option<i64>, full: Option<i64>, part: Option<i64>, m: u32) -> Option<i64> {
     if m == 12 {
-        if let Some(y) = this[11].y {
-            return Some(y);
-        }
-    } else if let (Some(y), Some(full), Some(part)) = (this[i].y, before[11].y, before[i].y) {
-        return Some(y + full - part);
+        y
+    } else {
+        Some(y? + full? - part?)
     }
+}
+
+/// The TTM as the sum of the twelve months' `v`, when all are known.
+pub fn ttm_of_months(this: &Year, before: &Year, m: u32) -> Option<i64> {
+    let i = m as usize - 1;
     let mut sum = 0;
     for month in before[i + 1..].iter().chain(&this[..=i]) {
         sum += month.v?;

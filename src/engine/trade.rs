@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::derive::{self, Inputs, Month, Year};
+use super::derive::{self, Inputs, Past, Year};
 use super::fx::UsdRates;
 use super::months::{Dirty, MonthVec};
 use super::record::{LeadersRecord, ShareLeader, TradeRecord, YoyLeader};
@@ -87,10 +87,43 @@ pub struct Line {
     month: MonthVec<Cells>,
     /// Ytd-basis cells; empty for a line that never had a cumulative figure.
     ytd: MonthVec<Cells>,
-    /// Fingerprint of the record last published per month and flow (0 = never). It spans
-    /// every month with a cell of either basis: the line's span.
-    published: MonthVec<[u64; 3]>,
+    /// Per month and flow, what the last flush published and derived. It spans every month
+    /// with a cell of either basis: the line's span.
+    published: MonthVec<Published>,
     dirty: Option<Dirty>,
+}
+
+/// One month of a line as its last flush left it, per flow: the fingerprint of the record
+/// published (0 = never), and the year to date in yuan and dollars it derived.
+///
+/// The stored year to date is what a later record reads as its year before, and what leaders
+/// and ranks compare, so that a flush derives the line's current year only: re-deriving the
+/// year before for every record, and two years of every member for every leaders record, was
+/// half the engine's time (issue 17). It is current whenever the line is not dirty: a cell
+/// change re-derives (and stores) every month it can move, `REACH_MONTHS`, and a month
+/// without cells derives to unknown, which the default holds.
+#[derive(Clone, Copy, Debug)]
+struct Published {
+    fingerprint: [u64; 3],
+    ytd: [i64; 3],
+    ytd_usd: [i64; 3],
+}
+
+/// An unknown stored year to date.
+const UNKNOWN: i64 = i64::MIN;
+
+impl Default for Published {
+    fn default() -> Published {
+        Published {
+            fingerprint: [0; 3],
+            ytd: [UNKNOWN; 3],
+            ytd_usd: [UNKNOWN; 3],
+        }
+    }
+}
+
+fn known(x: i64) -> Option<i64> {
+    (x != UNKNOWN).then_some(x)
 }
 
 impl Line {
@@ -116,40 +149,85 @@ impl Line {
         })
     }
 
-    /// Month `p` of the series and the same month a year before, without dollars: what
-    /// shares, ranks and leaders compare.
-    fn at(&self, p: Period, flow: Flow) -> (Month, Month) {
+    /// `Y` and `Yusd` of month `p` as the last flush stored them (see [`Published`]).
+    fn stored(&self, p: Period, flow: Flow) -> Past {
+        match self.published.get(p) {
+            Some(s) => Past {
+                y: known(s.ytd[flow.index()]),
+                y_usd: known(s.ytd_usd[flow.index()]),
+            },
+            None => Past::default(),
+        }
+    }
+
+    /// Stores months `1..=upto` of `year`, as just derived, where the line has months.
+    fn store(&mut self, year: u32, upto: u32, flow: Flow, derived: &Year) {
+        for m in 1..=upto {
+            if let Some(s) = self.published.get_mut(Period::new(year, m)) {
+                let d = &derived[m as usize - 1];
+                s.ytd[flow.index()] = d.y.unwrap_or(UNKNOWN);
+                s.ytd_usd[flow.index()] = d.y_usd.unwrap_or(UNKNOWN);
+            }
+        }
+    }
+
+    /// `Y(p)` and `Y(p − 12)` in yuan: what shares, ranks and leaders compare. Stored when
+    /// the line is clean, derived when it has changes not yet flushed.
+    fn ytds_at(&self, p: Period, flow: Flow) -> (Option<i64>, Option<i64>) {
+        let before = p.minus(12);
+        if self.dirty.is_none() {
+            let prior = before.and_then(|q| self.stored(q, flow).y);
+            return (self.stored(p, flow).y, prior);
+        }
         let i = p.month() as usize - 1;
-        let this = self.year(p.year(), p.month(), flow, None)[i];
-        let before = match p.minus(12) {
-            Some(q) => self.year(q.year(), q.month(), flow, None)[i],
-            None => Month::default(),
-        };
-        (this, before)
+        let this = self.year(p.year(), p.month(), flow, None)[i].y;
+        let prior = before.and_then(|q| self.year(q.year(), q.month(), flow, None)[i].y);
+        (this, prior)
+    }
+
+    /// The year before `year` as a record reads it: stored, unless the line has changes
+    /// not yet flushed (a query between an apply and its flush), then derived.
+    fn year_before(&self, year: u32, flow: Flow, usd: &UsdRates) -> Before<'_> {
+        Before {
+            line: self,
+            year: year.saturating_sub(1),
+            flow,
+            derived: self
+                .dirty
+                .is_some()
+                .then(|| self.year(year.saturating_sub(1), 12, flow, Some(usd))),
+        }
     }
 }
 
-/// The last two years derived for one series while its records are re-derived in order: a
-/// record at M reads its own year and the one before.
-#[derive(Default)]
-struct YearCache {
-    years: [Option<u32>; 2],
-    data: [Year; 2],
+/// The year before the one a record is in: see [`Line::year_before`].
+struct Before<'a> {
+    line: &'a Line,
+    year: u32,
+    flow: Flow,
+    derived: Option<Year>,
 }
 
-impl YearCache {
-    /// (`year`, `year − 1`), deriving whichever is not held.
-    fn pair(&mut self, year: u32, mut derive: impl FnMut(u32) -> Year) -> (&Year, &Year) {
-        let before = year.saturating_sub(1);
-        for (want, keep) in [(year, before), (before, year)] {
-            if !self.years.contains(&Some(want)) {
-                let slot = usize::from(self.years[0] == Some(keep));
-                self.data[slot] = derive(want);
-                self.years[slot] = Some(want);
-            }
+impl Before<'_> {
+    /// Month `m` (1..=12).
+    fn at(&self, m: u32) -> Past {
+        match &self.derived {
+            Some(year) => Past::from(&year[m as usize - 1]),
+            None => self.line.stored(Period::new(self.year, m), self.flow),
         }
-        let a = usize::from(self.years[0] != Some(year));
-        (&self.data[a], &self.data[1 - a])
+    }
+
+    /// The TTM at month `m` of the year after: from year-to-dates when they are known, else
+    /// from the months of both years (the year before then derived, in yuan only).
+    fn ttm(&self, this: &Year, m: u32) -> Option<i64> {
+        let i = m as usize - 1;
+        derive::ttm_of_ytds(this[i].y, self.at(12).y, self.at(m).y, m).or_else(|| {
+            let before = match &self.derived {
+                Some(year) => *year,
+                None => self.line.year(self.year, 12, self.flow, None),
+            };
+            derive::ttm_of_months(this, &before, m)
+        })
     }
 }
 
@@ -444,21 +522,37 @@ impl TradeBook {
             };
             let from = d.from.max(first);
             let to = d.to.plus(REACH_MONTHS).min(last);
+            if from > to {
+                // Marked past its last month (a USD rate for a month it has no cell in yet).
+                continue;
+            }
             for flow in Flow::ALL {
-                let mut years = YearCache::default();
-                for p in (from.0..=to.0).map(Period) {
-                    let line = &self.lines[id as usize];
-                    let (this, before) =
-                        years.pair(p.year(), |y| line.year(y, 12, flow, Some(usd)));
-                    let Some(record) = self.trade_record(id, p, flow, this, before, &denominators)
-                    else {
-                        continue;
-                    };
-                    let fps = self.lines[id as usize]
-                        .published
-                        .get_mut(p)
-                        .expect("inside span");
-                    emit_trade(record, &mut fps[flow.index()]);
+                // Year by year: the months up to `to` derived and stored, so that the next
+                // year's records read this one as their year before.
+                for year in from.year()..=to.year() {
+                    let upto = if year == to.year() { to.month() } else { 12 };
+                    let this = self.lines[id as usize].year(year, upto, flow, Some(usd));
+                    self.lines[id as usize].store(year, upto, flow, &this);
+                    let first = if year == from.year() { from.month() } else { 1 };
+                    for m in first..=upto {
+                        let p = Period::new(year, m);
+                        let before = Before {
+                            line: &self.lines[id as usize],
+                            year: year.saturating_sub(1),
+                            flow,
+                            derived: None,
+                        };
+                        let Some(record) =
+                            self.trade_record(id, p, flow, &this, &before, &denominators)
+                        else {
+                            continue;
+                        };
+                        let published = self.lines[id as usize]
+                            .published
+                            .get_mut(p)
+                            .expect("inside span");
+                        emit_trade(record, &mut published.fingerprint[flow.index()]);
+                    }
                 }
             }
         }
@@ -571,8 +665,8 @@ impl TradeBook {
     /// (YTD, prior YTD) when the year-on-year growth is defined: both known and the prior
     /// above zero.
     fn yoy_parts(&self, line: &Line, p: Period, flow: Flow) -> Option<YoyParts> {
-        let (this, before) = line.at(p, flow);
-        growth_parts(&this, &before)
+        let (this, before) = line.ytds_at(p, flow);
+        derive::growth(this, before)
     }
 
     fn share(
@@ -595,10 +689,7 @@ impl TradeBook {
     /// The region total's YTD when it is known (complete) and above zero.
     fn share_denominator(&self, region: RegionId, p: Period, flow: Flow) -> Option<i64> {
         let total = &self.lines[self.regions[region as usize].total_line? as usize];
-        let i = p.month() as usize - 1;
-        total.year(p.year(), p.month(), flow, None)[i]
-            .y
-            .filter(|&t| t > 0)
+        total.ytds_at(p, flow).0.filter(|&t| t > 0)
     }
 
     /// The record of series (`id`, `flow`) at `p`, from the derived months of its year
@@ -609,7 +700,7 @@ impl TradeBook {
         p: Period,
         flow: Flow,
         this: &Year,
-        before: &Year,
+        before: &Before<'_>,
         denominators: &Denominators,
     ) -> Option<TradeRecord> {
         let line = &self.lines[id as usize];
@@ -618,8 +709,8 @@ impl TradeBook {
         if !now.present {
             return None;
         }
-        let prior = &before[i];
-        let yoy = growth_parts(now, prior).map(derive::growth_pct);
+        let prior = before.at(p.month());
+        let yoy = derive::growth(now.y, prior.y).map(derive::growth_pct);
         // In dollars only where the yuan growth is defined by its knowns too.
         let usd_yoy = now
             .y
@@ -656,7 +747,7 @@ impl TradeBook {
             ytd_usd: now.ytd_usd.map(Hundredths),
             prior_ytd_usd: prior.y_usd.map(Hundredths),
             ytd_usd_yoy_pct: usd_yoy,
-            ttm_cny: derive::ttm(this, before, p.month()).map(Hundredths),
+            ttm_cny: before.ttm(this, p.month()).map(Hundredths),
             share_pct: share,
             yoy_rank: rank.map(|r| r.0),
             yoy_rank_of: rank.map(|r| r.1),
@@ -682,10 +773,10 @@ impl TradeBook {
                 continue;
             }
             any = true;
-            let (this, before) = line.at(p, flow);
-            if let Some(ytd) = this.y {
+            let (this, before) = line.ytds_at(p, flow);
+            if let Some(ytd) = this {
                 let member = line.member.as_ref().expect("group lines have members");
-                complete.push((member, ytd, growth_parts(&this, &before)));
+                complete.push((member, ytd, derive::growth(this, before)));
             }
         }
         if !any {
@@ -761,10 +852,13 @@ impl TradeBook {
                     continue;
                 };
                 for flow in Flow::ALL {
-                    let mut years = YearCache::default();
+                    let mut years: Option<(u32, Year, Before<'_>)> = None;
                     for p in periods(first, last) {
-                        let (this, before) =
-                            years.pair(p.year(), |y| line.year(y, 12, flow, Some(usd)));
+                        if years.as_ref().is_none_or(|(y, _, _)| *y != p.year()) {
+                            let this = line.year(p.year(), 12, flow, Some(usd));
+                            years = Some((p.year(), this, line.year_before(p.year(), flow, usd)));
+                        }
+                        let (_, this, before) = years.as_ref().expect("derived above");
                         if let Some(r) = self.trade_record(id, p, flow, this, before, &denominators)
                         {
                             each(super::record::Record::Trade(r));
@@ -796,10 +890,4 @@ impl TradeBook {
 /// Orders growth ratios ytd/prior exactly (prior > 0), by cross-multiplying in 128 bits.
 fn compare_growth(a: (i64, i64), b: (i64, i64)) -> Ordering {
     (a.0 as i128 * b.1 as i128).cmp(&(b.0 as i128 * a.1 as i128))
-}
-
-/// (YTD, prior YTD) of a month and the same month a year before, when the growth is defined:
-/// both known (complete) and the prior above zero.
-fn growth_parts(this: &Month, before: &Month) -> Option<YoyParts> {
-    derive::growth(this.y, before.y)
 }
