@@ -105,12 +105,38 @@ fn to_usd(fen: i64, rate: Micros) -> Option<i64> {
 
 /// Derives months 1..=`upto` of a year from `inputs(M)` (M = 1..=12); later months stay
 /// absent. Dollars are derived only when `dollars` is set (freight has none).
-pub fn year(upto: u32, dollars: bool, mut inputs: impl FnMut(u32) -> Inputs) -> Year {
+pub fn year(upto: u32, dollars: bool, inputs: impl FnMut(u32) -> Inputs) -> Year {
+    months_from(
+        1,
+        Past {
+            y: Some(0),
+            y_usd: Some(0),
+        },
+        upto,
+        dollars,
+        inputs,
+    )
+}
+
+/// Derives months `start..=upto` of a year, `before` being `Y` and `Yusd` of month
+/// `start − 1`, which must be known (`Y(0) = 0`): then months before `start` cannot change
+/// what follows, and stay absent in the result. What a flush uses when only the months from a
+/// change onwards can have moved.
+pub fn months_from(
+    start: u32,
+    before: Past,
+    upto: u32,
+    dollars: bool,
+    mut inputs: impl FnMut(u32) -> Inputs,
+) -> Year {
+    debug_assert!(before.y.is_some(), "a known year to date to start from");
     let mut out = [Month::default(); 12];
-    // Y(M−1), Yusd(M−1), and the (partial) year-to-date of M−1 with its months and dollars.
-    let (mut y_prev, mut y_usd_prev) = (Some(0i64), Some(0i64));
-    let (mut ytd_prev, mut months_prev, mut ytd_usd_prev) = (0i64, 0u32, Some(0i64));
-    for m in 1..=upto.min(12) {
+    // Y(M−1), Yusd(M−1), and the (partial) year-to-date of M−1 with its months and dollars:
+    // with Y(M−1) known, the year to date is Y(M−1) itself, over M−1 months.
+    let (mut y_prev, mut y_usd_prev) = (before.y, before.y_usd);
+    let (mut ytd_prev, mut months_prev, mut ytd_usd_prev) =
+        (before.y.unwrap_or(0), start - 1, before.y_usd);
+    for m in start..=upto.min(12) {
         let Inputs { month, ytd, rate } = inputs(m);
         let month_fen = month.map(|(fen, _)| fen);
         let y = match (ytd, y_prev, month_fen) {

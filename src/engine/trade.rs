@@ -160,9 +160,36 @@ impl Line {
         }
     }
 
-    /// Stores months `1..=upto` of `year`, as just derived, where the line has months.
-    fn store(&mut self, year: u32, upto: u32, flow: Flow, derived: &Year) {
-        for m in 1..=upto {
+    /// Months `start..=upto` of `year` with dollars, for a flush whose earliest change is
+    /// at `start`: derived from the stored month before when its year to date is known
+    /// (months before `start` are then absent), else from January (`This::start` says which).
+    fn this_year(&self, year: u32, start: u32, upto: u32, flow: Flow, usd: &UsdRates) -> This {
+        let before = match start {
+            1 => None,
+            _ => Some(self.stored(Period::new(year, start - 1), flow)).filter(|b| b.y.is_some()),
+        };
+        let Some(before) = before else {
+            return This {
+                months: self.year(year, upto, flow, Some(usd)),
+                start: 1,
+            };
+        };
+        let months = derive::months_from(start, before, upto, true, |m| {
+            let q = Period::new(year, m);
+            Inputs {
+                month: self.month.get(q).and_then(|c| c.value(flow)),
+                ytd: self.ytd.get(q).and_then(|c| c.value(flow)),
+                rate: usd.rate(q),
+            }
+        });
+        This { months, start }
+    }
+
+    /// Stores months `this.start..=upto` of `year`, as just derived, where the line has
+    /// months.
+    fn store(&mut self, year: u32, upto: u32, flow: Flow, this: &This) {
+        let derived = &this.months;
+        for m in this.start..=upto {
             if let Some(s) = self.published.get_mut(Period::new(year, m)) {
                 let d = &derived[m as usize - 1];
                 s.ytd[flow.index()] = d.y.unwrap_or(UNKNOWN);
@@ -200,6 +227,13 @@ impl Line {
     }
 }
 
+/// A line's months of one year as a flush derives them: from `start` on (see
+/// [`Line::this_year`]).
+struct This {
+    months: Year,
+    start: u32,
+}
+
 /// The year before the one a record is in: see [`Line::year_before`].
 struct Before<'a> {
     line: &'a Line,
@@ -219,14 +253,16 @@ impl Before<'_> {
 
     /// The TTM at month `m` of the year after: from year-to-dates when they are known, else
     /// from the months of both years (the year before then derived, in yuan only).
-    fn ttm(&self, this: &Year, m: u32) -> Option<i64> {
+    fn ttm(&self, this: &This, m: u32) -> Option<i64> {
         let i = m as usize - 1;
-        derive::ttm_of_ytds(this[i].y, self.at(12).y, self.at(m).y, m).or_else(|| {
+        derive::ttm_of_ytds(this.months[i].y, self.at(12).y, self.at(m).y, m).or_else(|| {
             let before = match &self.derived {
                 Some(year) => *year,
                 None => self.line.year(self.year, 12, self.flow, None),
             };
-            derive::ttm_of_months(this, &before, m)
+            // The sum reads every month of this year up to `m`.
+            let whole = (this.start > 1).then(|| self.line.year(self.year + 1, m, self.flow, None));
+            derive::ttm_of_months(whole.as_ref().unwrap_or(&this.months), &before, m)
         })
     }
 }
@@ -531,9 +567,9 @@ impl TradeBook {
                 // year's records read this one as their year before.
                 for year in from.year()..=to.year() {
                     let upto = if year == to.year() { to.month() } else { 12 };
-                    let this = self.lines[id as usize].year(year, upto, flow, Some(usd));
-                    self.lines[id as usize].store(year, upto, flow, &this);
                     let first = if year == from.year() { from.month() } else { 1 };
+                    let this = self.lines[id as usize].this_year(year, first, upto, flow, usd);
+                    self.lines[id as usize].store(year, upto, flow, &this);
                     for m in first..=upto {
                         let p = Period::new(year, m);
                         let before = Before {
@@ -699,13 +735,13 @@ impl TradeBook {
         id: LineId,
         p: Period,
         flow: Flow,
-        this: &Year,
+        this: &This,
         before: &Before<'_>,
         denominators: &Denominators,
     ) -> Option<TradeRecord> {
         let line = &self.lines[id as usize];
         let i = p.month() as usize - 1;
-        let now = &this[i];
+        let now = &this.months[i];
         if !now.present {
             return None;
         }
@@ -852,10 +888,13 @@ impl TradeBook {
                     continue;
                 };
                 for flow in Flow::ALL {
-                    let mut years: Option<(u32, Year, Before<'_>)> = None;
+                    let mut years: Option<(u32, This, Before<'_>)> = None;
                     for p in periods(first, last) {
                         if years.as_ref().is_none_or(|(y, _, _)| *y != p.year()) {
-                            let this = line.year(p.year(), 12, flow, Some(usd));
+                            let this = This {
+                                months: line.year(p.year(), 12, flow, Some(usd)),
+                                start: 1,
+                            };
                             years = Some((p.year(), this, line.year_before(p.year(), flow, usd)));
                         }
                         let (_, this, before) = years.as_ref().expect("derived above");
