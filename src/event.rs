@@ -13,6 +13,8 @@ use serde_json::value::RawValue;
 use crate::money::{self, Hundredths, Micros};
 use crate::period::{Period, FIRST_YEAR};
 
+mod scan;
+
 /// Why an event was not applied; the value of the `silkroute.error.reason` header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reason {
@@ -302,42 +304,58 @@ pub struct ParseRules {
     pub current_month: Period,
 }
 
+/// One field's value as JSON text, as it stands in the message (a string with its quotes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    fn get(self) -> &'a str {
+        self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Raw<'a>, D::Error> {
+        <&'a RawValue>::deserialize(d).map(|raw| Raw(raw.get()))
+    }
+}
+
 /// Every field any event type may carry. Values stay raw JSON text until their event type is
-/// known; unknown fields are skipped by serde.
-#[derive(Deserialize)]
+/// known; unknown fields are skipped (by `scan` or serde). A null field is absent.
+#[derive(Deserialize, Default, Debug, PartialEq, Eq)]
 struct RawFields<'a> {
     #[serde(rename = "type", borrow)]
-    kind: Option<&'a RawValue>,
+    kind: Option<Raw<'a>>,
     #[serde(borrow)]
-    region: Option<&'a RawValue>,
+    region: Option<Raw<'a>>,
     #[serde(borrow)]
-    period: Option<&'a RawValue>,
+    period: Option<Raw<'a>>,
     #[serde(borrow)]
-    flow: Option<&'a RawValue>,
+    flow: Option<Raw<'a>>,
     #[serde(borrow)]
-    dimension: Option<&'a RawValue>,
+    dimension: Option<Raw<'a>>,
     #[serde(borrow)]
-    member: Option<&'a RawValue>,
+    member: Option<Raw<'a>>,
     #[serde(borrow)]
-    value_cny: Option<&'a RawValue>,
+    value_cny: Option<Raw<'a>>,
     #[serde(borrow)]
-    value_usd: Option<&'a RawValue>,
+    value_usd: Option<Raw<'a>>,
     #[serde(borrow)]
-    basis: Option<&'a RawValue>,
+    basis: Option<Raw<'a>>,
     #[serde(borrow)]
-    revision: Option<&'a RawValue>,
+    revision: Option<Raw<'a>>,
     #[serde(borrow)]
-    source: Option<&'a RawValue>,
+    source: Option<Raw<'a>>,
     #[serde(borrow)]
-    port: Option<&'a RawValue>,
+    port: Option<Raw<'a>>,
     #[serde(borrow)]
-    service: Option<&'a RawValue>,
+    service: Option<Raw<'a>>,
     #[serde(borrow)]
-    trains: Option<&'a RawValue>,
+    trains: Option<Raw<'a>>,
     #[serde(borrow)]
-    currency: Option<&'a RawValue>,
+    currency: Option<Raw<'a>>,
     #[serde(borrow)]
-    cny_per_unit: Option<&'a RawValue>,
+    cny_per_unit: Option<Raw<'a>>,
 }
 
 /// Parses one message value into a validated event.
@@ -358,8 +376,12 @@ pub fn parse<'a>(bytes: &'a [u8], rules: &ParseRules) -> Result<Event<'a>, Rejec
             format!("invalid UTF-8 at byte {}", e.valid_up_to()),
         )
     })?;
-    let raw: RawFields<'_> =
-        serde_json::from_str(text).map_err(|e| classify_json_error(text, e))?;
+    // The shape producers send, found by a scanner; anything else (and every error) as
+    // serde_json reads it.
+    let raw: RawFields<'_> = match scan::fields(text) {
+        Some(raw) => raw,
+        None => serde_json::from_str(text).map_err(|e| classify_json_error(text, e))?,
+    };
     // serde also fills a struct from an array of as many elements as it has fields.
     if !text.trim_start().starts_with('{') {
         return Err(not_an_object());
@@ -404,7 +426,7 @@ fn truncate(s: &str) -> &str {
 }
 
 /// A JSON string field; `None` when absent or null.
-fn string<'a>(raw: Option<&'a RawValue>, name: &str) -> Result<Option<Cow<'a, str>>, Rejection> {
+fn string<'a>(raw: Option<Raw<'a>>, name: &str) -> Result<Option<Cow<'a, str>>, Rejection> {
     let Some(raw) = raw else { return Ok(None) };
     let text = raw.get();
     if !text.starts_with('"') {
@@ -426,7 +448,7 @@ fn string<'a>(raw: Option<&'a RawValue>, name: &str) -> Result<Option<Cow<'a, st
         .map_err(|_| Rejection::field(name, "must be a string"))
 }
 
-fn required_string<'a>(raw: Option<&'a RawValue>, name: &str) -> Result<Cow<'a, str>, Rejection> {
+fn required_string<'a>(raw: Option<Raw<'a>>, name: &str) -> Result<Cow<'a, str>, Rejection> {
     string(raw, name)?.ok_or_else(|| Rejection::missing(name))
 }
 
@@ -458,7 +480,7 @@ fn dimension_char(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
 }
 
-fn period(raw: Option<&RawValue>, rules: &ParseRules) -> Result<Period, Rejection> {
+fn period(raw: Option<Raw<'_>>, rules: &ParseRules) -> Result<Period, Rejection> {
     let text = required_string(raw, "period")?;
     let p = Period::parse(&text).ok_or_else(|| {
         Rejection::field(
@@ -485,7 +507,7 @@ fn period(raw: Option<&RawValue>, rules: &ParseRules) -> Result<Period, Rejectio
 }
 
 /// A decimal given as a JSON number or a decimal string.
-fn decimal_text<'a>(raw: &'a RawValue, name: &str) -> Result<Cow<'a, str>, Rejection> {
+fn decimal_text<'a>(raw: Raw<'a>, name: &str) -> Result<Cow<'a, str>, Rejection> {
     let text = raw.get();
     if text.starts_with('"') {
         string(Some(raw), name).map(|s| s.expect("present"))
@@ -499,7 +521,7 @@ fn decimal_text<'a>(raw: &'a RawValue, name: &str) -> Result<Cow<'a, str>, Rejec
     }
 }
 
-fn money_field(raw: Option<&RawValue>, name: &str) -> Result<Option<Hundredths>, Rejection> {
+fn money_field(raw: Option<Raw<'_>>, name: &str) -> Result<Option<Hundredths>, Rejection> {
     let Some(raw) = raw else { return Ok(None) };
     let text = decimal_text(raw, name)?;
     money::parse_money(&text)
@@ -507,7 +529,7 @@ fn money_field(raw: Option<&RawValue>, name: &str) -> Result<Option<Hundredths>,
         .map_err(|e| Rejection::field(name, format!("{e} (got {})", truncate(&text))))
 }
 
-fn integer(raw: Option<&RawValue>, name: &str, max: u64) -> Result<Option<u64>, Rejection> {
+fn integer(raw: Option<Raw<'_>>, name: &str, max: u64) -> Result<Option<u64>, Rejection> {
     let Some(raw) = raw else { return Ok(None) };
     let text = raw.get();
     match json_integer(text) {
@@ -624,12 +646,12 @@ fn json_integer(text: &str) -> Option<Result<u64, Magnitude>> {
 /// Revisions are held in 32 bits; four billion restatements of one month is plenty.
 const MAX_REVISION: u64 = u32::MAX as u64;
 
-fn revision(raw: Option<&RawValue>) -> Result<u32, Rejection> {
+fn revision(raw: Option<Raw<'_>>) -> Result<u32, Rejection> {
     Ok(integer(raw, "revision", MAX_REVISION)?.unwrap_or(0) as u32)
 }
 
 /// `basis`: absent or null is `"month"`, as in v1.
-fn basis(raw: Option<&RawValue>) -> Result<Basis, Rejection> {
+fn basis(raw: Option<Raw<'_>>) -> Result<Basis, Rejection> {
     match string(raw, "basis")?.as_deref() {
         None | Some("month") => Ok(Basis::Month),
         Some("ytd") => Ok(Basis::Ytd),
@@ -706,7 +728,7 @@ fn parse_trade<'a>(raw: &RawFields<'a>, rules: &ParseRules) -> Result<TradeEvent
     })
 }
 
-fn check_source(raw: Option<&RawValue>) -> Result<(), Rejection> {
+fn check_source(raw: Option<Raw<'_>>) -> Result<(), Rejection> {
     if let Some(source) = string(raw, "source")? {
         if source.chars().count() > 128 {
             return Err(Rejection::field("source", "must be at most 128 characters"));

@@ -256,6 +256,23 @@ impl Before<'_> {
     fn ttm(&self, this: &This, m: u32) -> Option<i64> {
         let i = m as usize - 1;
         derive::ttm_of_ytds(this.months[i].y, self.at(12).y, self.at(m).y, m).or_else(|| {
+            // A month without a cell has no `v`: the sum is unknown, and deriving two years
+            // to find that out was a tenth of a backfill's time (its first year has no year
+            // before).
+            let line = self.line;
+            let has_cell = |q: Period| {
+                let has = |cells: &MonthVec<Cells>| {
+                    cells.get(q).and_then(|c| c.value(self.flow)).is_some()
+                };
+                has(&line.month) || has(&line.ytd)
+            };
+            let after = Period::new(self.year, 12).plus(m);
+            if !(after.0.saturating_sub(11)..=after.0)
+                .map(Period)
+                .all(has_cell)
+            {
+                return None;
+            }
             let before = match &self.derived {
                 Some(year) => *year,
                 None => self.line.year(self.year, 12, self.flow, None),

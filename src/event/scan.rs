@@ -1,0 +1,278 @@
+//! The fast path of [`super::parse`]: the shape producers send, one flat JSON object whose
+//! values are strings without escapes, numbers, `true`, `false` or `null`, read in one pass
+//! without serde's per-field machinery (issue 17: serde's derive was a third of the engine's
+//! time on a backfill).
+//!
+//! It finds each known field's raw text exactly as serde_json would, or gives up: on an
+//! escape or a control character in a string, a nested value, a field given twice, or
+//! anything that is not well-formed JSON. Then serde_json parses the message, and its answer
+//! (and its error message) decides. So the scanner never accepts what serde would refuse,
+//! nor reads a field differently; a property test in `super::tests` holds the two equal.
+
+use super::{Raw, RawFields};
+
+/// The known fields of `text`, or `None` for serde_json to decide.
+pub(super) fn fields(text: &str) -> Option<RawFields<'_>> {
+    let b = text.as_bytes();
+    let mut fields = RawFields::default();
+    // Which known fields were seen, null or not: serde refuses a second one either way.
+    let mut seen = 0u32;
+    let mut i = whitespace(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = whitespace(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            let (key, after) = string(b, i)?;
+            i = whitespace(b, after);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = whitespace(b, i + 1);
+            let (value, after) = value(text, i)?;
+            if let Some((bit, slot)) = slot(&mut fields, &text[key]) {
+                if seen & bit != 0 {
+                    return None;
+                }
+                seen |= bit;
+                *slot = value;
+            }
+            i = whitespace(b, after);
+            match b.get(i) {
+                Some(b',') => i = whitespace(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (whitespace(b, i) == b.len()).then_some(fields)
+}
+
+/// JSON's whitespace from `i` on: the index of the next other byte.
+fn whitespace(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// A string without escapes or control characters at `i`: the range of its contents, and
+/// the index after its closing quote.
+fn string(b: &[u8], i: usize) -> Option<(std::ops::Range<usize>, usize)> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let len = b[start..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    let end = start + len;
+    (b[end] == b'"').then_some((start..end, end + 1))
+}
+
+/// A value at `i` that is not an object or an array: its raw text (`None` for `null`, which
+/// serde reads as an absent field), and the index after it.
+fn value(text: &str, i: usize) -> Option<(Option<Raw<'_>>, usize)> {
+    let b = text.as_bytes();
+    let end = match *b.get(i)? {
+        b'"' => string(b, i)?.1,
+        b'n' => return b[i..].starts_with(b"null").then_some((None, i + 4)),
+        b't' => literal(b, i, b"true")?,
+        b'f' => literal(b, i, b"false")?,
+        b'-' | b'0'..=b'9' => number(b, i)?,
+        _ => return None,
+    };
+    Some((Some(Raw(&text[i..end])), end))
+}
+
+fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
+    b[i..].starts_with(word).then_some(i + word.len())
+}
+
+/// A JSON number at `i` (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`): the index
+/// after it. What follows is for the caller to check.
+fn number(b: &[u8], mut i: usize) -> Option<usize> {
+    let digits = |i: usize| b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if b[i] == b'-' {
+        i += 1;
+    }
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i += digits(i),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return None;
+        }
+        i += 1 + n;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+    }
+    Some(i)
+}
+
+/// The field named `key` (as serde names them) and its bit in `seen`; `None` for a field no
+/// event has, which is skipped.
+fn slot<'f, 'a>(f: &'f mut RawFields<'a>, key: &str) -> Option<(u32, &'f mut Option<Raw<'a>>)> {
+    let slot = match key {
+        "type" => (1, &mut f.kind),
+        "region" => (1 << 1, &mut f.region),
+        "period" => (1 << 2, &mut f.period),
+        "flow" => (1 << 3, &mut f.flow),
+        "dimension" => (1 << 4, &mut f.dimension),
+        "member" => (1 << 5, &mut f.member),
+        "value_cny" => (1 << 6, &mut f.value_cny),
+        "value_usd" => (1 << 7, &mut f.value_usd),
+        "basis" => (1 << 8, &mut f.basis),
+        "revision" => (1 << 9, &mut f.revision),
+        "source" => (1 << 10, &mut f.source),
+        "port" => (1 << 11, &mut f.port),
+        "service" => (1 << 12, &mut f.service),
+        "trains" => (1 << 13, &mut f.trains),
+        "currency" => (1 << 14, &mut f.currency),
+        "cny_per_unit" => (1 << 15, &mut f.cny_per_unit),
+        _ => return None,
+    };
+    Some(slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::RawFields;
+    use super::fields;
+
+    /// serde_json's reading, the reference.
+    fn serde(text: &str) -> Option<RawFields<'_>> {
+        serde_json::from_str(text).ok()
+    }
+
+    #[test]
+    fn the_shape_producers_send_is_scanned_as_serde_reads_it() {
+        for text in [
+            r#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"export","dimension":"total","value_cny":"30000000000.00","revision":2}"#,
+            r#"{"type":"customs_trade","region":"XJ","period":"2024-09","flow":"import","dimension":"commodity","member":"01","value_cny":12.5,"basis":"ytd","source":"customs.gov.cn"}"#,
+            r#"{"type":"fx_rate","currency":"USD","period":"2024-09","cny_per_unit":"7.1","source":"pboc"}"#,
+            r#" { "type" : "freight_trains" , "port":"khorgos","trains":1e2,"member":null, "extra":true } "#,
+            "{}",
+        ] {
+            let scanned = fields(text);
+            assert!(scanned.is_some(), "not scanned: {text}");
+            assert_eq!(scanned, serde(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_the_scanner_leaves_to_serde() {
+        for text in [
+            r#"{"region":"X\"J"}"#,             // an escape
+            r#"{"region":"XJ","region":"GD"}"#, // twice
+            r#"{"member":null,"member":"a"}"#,  // twice, the first null
+            r#"{"extra":{"a":1}}"#,             // nested
+            r#"{"trains":01}"#,                 // not JSON
+            r#"{"trains":1.}"#,
+            r#"{"trains":-}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1} x"#,
+            r#"[1,2]"#,
+            "{\"region\":\"X\tJ\"}", // a control character
+        ] {
+            assert_eq!(fields(text), None, "{text}");
+        }
+    }
+
+    /// Pieces of JSON, valid and not, that the scanner meets.
+    fn a_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            12 => "[a-zA-Z0-9 ._:-]{0,12}".prop_map(|s| format!("\"{s}\"")),
+            1 => r#""[a-z]{0,3}\\[n"\\/u][a-z0-9]{0,4}""#.prop_map(|s| s),
+            6 => r#"-?(0|[1-9][0-9]{0,3})(\.[0-9]{0,3})?([eE][+-]?[0-9]{0,2})?"#.prop_map(|s| s),
+            1 => "[0-9.eE+-]{1,5}",
+            2 => Just("null".to_string()),
+            1 => Just("true".to_string()),
+            1 => Just("false".to_string()),
+            1 => Just("nul".to_string()),
+            1 => Just("{}".to_string()),
+            1 => Just("[1]".to_string()),
+            1 => Just("\"\u{7}\"".to_string()),
+            2 => Just("\"é€\"".to_string()),
+        ]
+    }
+
+    fn a_key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            20 => prop::sample::select(vec![
+                "type", "region", "period", "flow", "dimension", "member", "value_cny",
+                "value_usd", "basis", "revision", "source", "port", "service", "trains",
+                "currency", "cny_per_unit", "extra", "Type", "type ",
+            ])
+            .prop_map(|k| format!("\"{k}\"")),
+            1 => Just(r#""ty\u0070e""#.to_string()),
+            1 => Just("type".to_string()),
+        ]
+    }
+
+    fn whitespace() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["", "", "", "", " ", "\n", "\t ", "\r\n", "\u{a0}"])
+            .prop_map(String::from)
+    }
+
+    fn an_object() -> impl Strategy<Value = String> {
+        let member = (whitespace(), a_key(), whitespace(), a_value(), whitespace());
+        (
+            whitespace(),
+            prop::collection::vec(member, 0..6),
+            prop::sample::select(vec![",", ",", ",", ",", ",", ",", ", ", ";", ",,"]),
+            prop::sample::select(vec!["}", "}", "}", "}", "}", "} ", "}x", "", "},"]),
+        )
+            .prop_map(|(lead, members, comma, close)| {
+                let body: Vec<String> = members
+                    .into_iter()
+                    .map(|(a, k, b, v, c)| format!("{a}{k}{b}:{c}{v}"))
+                    .collect();
+                format!("{lead}{{{}{close}", body.join(comma))
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        #[test]
+        fn whatever_the_scanner_accepts_serde_reads_the_same(text in an_object()) {
+            if let Some(scanned) = fields(&text) {
+                prop_assert_eq!(Some(scanned), serde(&text), "{}", text);
+            }
+        }
+
+        #[test]
+        fn every_plain_object_serde_reads_is_scanned(text in an_object()) {
+            // Without escapes, nesting or control characters, what serde reads the scanner
+            // must read too: the fast path is not silently bypassed.
+            let plain = !text.contains('\\')
+                && !text.contains("{}")
+                && !text.contains("[1]")
+                && !text.contains('\u{7}');
+            if plain && serde(&text).is_some() {
+                prop_assert!(fields(&text).is_some(), "{}", text);
+            }
+        }
+    }
+}
