@@ -407,4 +407,75 @@ fn main() {
         rss_cumulative as f64 / 1e6,
         rss_cumulative as f64 / cumulative_cells as f64,
     );
+
+    // Issue 17's targets, reported (never asserted), and the run kept for the history
+    // (scripts/bench_history.py).
+    let rate = |name: &str, events: u64| recorder.median(name).map(|s| events as f64 / s);
+    let ratio = |a: &str, b: &str| Some(recorder.median(a)? / recorder.median(b)?);
+    let shapes = [
+        ("month basis", "backfill", n),
+        ("cumulative", "cumulative_backfill", n_cumulative),
+    ];
+    println!();
+    for (label, group, events) in shapes {
+        let r = rate(&format!("{group}/parse_and_apply"), events);
+        let x = ratio(
+            &format!("{group}/parse_and_apply"),
+            &format!("{group}/reference_json_value_only"),
+        );
+        let verdict = |ok: Option<bool>| match ok {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "not measured",
+        };
+        println!(
+            "target ({label}): >= 800k events/s with parsing and flush: {}; <= 1.5x a serde_json::Value parse: {}",
+            verdict(r.map(|r| r >= 800_000.0)),
+            verdict(x.map(|x| x <= 1.5)),
+        );
+    }
+    let json = serde_json::json!({
+        "bench": "engine",
+        "commit": std::process::Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| s.trim().to_string()),
+        "unix_time": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        "events": n,
+        "events_per_s": {
+            "parse_apply_flush": rate("backfill/parse_and_apply", n),
+            "apply_flush": rate("backfill/apply_only", n),
+            "json_value_parse": rate("backfill/reference_json_value_only", n),
+            "cumulative_parse_apply_flush": rate("cumulative_backfill/parse_and_apply", n_cumulative),
+            "cumulative_json_value_parse": rate("cumulative_backfill/reference_json_value_only", n_cumulative),
+        },
+        "time_vs_json_value_parse": {
+            "month_basis": ratio("backfill/parse_and_apply", "backfill/reference_json_value_only"),
+            "cumulative": ratio(
+                "cumulative_backfill/parse_and_apply",
+                "cumulative_backfill/reference_json_value_only"
+            ),
+        },
+        "restatement_us": {
+            "10k_cells": small_t.map(|t| t * 1e6),
+            "440k_cells": full_t.map(|t| t * 1e6),
+            "cumulative_440k_cells": cumulative_t.map(|t| t * 1e6),
+        },
+        "rss_bytes_per_cell": {
+            "month_basis": rss_full as f64 / full_cells as f64,
+            "cumulative": rss_cumulative as f64 / cumulative_cells as f64,
+        },
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    let path = dir.join("engine.json");
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, serde_json::to_vec_pretty(&json).expect("JSON")));
+    match written {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(e) => println!("could not write {}: {e}", path.display()),
+    }
 }
