@@ -41,6 +41,8 @@ pub mod engine;
 pub mod event;
 pub mod http;
 mod kafka;
+#[doc(hidden)]
+pub use kafka::{consumer_config, producer_config, table_config}; // the backfill bench's same-I/O pipe
 pub mod lifecycle;
 pub mod metrics;
 pub mod money;
