@@ -309,6 +309,7 @@ impl ConsumerContext for ServiceContext {
                 .lock()
                 .expect("assignment lock")
                 .revoke(partitions_of(tpl));
+            self.assignment.notify();
             let leaving = self.leaving.load(std::sync::atomic::Ordering::SeqCst);
             for e in tpl.elements() {
                 if !leaving {
@@ -331,6 +332,7 @@ impl ConsumerContext for ServiceContext {
                 // partitions that went elsewhere is no longer this instance's.
                 let held = a.partitions.clone();
                 drop(a);
+                self.assignment.notify();
                 self.metrics
                     .retain_lag(|t, p| held.iter().any(|(ht, hp)| ht == t && *hp == p));
                 self.metrics.rebalanced(Rebalanced::Assign, &spelled(tpl));

@@ -7,7 +7,9 @@
 //! partitions exclusively, so ownership follows the group's assignment, whatever partition a
 //! producer actually wrote an event to.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LockResult, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -33,7 +35,31 @@ pub struct Assignment {
     pub joined: bool,
 }
 
-pub type SharedAssignment = Arc<Mutex<Assignment>>;
+/// The [`Assignment`] shared by the rebalance callbacks and the loop, and a wake-up for the
+/// loop: it learns of a rebalance only between batches, and when the inputs are idle a batch
+/// ended only at the next idle tick, a second after partitions were assigned (on a restarted
+/// instance's way to ready, issue 17).
+#[derive(Clone, Debug, Default)]
+pub struct SharedAssignment {
+    state: Arc<Mutex<Assignment>>,
+    changed: Arc<Notify>,
+}
+
+impl SharedAssignment {
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, Assignment>> {
+        self.state.lock()
+    }
+
+    /// Called by the callbacks after a change.
+    pub fn notify(&self) {
+        self.changed.notify_one();
+    }
+
+    /// Completes once a change was notified since the last time it completed.
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+}
 
 impl Assignment {
     pub fn assign(&mut self, added: impl IntoIterator<Item = (String, i32)>) {

@@ -191,8 +191,9 @@ impl Processor {
                         continue;
                     }
                 },
-                // Rebalances arrive inside recv() without a message; the tick lets the loop
-                // act on them (and on readiness) when the inputs are idle.
+                // Rebalances arrive inside recv() without a message: the callbacks wake the
+                // loop to act on them. The tick serves readiness when the inputs are idle.
+                () = self.assignment.changed() => {}
                 _ = tick.tick() => {}
             }
             if batch.inputs() > 0 || batch.cells > 0 {
@@ -523,7 +524,7 @@ impl Processor {
         });
         self.observe_processed(&batch);
         if self.lifecycle.state() != State::Ready {
-            tokio::task::block_in_place(|| self.readiness.add_targets(consumer, gained))?;
+            tokio::task::block_in_place(|| self.readiness.add_targets(table, gained))?;
         }
         info!(
             partitions = gained.len(),

@@ -36,20 +36,23 @@ impl Readiness {
 
     /// Newly assigned input partitions that still hold unprocessed messages: their end
     /// offsets are to be reached.
-    pub fn add_targets(
-        &mut self,
-        consumer: &StreamConsumer<ServiceContext>,
-        gained: &[(String, i32)],
-    ) -> anyhow::Result<()> {
+    ///
+    /// Asked through the changelog reader (`table`), which has the group's id but never
+    /// joins: the group consumer keeps a fetch waiting at each broker for up to
+    /// fetch.wait.max.ms (500 ms) once its partitions are read to the end, and a query sent on
+    /// that connection is answered after it, which made 13 partitions' end offsets take 6 s
+    /// of a restarted instance's time to ready (issue 17). The reader's fetches wait 10 ms.
+    pub fn add_targets(&mut self, table: &Table, gained: &[(String, i32)]) -> anyhow::Result<()> {
+        let reader = &table.consumer;
         let mut tpl = TopicPartitionList::new();
         for (t, p) in gained {
             tpl.add_partition(t, *p);
         }
-        let committed = consumer
+        let committed = reader
             .committed_offsets(tpl, timeouts::KAFKA_REQUEST)
             .context("reading the group's committed offsets")?;
         for (t, p) in gained {
-            let (lo, hi) = consumer
+            let (lo, hi) = reader
                 .fetch_watermarks(t, *p, timeouts::KAFKA_REQUEST)
                 .with_context(|| format!("reading the end offsets of {t}/{p}"))?;
             let from = match committed.find_partition(t, *p).map(|e| e.offset()) {
