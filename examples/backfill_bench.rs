@@ -341,6 +341,15 @@ impl Topics {
     fn dead_letter(&self) -> String {
         format!("{}-{}dlq-{}", self.prefix, self.role, self.run)
     }
+    /// The input topics and their partition counts.
+    fn inputs(&self) -> [(&str, i32); 3] {
+        [
+            (self.trade.as_str(), TRADE_PARTITIONS),
+            (self.fx.as_str(), 1),
+            (self.freight.as_str(), FREIGHT_PARTITIONS),
+        ]
+    }
+
     /// The group; the changelog is `<group>-cells-changelog` (`Settings::changelog_topic`).
     fn group(&self) -> String {
         format!("{}-{}group-{}", self.prefix, self.role, self.run)
@@ -438,6 +447,34 @@ async fn produce_all(bootstrap: &str, topics: &Topics, msgs: &Messages) -> anyho
     }
     producer.flush(Duration::from_secs(60))?;
     Ok(t0.elapsed().as_secs_f64())
+}
+
+/// The input topics of a drain (or of the pipe replaying one) and what it must reach: a
+/// consumer of the drain's group to read its committed offsets, the end offsets (which must
+/// hold `events` messages), and those partitions as a list to ask about.
+struct Inputs {
+    checker: BaseConsumer,
+    ends: Vec<(String, i32, i64)>,
+    tpl: TopicPartitionList,
+}
+
+impl Inputs {
+    fn check(args: &Args, topics: &Topics, events: u64) -> anyhow::Result<Inputs> {
+        let checker: BaseConsumer = client_config(&args.bootstrap)
+            .set("group.id", topics.group())
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let ends = tokio::task::block_in_place(|| end_offsets(&checker, &topics.inputs()))?;
+        let ends_total: i64 = ends.iter().map(|e| e.2).sum();
+        if ends_total as u64 != events {
+            bail!("the input topics hold {ends_total} messages, expected {events}");
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, _) in &ends {
+            tpl.add_partition(t, *p);
+        }
+        Ok(Inputs { checker, ends, tpl })
+    }
 }
 
 /// (topic, partition, high watermark) of every partition of `topics`.
@@ -693,24 +730,8 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
         "batch_max_wait_ms": settings.processing.batch_max_wait.as_millis() as u64,
     });
 
-    let inputs = [
-        (topics.trade.as_str(), TRADE_PARTITIONS),
-        (topics.fx.as_str(), 1),
-        (topics.freight.as_str(), FREIGHT_PARTITIONS),
-    ];
-    let checker: BaseConsumer = client_config(&args.bootstrap)
-        .set("group.id", topics.group())
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let ends = tokio::task::block_in_place(|| end_offsets(&checker, &inputs))?;
-    let ends_total: i64 = ends.iter().map(|e| e.2).sum();
-    if ends_total as u64 != events {
-        bail!("the input topics hold {ends_total} messages, expected {events}");
-    }
-    let mut tpl = TopicPartitionList::new();
-    for (t, p, _) in &ends {
-        tpl.add_partition(t, *p);
-    }
+    let inputs = topics.inputs();
+    let Inputs { checker, ends, tpl } = Inputs::check(args, &topics, events)?;
 
     let rss_before = proc_status_kib("VmRSS:").unwrap_or(0);
     let cpu0 = cpu_secs(None);
@@ -1335,26 +1356,44 @@ async fn run_set(
 /// One restore in a fresh process (this program with --restore-only): its JSON result.
 fn restore_process(args: &Args, topics: &Topics, run: u32) -> anyhow::Result<Value> {
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("--restore-only")
+    child_args(&mut cmd, "--restore-only", args, topics, run);
+    let out = cmd.stderr(Stdio::inherit()).output()?;
+    if !out.status.success() {
+        bail!("the restore process failed ({})", out.status);
+    }
+    result_of(&out, "restore")
+}
+
+/// What every child process (this program in one of its internal modes) is told: which
+/// broker, which drain's topics and group, and the options that hold for the whole run.
+fn child_args(cmd: &mut Command, mode: &str, args: &Args, topics: &Topics, run: u32) {
+    cmd.arg(mode)
         .arg("--bootstrap")
         .arg(&args.bootstrap)
         .arg("--prefix")
         .arg(&topics.prefix)
         .arg("--run")
         .arg(run.to_string());
+    if let Some(pid) = args.broker_pid {
+        cmd.arg("--broker-pid").arg(pid.to_string());
+    }
+    if let Some(dir) = &args.broker_data_dir {
+        cmd.arg("--broker-data-dir").arg(dir);
+    }
     if let Some(c) = &args.service_config {
         cmd.arg("--service-config").arg(c);
     }
-    let out = cmd.stderr(Stdio::inherit()).output()?;
-    if !out.status.success() {
-        bail!("the restore process failed ({})", out.status);
-    }
+}
+
+/// The JSON result a child process (`--drain-only`, `--pipe-only`, `--restore-only`) printed
+/// as its last line starting with `{`.
+fn result_of(out: &std::process::Output, what: &str) -> anyhow::Result<Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
         .rev()
         .find(|l| l.starts_with('{'))
-        .context("no result from the restore process")?;
+        .with_context(|| format!("no result from the {what} process"))?;
     Ok(serde_json::from_str(line)?)
 }
 
@@ -1367,37 +1406,16 @@ fn pipe_process(
     reference: &Value,
 ) -> anyhow::Result<Value> {
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.arg("--pipe-only")
-        .arg("--bootstrap")
-        .arg(&args.bootstrap)
-        .arg("--prefix")
-        .arg(&topics.prefix)
-        .arg("--run")
-        .arg(run.to_string())
-        .arg("--events")
+    child_args(&mut cmd, "--pipe-only", args, topics, run);
+    cmd.arg("--events")
         .arg(events.to_string())
         .arg("--reference")
         .arg(reference.to_string());
-    if let Some(pid) = args.broker_pid {
-        cmd.arg("--broker-pid").arg(pid.to_string());
-    }
-    if let Some(dir) = &args.broker_data_dir {
-        cmd.arg("--broker-data-dir").arg(dir);
-    }
-    if let Some(c) = &args.service_config {
-        cmd.arg("--service-config").arg(c);
-    }
     let out = cmd.stderr(Stdio::inherit()).output()?;
     if !out.status.success() {
         bail!("the pipe process failed ({})", out.status);
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("no result from the pipe process")?;
-    Ok(serde_json::from_str(line)?)
+    result_of(&out, "pipe")
 }
 
 /// One drain in a fresh process (this program with --drain-only): its JSON result.
@@ -1424,14 +1442,8 @@ fn drain_process(
         }
         None => Command::new(exe),
     };
-    cmd.arg("--drain-only")
-        .arg("--bootstrap")
-        .arg(&args.bootstrap)
-        .arg("--prefix")
-        .arg(&topics.prefix)
-        .arg("--run")
-        .arg(run.to_string())
-        .arg("--events")
+    child_args(&mut cmd, "--drain-only", args, topics, run);
+    cmd.arg("--events")
         .arg(events.to_string())
         .arg("--latency-secs")
         .arg(latency_secs.to_string())
@@ -1440,15 +1452,6 @@ fn drain_process(
     if args.latency_split {
         cmd.arg("--latency-split");
     }
-    if let Some(pid) = args.broker_pid {
-        cmd.arg("--broker-pid").arg(pid.to_string());
-    }
-    if let Some(dir) = &args.broker_data_dir {
-        cmd.arg("--broker-data-dir").arg(dir);
-    }
-    if let Some(c) = &args.service_config {
-        cmd.arg("--service-config").arg(c);
-    }
     let out = cmd.stderr(Stdio::inherit()).output()?;
     if out.status.code() == Some(EXIT_STARTUP_FAILED) {
         return Ok(None);
@@ -1456,13 +1459,7 @@ fn drain_process(
     if !out.status.success() {
         bail!("the drain process failed ({})", out.status);
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .context("no result from the drain process")?;
-    Ok(Some(serde_json::from_str(line)?))
+    result_of(&out, "drain").map(Some)
 }
 
 fn git_commit() -> Option<String> {

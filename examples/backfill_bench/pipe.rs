@@ -45,7 +45,7 @@ use silkroute::config::{Guarantee, Settings};
 
 use super::{
     client_config, cpu_secs, end_offsets, offsets_committed, service_env, Args, Topics,
-    FREIGHT_PARTITIONS, OUTPUT_PARTITIONS, TRADE_PARTITIONS,
+    OUTPUT_PARTITIONS,
 };
 
 /// silkroute's changelog header (`changelog::SESSION_HEADER`): 8 bytes naming the session.
@@ -634,24 +634,7 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
         );
     }
 
-    let inputs = [
-        (topics.trade.as_str(), TRADE_PARTITIONS),
-        (topics.fx.as_str(), 1),
-        (topics.freight.as_str(), FREIGHT_PARTITIONS),
-    ];
-    let checker: BaseConsumer = client_config(&args.bootstrap)
-        .set("group.id", topics.group())
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let ends = tokio::task::block_in_place(|| end_offsets(&checker, &inputs))?;
-    let ends_total: i64 = ends.iter().map(|e| e.2).sum();
-    if ends_total as u64 != events {
-        bail!("the input topics hold {ends_total} messages, expected {events}");
-    }
-    let mut tpl = TopicPartitionList::new();
-    for (t, p, _) in &ends {
-        tpl.add_partition(t, *p);
-    }
+    let super::Inputs { checker, ends, tpl } = super::Inputs::check(args, &topics, events)?;
 
     let cpu0 = cpu_secs(None);
     let broker_cpu0 = args.broker_pid.and_then(|p| cpu_secs(Some(p)));

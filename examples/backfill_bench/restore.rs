@@ -70,8 +70,8 @@ pub async fn restore_main(args: &Args) -> anyhow::Result<Value> {
 }
 
 /// A bare `BaseConsumer` reading `topic` from the beginning to the end offsets it has now
-/// (compaction may have left gaps, so it goes by offsets, not by a count): (records, seconds
-/// from the assignment to the last record).
+/// (compaction and transaction markers leave offsets without a message, so it goes by
+/// offsets, not by a count): (records, seconds from the assignment to the last record).
 fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<(u64, f64)> {
     let consumer: BaseConsumer = client_config(bootstrap)
         .set("group.id", "bench-restore-raw")
@@ -90,19 +90,29 @@ fn read_to_end(bootstrap: &str, topic: &str) -> anyhow::Result<(u64, f64)> {
     }
     consumer.assign(&tpl)?;
     let started = Instant::now();
-    let mut n = 0u64;
+    let (mut n, mut last) = (0u64, started);
     while !left.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 n += 1;
+                last = Instant::now();
                 std::hint::black_box(m.payload());
                 let (p, o) = (m.partition(), m.offset());
                 left.retain(|&(q, hi)| q != p || o + 1 < hi);
             }
             Some(Err(e)) => eprintln!("restore raw read: {e}"),
             None if started.elapsed() > RESTORE_DEADLINE => bail!("raw read of {topic} stalled"),
-            None => {}
+            // Idle: offsets that hold no message (transaction markers) count as read.
+            None => {
+                let positions = consumer.position()?;
+                left.retain(|&(p, hi)| {
+                    !matches!(
+                        positions.find_partition(topic, p).map(|e| e.offset()),
+                        Some(Offset::Offset(pos)) if pos >= hi
+                    )
+                });
+            }
         }
     }
-    Ok((n, started.elapsed().as_secs_f64()))
+    Ok((n, (last - started).as_secs_f64()))
 }
