@@ -470,6 +470,21 @@ fn main() {
             "cumulative": rss_cumulative as f64 / cumulative_cells as f64,
         },
     });
+    // A run of part of the benchmark (a filter, --profile-time under a profiler) is no
+    // result for the history.
+    let complete = [
+        "backfill/parse_and_apply",
+        "backfill/apply_only",
+        "backfill/reference_json_value_only",
+        "cumulative_backfill/parse_and_apply",
+        "cumulative_backfill/reference_json_value_only",
+    ]
+    .iter()
+    .all(|name| recorder.median(name).is_some());
+    if !complete {
+        println!("not every measure ran: target/bench/engine.json left as it was");
+        return;
+    }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");
     let path = dir.join("engine.json");
     let written = std::fs::create_dir_all(&dir)

@@ -35,7 +35,10 @@ def add():
         commit = (result.get("commit") or result.get("git_commit") or "unknown")[:12]
         when = result.get("unix_time") or int(path.stat().st_mtime)
         day = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).date()
-        target = HISTORY / f"{day}-{commit}-{path.stem}.json"
+        name = path.stem
+        if result.get("guarantee"):
+            name += "-" + result["guarantee"]
+        target = HISTORY / f"{day}-{commit}-{name}.json"
         if target.exists():
             print(f"bench_history: {target.relative_to(ROOT)} already filed")
             continue
@@ -57,7 +60,7 @@ def series():
     engine, backfill = [], []
     for path in sorted(HISTORY.glob("*.json")):
         r = json.loads(path.read_text())
-        tag = path.stem.rsplit("-", 1)[0]  # day and commit
+        tag = "-".join(path.stem.split("-")[:4])  # day and commit
         (engine if r.get("bench") == "engine" else backfill).append((r.get("unix_time", 0), tag, r))
     engine.sort(key=lambda e: e[0])
     backfill.sort(key=lambda e: e[0])
@@ -85,8 +88,11 @@ def series():
             ],
         ),
     ]
+    def set_a(rows, mode):
+        return [(t, tag, r["sets"][0]) for t, tag, r in rows if r.get("guarantee") == mode and r.get("sets")]
+
     pipe = [
-        (mode, points([b for b in backfill if get(b[2], "guarantee") == mode], "derived", "drain_vs_pipe", scale=100))
+        (mode, points(set_a(backfill, mode), "ratio_drain_to_pipe", scale=100))
         for mode in ["at_least_once", "exactly_once"]
     ]
     if any(p for _, p in pipe):
