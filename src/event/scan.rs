@@ -180,6 +180,66 @@ mod tests {
         }
     }
 
+    /// The fields serde's derive knows, as it hands them to `deserialize_struct`.
+    fn serde_fields() -> &'static [&'static str] {
+        use serde::de::{self, Visitor};
+        struct Fields;
+        #[derive(Debug)]
+        struct Found(&'static [&'static str]);
+        impl std::fmt::Display for Found {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+        impl std::error::Error for Found {}
+        impl de::Error for Found {
+            fn custom<T: std::fmt::Display>(_: T) -> Found {
+                Found(&[])
+            }
+        }
+        impl<'de> de::Deserializer<'de> for Fields {
+            type Error = Found;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Found> {
+                Err(Found(&[]))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Found> {
+                Err(Found(fields))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+                identifier ignored_any
+            }
+        }
+        match <RawFields<'_> as serde::Deserialize>::deserialize(Fields) {
+            Err(Found(fields)) => fields,
+            Ok(_) => unreachable!("no value to deserialize"),
+        }
+    }
+
+    #[test]
+    fn the_scanner_knows_every_field_serde_knows() {
+        // A field added to `RawFields` and not to `slot` would be skipped by the scanner:
+        // read as absent where serde reads it.
+        let names = serde_fields();
+        assert_eq!(names.len(), 16, "{names:?}");
+        for name in names {
+            let text = format!(r#"{{"{name}":"x"}}"#);
+            let scanned = fields(&text).unwrap_or_else(|| panic!("not scanned: {text}"));
+            assert_ne!(
+                scanned,
+                RawFields::default(),
+                "{name} skipped by the scanner"
+            );
+            assert_eq!(Some(scanned), serde(&text), "{name}");
+        }
+    }
+
     #[test]
     fn what_the_scanner_leaves_to_serde() {
         for text in [
