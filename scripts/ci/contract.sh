@@ -42,7 +42,10 @@ asyncapi=$tools/npm/node_modules/.bin/asyncapi
 if [ ! -x "$asyncapi" ]; then
   command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
   mkdir -p "$tools/npm"
-  npm install --prefix "$tools/npm" --no-audit --no-fund --loglevel=error "@asyncapi/cli@$ASYNCAPI_CLI_VERSION" >/dev/null || exit 1
+  # The CLI with its dependency overrides (scripts/ci/npm-tools/package.json says why).
+  sed "s/\"@asyncapi\/cli\": \"[^\"]*\"/\"@asyncapi\/cli\": \"$ASYNCAPI_CLI_VERSION\"/" \
+    "$root/scripts/ci/npm-tools/package.json" >"$tools/npm/package.json"
+  npm install --prefix "$tools/npm" --no-audit --no-fund --loglevel=error >/dev/null || exit 1
 fi
 # No anonymous usage metrics (CI reaches no metrics endpoint; trying costs time).
 export ASYNCAPI_METRICS_CONFIG_PATH=$tools/asyncapi-analytics.json
