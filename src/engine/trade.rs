@@ -139,14 +139,24 @@ impl Line {
             Some((a, b)) if a <= last && b >= first => {}
             _ => return Year::default(),
         }
-        derive::year(upto, usd.is_some(), |m| {
+        derive::year(upto, usd.is_some(), self.inputs(year, flow, usd))
+    }
+
+    /// Month `m` of `year` of the series `flow`, as the derivation reads it.
+    fn inputs<'a>(
+        &'a self,
+        year: u32,
+        flow: Flow,
+        usd: Option<&'a UsdRates>,
+    ) -> impl Fn(u32) -> Inputs + 'a {
+        move |m| {
             let q = Period::new(year, m);
             Inputs {
                 month: self.month.get(q).and_then(|c| c.value(flow)),
                 ytd: self.ytd.get(q).and_then(|c| c.value(flow)),
                 rate: usd.and_then(|u| u.rate(q)),
             }
-        })
+        }
     }
 
     /// `Y` and `Yusd` of month `p` as the last flush stored them (see [`Published`]).
@@ -174,14 +184,13 @@ impl Line {
                 start: 1,
             };
         };
-        let months = derive::months_from(start, before, upto, true, |m| {
-            let q = Period::new(year, m);
-            Inputs {
-                month: self.month.get(q).and_then(|c| c.value(flow)),
-                ytd: self.ytd.get(q).and_then(|c| c.value(flow)),
-                rate: usd.rate(q),
-            }
-        });
+        let months = derive::months_from(
+            start,
+            before,
+            upto,
+            true,
+            self.inputs(year, flow, Some(usd)),
+        );
         This { months, start }
     }
 
