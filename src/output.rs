@@ -38,6 +38,13 @@ pub enum Indicators<'a> {
         engine: &'a mut Engine,
         owned: &'a Owned,
     },
+    /// The takeover's: after [`Engine::reconcile_against`], every record is re-derived; those
+    /// this instance owns that differ from what Kafka holds are published, and the gauges
+    /// follow every one it owns.
+    Reconciled {
+        engine: &'a mut Engine,
+        owned: &'a Owned,
+    },
     /// None: partitions were gained, and the takeover after the commit publishes every owned
     /// record that differs from what Kafka holds (the engine's changes were discarded).
     ByTakeover,
@@ -229,22 +236,17 @@ impl Output {
             }
         }
         let mut sent = 0;
-        if let Indicators::Changed { engine, owned } = indicators {
+        let flush = match indicators {
+            Indicators::Changed { engine, owned } => Some((engine, owned, false)),
+            Indicators::Reconciled { engine, owned } => Some((engine, owned, true)),
+            Indicators::ByTakeover => None,
+        };
+        if let Some((engine, owned, all)) = flush {
             let topic = topics.indicators.as_str();
             // The gauges follow each series' latest record of the batch, not every record.
-            let mut latest: FxHashMap<SeriesKey, Record> = FxHashMap::default();
-            engine.flush_each(|key, json, record| {
-                if !owned.owns(record) {
-                    return Ok(());
-                }
-                let tag = Sent::Indicator(record.kind()).tag();
-                send(
-                    producer,
-                    BaseRecord::with_opaque_to(topic, tag)
-                        .key(key)
-                        .payload(json),
-                )?;
-                sent += 1;
+            let latest = std::cell::RefCell::new(FxHashMap::<SeriesKey, Record>::default());
+            let note = |key: &str, record: &Record| {
+                let mut latest = latest.borrow_mut();
                 // The series sliced from the key: no allocation unless it is new to the batch.
                 match latest.get_mut(SeriesKey::of_key(key)) {
                     Some(r) if r.period() >= record.period() => {}
@@ -253,9 +255,30 @@ impl Output {
                         latest.insert(record.series(), record.clone());
                     }
                 }
-                anyhow::Ok(())
-            })?;
-            for record in latest.values() {
+            };
+            engine.flush_each_noting(
+                |key, json, record| {
+                    if !owned.owns(record) {
+                        return Ok(());
+                    }
+                    let tag = Sent::Indicator(record.kind()).tag();
+                    send(
+                        producer,
+                        BaseRecord::with_opaque_to(topic, tag)
+                            .key(key)
+                            .payload(json),
+                    )?;
+                    sent += 1;
+                    note(key, record);
+                    anyhow::Ok(())
+                },
+                |key, record| {
+                    if all && owned.owns(record) {
+                        note(key, record);
+                    }
+                },
+            )?;
+            for record in latest.borrow().values() {
                 metrics.observe(record);
             }
         }

@@ -27,7 +27,7 @@ use tracing::{info, warn};
 use crate::batch::{cut, now_ms, one_line, Batch, DeadLetter, Forward, HeadersOnly, Taken};
 use crate::changelog::{self, Table};
 use crate::config::Settings;
-use crate::engine::{Engine, Outcome, Selection};
+use crate::engine::{Engine, Outcome};
 use crate::event::{self, ParseRules, Rejection};
 use crate::kafka::ServiceContext;
 use crate::lifecycle::{Lifecycle, State};
@@ -81,6 +81,8 @@ pub struct Parts {
     pub session: u64,
     /// Kept across sessions (see [`HeadersOnly`]).
     pub headers_only: HeadersOnly,
+    /// The indicators topic, being read for the first takeover.
+    pub prefetch: Option<restore::Prefetch>,
 }
 
 /// One session's processing: batches in, their output committed.
@@ -101,6 +103,8 @@ pub struct Processor {
     headers_only: HeadersOnly,
     /// The log lines about transient consumer errors; reset by a committed batch.
     fetch_errors: ErrorReports,
+    /// Taken by the first takeover; later ones read the indicators topic afresh.
+    prefetch: Option<restore::Prefetch>,
 }
 
 impl Processor {
@@ -116,6 +120,7 @@ impl Processor {
             changelog_partitions,
             session,
             headers_only,
+            prefetch,
         } = parts;
         let output = Output::new(
             &settings,
@@ -137,6 +142,7 @@ impl Processor {
             gained: Vec::new(),
             headers_only,
             fetch_errors: ErrorReports::default(),
+            prefetch,
         }
     }
 
@@ -497,31 +503,32 @@ impl Processor {
         table: &Table,
         gained: &[(String, i32)],
     ) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
         let batch = self
             .read_changelog_to_end(table, timeouts::WATERMARKS)
             .await?;
-        let (metrics, settings) = (&self.metrics, &self.settings);
-        let held = tokio::task::block_in_place(|| restore::published(settings, metrics))?;
-        let keys = held.len();
-        self.engine.reconcile_against(held);
+        let changelog_ms = started.elapsed().as_millis() as u64;
+        let (metrics, settings, prefetch) = (&self.metrics, &self.settings, self.prefetch.take());
+        let held = tokio::task::block_in_place(|| match prefetch {
+            Some(prefetch) => prefetch.finish(settings, metrics),
+            None => {
+                let never = std::sync::atomic::AtomicBool::new(false);
+                restore::published(settings, metrics, restore::Held::default(), &never)
+            }
+        })?;
+        let read_ms = started.elapsed().as_millis() as u64 - changelog_ms;
+        let keys = held.published.len();
+        self.engine.reconcile_against(held.published);
         let republished = tokio::task::block_in_place(|| {
             self.output.commit(
                 consumer,
                 &batch,
-                Indicators::Changed {
+                Indicators::Reconciled {
                     engine: &mut self.engine,
                     owned: &self.owned,
                 },
             )
         })?;
-        // The commit observed only the records that differed from Kafka's; the gauges of the
-        // gained series follow every record this instance now publishes.
-        let (owned, metrics) = (&self.owned, &self.metrics);
-        self.engine.select_each(&Selection::default(), |r| {
-            if owned.owns(&r) {
-                metrics.observe(&r);
-            }
-        });
         self.observe_processed(&batch);
         if self.lifecycle.state() != State::Ready {
             tokio::task::block_in_place(|| self.readiness.add_targets(table, gained))?;
@@ -530,6 +537,9 @@ impl Processor {
             partitions = gained.len(),
             published_keys = keys,
             republished,
+            changelog_ms,
+            read_ms,
+            total_ms = started.elapsed().as_millis() as u64,
             "Took over assigned partitions."
         );
         Ok(())

@@ -33,12 +33,12 @@ use crate::lifecycle::{Lifecycle, State};
 use crate::metrics::Metrics;
 use crate::output::OutputProducer;
 use crate::ownership::SharedAssignment;
-use crate::period;
 use crate::pipeline::{Parts, Processor};
 use crate::query::{Filter, RecordQuery};
 use crate::retry::{Backoff, OperatorError};
 use crate::shutdown::{self, Shutdown, Stop};
 use crate::timeouts;
+use crate::{period, restore};
 
 pub struct ServiceHandle {
     pub lifecycle: Arc<Lifecycle>,
@@ -321,17 +321,22 @@ async fn run_session(
         current_month: period::current_utc_month(),
     };
     let table = Table::open(&settings, changelog_partitions, rules)?;
+    let prefetch = restore::Prefetch::start(&settings, &metrics)?;
+    let started = std::time::Instant::now();
     let ends = tokio::task::block_in_place(|| table.ends(timeouts::WATERMARKS))?;
     let restored = table
         .catch_up(&mut engine, &ends, &metrics, |_, _, _| ())
         .await?;
     // What these cells derive was published already, or is compared with what Kafka holds
     // when the group assigns this instance its partitions.
+    let read_ms = started.elapsed().as_millis() as u64;
     engine.discard_changes();
     metrics.restore_in_progress.set(0);
     info!(
         records = restored,
         cells = engine.cells(),
+        read_ms,
+        total_ms = started.elapsed().as_millis() as u64,
         "Restored from the changelog."
     );
 
@@ -351,6 +356,7 @@ async fn run_session(
         changelog_partitions,
         session: table.session,
         headers_only: headers_only.clone(),
+        prefetch: Some(prefetch),
     });
     let result = processor.run(&consumer, &table, queries, shutdown).await;
     if result.is_ok() {

@@ -395,7 +395,8 @@ fn rederived(engine: &mut Engine) -> Vec<String> {
     engine.reconcile_against(
         current
             .iter()
-            .map(|(k, json)| (k.clone(), fingerprint(json))),
+            .map(|(k, json)| (k.clone(), fingerprint(json)))
+            .collect(),
     );
     engine.flush().into_iter().map(|o| o.key).collect()
 }
@@ -561,7 +562,11 @@ proptest! {
         } else {
             engine.discard_changes();
         }
-        engine.reconcile_against(held.iter().map(|(k, json)| (k.clone(), fingerprint(json))));
+        engine.reconcile_against(
+            held.iter()
+                .map(|(k, json)| (k.clone(), fingerprint(json)))
+                .collect(),
+        );
         let out: BTreeMap<String, Vec<u8>> = engine
             .flush()
             .into_iter()

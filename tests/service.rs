@@ -290,6 +290,17 @@ async fn each_bad_event_is_dead_lettered_unchanged_with_its_reason_and_processin
     svc.stop().await;
 }
 
+/// The trade and freight series' gauge lines of a scrape, sorted.
+fn business_gauges(scrape: &str) -> Vec<String> {
+    let mut lines: Vec<String> = scrape
+        .lines()
+        .filter(|l| l.starts_with("silkroute_trade_") || l.starts_with("silkroute_freight_"))
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn republished_events_and_a_restart_publish_no_new_record() {
     let lines = sample_lines();
@@ -313,6 +324,8 @@ async fn republished_events_and_a_restart_publish_no_new_record() {
         .with_label_values(&["duplicate"])
         .get();
     assert!(duplicates > 0);
+    let gauges = business_gauges(&svc.scrape());
+    assert!(gauges.len() > 10, "{gauges:?}");
     let (broker, names) = svc.stop().await;
 
     // Restart: state rebuilt from the inputs, nothing republished.
@@ -328,6 +341,8 @@ async fn republished_events_and_a_restart_publish_no_new_record() {
         published,
         "a restart publishes no repeated record"
     );
+    // Publishing nothing, it still exports every series it owns, as the first instance did.
+    assert_eq!(business_gauges(&svc.scrape()), gauges);
 
     // ...and it continues correctly from its restored state.
     let next =

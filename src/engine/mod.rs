@@ -18,10 +18,8 @@ pub mod months;
 pub mod record;
 mod trade;
 
-use rustc_hash::FxHashMap;
-
 use crate::event::Event;
-use record::{fingerprint, Output, Record};
+use record::{fingerprint, Output, Published, Record};
 
 /// What the engine needs from the configuration.
 #[derive(Clone, Debug)]
@@ -116,9 +114,9 @@ pub struct Engine {
     trade: trade::TradeBook,
     freight: freight::FreightBook,
     fx: fx::FxBook,
-    /// After [`Engine::reconcile_against`], until the next flush: what Kafka holds, by record key, replacing the
-    /// engine's own idea of what was published.
-    published: Option<FxHashMap<String, u64>>,
+    /// After [`Engine::reconcile_against`], until the next flush: what Kafka holds, replacing
+    /// the engine's own idea of what was published.
+    published: Option<Published>,
     /// Reused serialization buffer: most re-derived records turn out unchanged, and those
     /// need no allocation.
     scratch: Vec<u8>,
@@ -183,20 +181,35 @@ impl Engine {
     /// service rebuilds it from the changelog instead).
     pub fn flush_each<E>(
         &mut self,
+        sink: impl FnMut(&str, &[u8], &Record) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.flush_each_noting(sink, |_, _| {})
+    }
+
+    /// [`Engine::flush_each`] that also hands `held` (key, record) each re-derived record
+    /// found equal to what Kafka holds (after [`Engine::reconcile_against`], which re-derives
+    /// them all): a takeover sets the gauges of every series it now publishes from the same
+    /// flush, rather than deriving every record a second time.
+    pub fn flush_each_noting<E>(
+        &mut self,
         mut sink: impl FnMut(&str, &[u8], &Record) -> Result<(), E>,
+        mut held: impl FnMut(&str, &Record),
     ) -> Result<(), E> {
         let mut failed = None;
-        self.flush_with(Some(&mut |key: &str, json: &[u8], record: &Record| {
-            if failed.is_none() {
-                failed = sink(key, json, record).err();
-            }
-            failed.is_none()
-        }));
+        self.flush_with(
+            Some(&mut |key: &str, json: &[u8], record: &Record| {
+                if failed.is_none() {
+                    failed = sink(key, json, record).err();
+                }
+                failed.is_none()
+            }),
+            &mut held,
+        );
         self.published = None;
         failed.map_or(Ok(()), Err)
     }
 
-    fn flush_with(&mut self, mut sink: Option<&mut Sink<'_>>) {
+    fn flush_with(&mut self, mut sink: Option<&mut Sink<'_>>, held: &mut dyn FnMut(&str, &Record)) {
         if let Some(d) = self.fx.usd_dirty.take() {
             self.trade.mark_usd_changed(d);
         }
@@ -214,8 +227,9 @@ impl Engine {
                 // been returned but never published by this instance).
                 Some(authority) => {
                     let key = record.key();
-                    if authority.get(&key) == Some(&fp) {
+                    if authority.get(&key) == Some(fp) {
                         *published = fp;
+                        held(&key, &record);
                         return;
                     }
                     key
@@ -244,15 +258,15 @@ impl Engine {
     /// used after rebuilding state, before [`Engine::reconcile_against`] compares it with
     /// what was published.
     pub fn discard_changes(&mut self) {
-        self.flush_with(None);
+        self.flush_with(None, &mut |_, _| {});
     }
 
     /// Makes the next flush re-derive every record and return those whose fingerprint
     /// differs from `published` (record key → [`fingerprint`] of the JSON last published;
     /// absent = never), which becomes the engine's idea of what was published. Used after a
     /// restart, and whenever this instance takes over keys another one published.
-    pub fn reconcile_against(&mut self, published: impl IntoIterator<Item = (String, u64)>) {
-        self.published = Some(published.into_iter().collect());
+    pub fn reconcile_against(&mut self, published: Published) {
+        self.published = Some(published);
         self.trade.mark_all();
         self.freight.mark_all();
     }
