@@ -166,6 +166,22 @@ pub fn reader_config(settings: &Settings) -> ClientConfig {
     c
 }
 
+/// The context of a reader that reads to each partition's end (`enable.partition.eof`):
+/// librdkafka also reports every end reached as a client error, which rust-rdkafka's default
+/// context logs at ERROR level. Reaching the end is what the reader is for.
+pub struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::PartitionEOF) => debug!(reason, "End of a partition."),
+            _ => tracing::error!("librdkafka: {error}: {reason}"),
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
 /// The changelog reader: every partition by assignment, read_committed, bounded read-ahead.
 pub fn table_config(settings: &Settings) -> ClientConfig {
     let mut c = reader_config(settings);
@@ -361,6 +377,17 @@ impl ConsumerContext for ServiceContext {
     }
 }
 
+/// Drops a short-lived client on a thread of its own. Closing one takes librdkafka about
+/// 100 ms (a consumer with a `group.id` shuts its group handler down), which a start or a
+/// takeover should not wait for; and a close that hangs on a gone broker
+/// (fede1024/rust-rdkafka#509) then holds only that thread.
+pub fn close_detached<T: Send + 'static>(client: T) {
+    // If no thread can be had, the client is dropped here, as it would have been anyway.
+    let _ = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || drop(client));
+}
+
 /// Creates the output topics when missing: indicators and changelog compacted, dead letters
 /// plain.
 pub async fn create_output_topics(settings: &Settings) -> anyhow::Result<()> {
@@ -417,6 +444,7 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
             }
             Err((name, code)) => {
                 let e = anyhow::anyhow!("cannot create topic {name}: {code} (create it yourself or set topics.create = false)");
+                close_detached(admin);
                 return Err(match OperatorError::of_code(code, &name) {
                     Some(op) => e.context(op),
                     None => e,
@@ -424,6 +452,7 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
             }
         }
     }
+    close_detached(admin);
     Ok(())
 }
 
@@ -473,6 +502,7 @@ pub async fn wait_for_topics(
             }
         }
         if missing.is_empty() {
+            close_detached(client);
             return Ok(found);
         }
         let delay = match refused {

@@ -517,8 +517,9 @@ impl Processor {
             }
         })?;
         let read_ms = started.elapsed().as_millis() as u64 - changelog_ms;
-        let keys = held.published.len();
-        self.engine.reconcile_against(held.published);
+        let published = held.into_published();
+        let keys = published.len();
+        self.engine.reconcile_against(published);
         let republished = tokio::task::block_in_place(|| {
             self.output.commit(
                 consumer,

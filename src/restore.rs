@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::engine::record::Published;
-use crate::kafka;
+use crate::kafka::{self, ReaderContext};
 use crate::metrics::Metrics;
 use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
 use crate::timeouts;
@@ -23,7 +23,7 @@ use crate::timeouts;
 /// Reads `ranges` (topic, partition, from, to-exclusive) with `reader` and hands each message
 /// to `each`.
 fn read_ranges(
-    reader: &BaseConsumer,
+    reader: &Reader,
     ranges: &[(String, i32, i64, i64)],
     what: &str,
     cancel: &AtomicBool,
@@ -101,13 +101,33 @@ fn read_ranges(
     Ok(read)
 }
 
+/// The client that reads the indicators topic.
+type Reader = BaseConsumer<ReaderContext>;
+
 /// What the indicators topic held when it was last read: each key's fingerprint, and where
-/// the read ended, so that a later read only adds what was published since.
+/// the read ended, so that a later read only adds what was published since (with the same
+/// client: a new one costs a connection, and closing one 100 ms).
 #[derive(Default)]
 pub struct Held {
-    pub published: Published,
+    published: Published,
     /// Per partition, the offset the read ended at (exclusive).
     ends: Vec<(i32, i64)>,
+    reader: Option<Reader>,
+}
+
+impl Held {
+    /// What was read, the client closed off the caller's thread.
+    pub fn into_published(mut self) -> Published {
+        std::mem::take(&mut self.published)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            kafka::close_detached(reader);
+        }
+    }
 }
 
 /// The indicators topic read on a thread of its own, started with the session so that it
@@ -157,15 +177,18 @@ impl Drop for Prefetch {
 pub fn published(
     settings: &Settings,
     metrics: &Metrics,
-    since: Held,
+    mut since: Held,
     cancel: &AtomicBool,
 ) -> anyhow::Result<Held> {
-    // The changelog reader's settings: with librdkafka's defaults (a fetch waits up to 500 ms
-    // at the broker) the read of the 443k backfill's 717k records took 3.5 s, against 1.1 s.
-    let client: BaseConsumer = kafka::table_config(settings)
-        .set("enable.partition.eof", "true")
-        .create()
-        .context("creating a restore reader")?;
+    let client = match since.reader.take() {
+        Some(reader) => reader,
+        // The changelog reader's settings: with librdkafka's defaults (a fetch waits up to
+        // 500 ms at the broker) the read of the 443k backfill's 717k records took 3.5 s, not 1.1.
+        None => kafka::table_config(settings)
+            .set("enable.partition.eof", "true")
+            .create_with_context(ReaderContext)
+            .context("creating a restore reader")?,
+    };
     let topic = &settings.topics.indicators;
     let md = client
         .fetch_metadata(Some(topic), timeouts::KAFKA_REQUEST)
@@ -189,6 +212,7 @@ pub fn published(
         .unwrap_or(0);
     if partitions == 0 {
         warn!(topic = %topic, "Indicators topic not found; assuming nothing was published yet.");
+        kafka::close_detached(client);
         return Ok(Held::default());
     }
     let mut ranges = kafka::watermarks(
@@ -218,6 +242,7 @@ pub fn published(
         published.read(key, value)
     })?;
     held.ends = ranges.iter().map(|r| (r.1, r.3)).collect();
+    held.reader = Some(client);
     metrics
         .restore_records
         .with_label_values(&["indicators"])
