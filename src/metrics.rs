@@ -4,6 +4,7 @@
 //! present in the data), never raw error text. Business gauges follow each series' latest
 //! period: a record for an older period (a restatement of last year) does not move them.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use rustc_hash::FxHashMap;
 
 use crate::engine::record::{Record, RecordKind, SeriesKey, TradeRecord};
 use crate::event::Reason;
@@ -67,7 +69,7 @@ pub struct Metrics {
     /// Per business series this instance publishes: its latest record, and whether the gauges
     /// still have to be moved to it. Setting the gauges costs several label lookups; a
     /// backfill changes a series many times between two scrapes, so the scrape sets them.
-    latest: Mutex<HashMap<SeriesKey, Latest>>,
+    latest: Mutex<FxHashMap<SeriesKey, Latest>>,
     /// Held while gauges are set or removed, so that a scrape's update and the removal of a
     /// series that moved to another instance cannot interleave.
     gauges: Mutex<()>,
@@ -165,7 +167,7 @@ impl Metrics {
             operator_reported: Mutex::new(HashMap::new()),
             progress: Mutex::new(Instant::now()),
             progress_batches: Default::default(),
-            latest: Mutex::new(HashMap::new()),
+            latest: Mutex::new(FxHashMap::default()),
             gauges: Mutex::new(()),
             registry,
         };
@@ -349,28 +351,30 @@ impl Metrics {
         buf
     }
 
-    /// Notes `record` for the business gauges if it is its series' latest period; the next
-    /// [`Metrics::render`] moves them.
-    pub fn observe(&self, record: &Record) {
-        if record.kind() == RecordKind::Leaders {
-            return;
-        }
-        let series = record.series();
+    /// Notes each record (keyed by its series) for the business gauges if it is its series'
+    /// latest period; the next [`Metrics::render`] moves them. One call per batch, taking the
+    /// records: a lock, a series key and a record clone per record showed as 5 % of a
+    /// backfill's drain.
+    pub fn observe(&self, records: impl IntoIterator<Item = (SeriesKey, Record)>) {
         let mut latest = self.latest.lock().expect("metrics lock");
-        match latest.get_mut(&series) {
-            Some(l) if record.period() < l.record.period() => {}
-            Some(l) => {
-                l.record = record.clone();
-                l.pending = true;
+        for (series, record) in records {
+            if record.kind() == RecordKind::Leaders {
+                continue;
             }
-            None => {
-                latest.insert(
-                    series,
-                    Latest {
-                        record: record.clone(),
+            match latest.entry(series) {
+                Entry::Occupied(mut l) => {
+                    let l = l.get_mut();
+                    if record.period() >= l.record.period() {
+                        l.record = record;
+                        l.pending = true;
+                    }
+                }
+                Entry::Vacant(v) => {
+                    v.insert(Latest {
+                        record,
                         pending: true,
-                    },
-                );
+                    });
+                }
             }
         }
     }
@@ -542,6 +546,10 @@ mod tests {
     }
 
     /// Whether a scrape of `m` shows Khorgos at `trains` for its latest month.
+    fn observe(m: &Metrics, record: &Record) {
+        m.observe([(record.series(), record.clone())]);
+    }
+
     fn scrape_shows(m: &Metrics, trains: u64) -> bool {
         let text = String::from_utf8(m.render()).unwrap();
         text.contains(&format!(
@@ -552,18 +560,18 @@ mod tests {
     #[test]
     fn a_scrape_shows_each_series_latest_period_whatever_the_order_observed() {
         let m = Metrics::new();
-        m.observe(&freight("2024-09", 650));
-        m.observe(&freight("2024-08", 610));
+        observe(&m, &freight("2024-09", 650));
+        observe(&m, &freight("2024-08", 610));
         assert!(scrape_shows(&m, 650));
-        m.observe(&freight("2024-09", 655));
+        observe(&m, &freight("2024-09", 655));
         assert!(scrape_shows(&m, 655));
     }
 
     #[test]
     fn series_that_moved_to_another_instance_leave_the_scrape_and_come_back_with_their_port() {
         let m = Metrics::new();
-        m.observe(&freight("2024-09", 650));
-        m.observe(&freight_at("alashankou", "2024-09", 480));
+        observe(&m, &freight("2024-09", 650));
+        observe(&m, &freight_at("alashankou", "2024-09", 480));
         let alashankou =
             r#"silkroute_freight_trains_month{port="alashankou",service="china_europe"} 480"#;
         assert!(String::from_utf8(m.render()).unwrap().contains(alashankou));
@@ -573,7 +581,7 @@ mod tests {
         assert!(!text.contains(r#"port="khorgos""#), "{text}");
         assert!(text.contains(alashankou));
         // Given back, it shows its latest month again.
-        m.observe(&freight("2024-09", 650));
+        observe(&m, &freight("2024-09", 650));
         assert!(scrape_shows(&m, 650));
     }
 
@@ -595,9 +603,12 @@ mod tests {
             engine.apply(&parse(line.as_bytes(), &rules).unwrap());
         }
         let m = Metrics::new();
-        for o in engine.flush() {
-            m.observe(&o.record);
-        }
+        m.observe(
+            engine
+                .flush()
+                .into_iter()
+                .map(|o| (o.record.series(), o.record)),
+        );
         let text = String::from_utf8(m.render()).unwrap();
         assert!(
             text.contains(r#"silkroute_trade_ytd_gap_yuan{area="XJ",dimension="total",flow="export",member=""} -3.8"#),

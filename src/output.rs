@@ -278,9 +278,7 @@ impl Output {
                     }
                 },
             )?;
-            for record in latest.borrow().values() {
-                metrics.observe(record);
-            }
+            metrics.observe(latest.into_inner());
         }
         for attempt in 1..=PRODUCE_ATTEMPTS {
             self.acknowledged()?;
