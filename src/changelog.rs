@@ -132,9 +132,18 @@ impl Table {
         let consumer: StreamConsumer = kafka::table_config(settings)
             .create()
             .context("creating the changelog reader")?;
+        // From each partition's first offset as the broker gives it, not Offset::Beginning:
+        // assigned on a client not yet connected, a logical offset is looked up again only
+        // after librdkafka's retry interval, which held every restore back by 500 ms. Asking
+        // first also connects the client.
+        let starts = kafka::watermarks(
+            &consumer,
+            &[(topic.clone(), partitions)],
+            timeouts::WATERMARKS,
+        )?;
         let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
+        for (_, p, low, _) in starts {
+            tpl.add_partition_offset(&topic, p, Offset::Offset(low))?;
         }
         consumer
             .assign(&tpl)

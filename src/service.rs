@@ -326,7 +326,8 @@ async fn run_session(
         max_message_bytes: settings.limits.max_message_bytes,
         current_month: period::current_utc_month(),
     };
-    let table = Table::open(&settings, changelog_partitions, rules)?;
+    let table =
+        tokio::task::block_in_place(|| Table::open(&settings, changelog_partitions, rules))?;
     let prefetch = restore::Prefetch::start(&settings, &metrics)?;
     let started = std::time::Instant::now();
     let ends = tokio::task::block_in_place(|| table.ends(timeouts::WATERMARKS))?;
