@@ -127,7 +127,13 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn open(settings: &Settings, partitions: i32, rules: ParseRules) -> anyhow::Result<Table> {
+    /// Opens the reader at the changelog's start; also returns the end offsets as of opening,
+    /// up to which a restore reads (see [`Table::catch_up`]).
+    pub fn open(
+        settings: &Settings,
+        partitions: i32,
+        rules: ParseRules,
+    ) -> anyhow::Result<(Table, Vec<(i32, i64)>)> {
         let topic = settings.changelog_topic();
         let consumer: StreamConsumer = kafka::table_config(settings)
             .create()
@@ -136,25 +142,27 @@ impl Table {
         // assigned on a client not yet connected, a logical offset is looked up again only
         // after librdkafka's retry interval, which held every restore back by 500 ms. Asking
         // first also connects the client.
-        let starts = kafka::watermarks(
+        let marks = kafka::watermarks(
             &consumer,
             &[(topic.clone(), partitions)],
             timeouts::WATERMARKS,
         )?;
         let mut tpl = TopicPartitionList::new();
-        for (_, p, low, _) in starts {
+        for &(_, p, low, _) in &marks {
             tpl.add_partition_offset(&topic, p, Offset::Offset(low))?;
         }
         consumer
             .assign(&tpl)
             .context("assigning the changelog partitions")?;
-        Ok(Table {
+        let ends = marks.into_iter().map(|(_, p, _, hi)| (p, hi)).collect();
+        let table = Table {
             consumer,
             topic,
             partitions,
             rules,
             session: new_session(),
-        })
+        };
+        Ok((table, ends))
     }
 
     /// The end offset of every partition now, asked within `within`.

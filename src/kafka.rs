@@ -377,15 +377,20 @@ impl ConsumerContext for ServiceContext {
     }
 }
 
-/// Drops a short-lived client on a thread of its own. Closing one takes librdkafka about
+/// Drops a client on a thread of its own; the receiver hears when it has closed (`None`: no
+/// thread could be had, and the client was dropped here). Closing takes librdkafka about
 /// 100 ms (a consumer with a `group.id` shuts its group handler down), which a start or a
 /// takeover should not wait for; and a close that hangs on a gone broker
 /// (fede1024/rust-rdkafka#509) then holds only that thread.
-pub fn close_detached<T: Send + 'static>(client: T) {
-    // If no thread can be had, the client is dropped here, as it would have been anyway.
-    let _ = std::thread::Builder::new()
+pub fn close_detached<T: Send + 'static>(client: T) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    let (closed, on_closed) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
         .name("kafka-close".into())
-        .spawn(move || drop(client));
+        .spawn(move || {
+            drop(client);
+            let _ = closed.send(());
+        });
+    spawned.ok().map(|_| on_closed)
 }
 
 /// Creates the output topics when missing: indicators and changelog compacted, dead letters
@@ -444,7 +449,7 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
             }
             Err((name, code)) => {
                 let e = anyhow::anyhow!("cannot create topic {name}: {code} (create it yourself or set topics.create = false)");
-                close_detached(admin);
+                let _ = close_detached(admin);
                 return Err(match OperatorError::of_code(code, &name) {
                     Some(op) => e.context(op),
                     None => e,
@@ -452,7 +457,7 @@ pub async fn create_topics(settings: &Settings, topics: &[(&str, bool)]) -> anyh
             }
         }
     }
-    close_detached(admin);
+    let _ = close_detached(admin);
     Ok(())
 }
 
@@ -502,7 +507,7 @@ pub async fn wait_for_topics(
             }
         }
         if missing.is_empty() {
-            close_detached(client);
+            let _ = close_detached(client);
             return Ok(found);
         }
         let delay = match refused {

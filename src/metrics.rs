@@ -545,11 +545,12 @@ mod tests {
         })
     }
 
-    /// Whether a scrape of `m` shows Khorgos at `trains` for its latest month.
+    /// One record observed on its own.
     fn observe(m: &Metrics, record: &Record) {
         m.observe([(record.series(), record.clone())]);
     }
 
+    /// Whether a scrape of `m` shows Khorgos at `trains` for its latest month.
     fn scrape_shows(m: &Metrics, trains: u64) -> bool {
         let text = String::from_utf8(m.render()).unwrap();
         text.contains(&format!(

@@ -33,15 +33,10 @@ pub type OutputProducer = ThreadedProducer<Deliveries>;
 
 /// Which indicator records a batch's commit publishes.
 pub enum Indicators<'a> {
-    /// Those the engine's flush returns as changed and this instance owns.
+    /// Those the engine's flush returns as changed and this instance owns (after
+    /// [`Engine::reconcile_against`]: those that differ from what Kafka holds, the gauges
+    /// following every owned record).
     Changed {
-        engine: &'a mut Engine,
-        owned: &'a Owned,
-    },
-    /// The takeover's: after [`Engine::reconcile_against`], every record is re-derived; those
-    /// this instance owns that differ from what Kafka holds are published, and the gauges
-    /// follow every one it owns.
-    Reconciled {
         engine: &'a mut Engine,
         owned: &'a Owned,
     },
@@ -236,12 +231,7 @@ impl Output {
             }
         }
         let mut sent = 0;
-        let flush = match indicators {
-            Indicators::Changed { engine, owned } => Some((engine, owned, false)),
-            Indicators::Reconciled { engine, owned } => Some((engine, owned, true)),
-            Indicators::ByTakeover => None,
-        };
-        if let Some((engine, owned, all)) = flush {
+        if let Indicators::Changed { engine, owned } = indicators {
             let topic = topics.indicators.as_str();
             // The gauges follow each series' latest record of the batch, not every record.
             let latest = std::cell::RefCell::new(FxHashMap::<SeriesKey, Record>::default());
@@ -272,8 +262,10 @@ impl Output {
                     note(key, record);
                     anyhow::Ok(())
                 },
+                // After a takeover's `reconcile_against`, the records equal to what Kafka
+                // holds: not sent, but the gauges of the series gained follow them too.
                 |key, record| {
-                    if all && owned.owns(record) {
+                    if owned.owns(record) {
                         note(key, record);
                     }
                 },

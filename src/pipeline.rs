@@ -82,7 +82,7 @@ pub struct Parts {
     /// Kept across sessions (see [`HeadersOnly`]).
     pub headers_only: HeadersOnly,
     /// The indicators topic, being read for the first takeover.
-    pub prefetch: Option<restore::Prefetch>,
+    pub prefetch: restore::Prefetch,
 }
 
 /// One session's processing: batches in, their output committed.
@@ -142,7 +142,7 @@ impl Processor {
             gained: Vec::new(),
             headers_only,
             fetch_errors: ErrorReports::default(),
-            prefetch,
+            prefetch: Some(prefetch),
         }
     }
 
@@ -511,10 +511,7 @@ impl Processor {
         let (metrics, settings, prefetch) = (&self.metrics, &self.settings, self.prefetch.take());
         let held = tokio::task::block_in_place(|| match prefetch {
             Some(prefetch) => prefetch.finish(settings, metrics),
-            None => {
-                let never = std::sync::atomic::AtomicBool::new(false);
-                restore::published(settings, metrics, restore::Held::default(), &never)
-            }
+            None => restore::read_whole(settings, metrics),
         })?;
         let read_ms = started.elapsed().as_millis() as u64 - changelog_ms;
         let published = held.into_published();
@@ -524,7 +521,7 @@ impl Processor {
             self.output.commit(
                 consumer,
                 &batch,
-                Indicators::Reconciled {
+                Indicators::Changed {
                     engine: &mut self.engine,
                     owned: &self.owned,
                 },

@@ -125,7 +125,7 @@ impl Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(reader) = self.reader.take() {
-            kafka::close_detached(reader);
+            let _ = kafka::close_detached(reader);
         }
     }
 }
@@ -171,6 +171,11 @@ impl Drop for Prefetch {
     }
 }
 
+/// The indicators topic read whole, now, on the caller's thread (a takeover after the first).
+pub fn read_whole(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Held> {
+    published(settings, metrics, Held::default(), &AtomicBool::new(false))
+}
+
 /// Fingerprints of the records on the indicators topic, last value per key (read_committed,
 /// to the end offsets as of the call): `since` plus what was published after it.
 /// `cancel` ends the read early, with an error.
@@ -212,7 +217,7 @@ pub fn published(
         .unwrap_or(0);
     if partitions == 0 {
         warn!(topic = %topic, "Indicators topic not found; assuming nothing was published yet.");
-        kafka::close_detached(client);
+        let _ = kafka::close_detached(client);
         return Ok(Held::default());
     }
     let mut ranges = kafka::watermarks(

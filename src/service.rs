@@ -326,11 +326,10 @@ async fn run_session(
         max_message_bytes: settings.limits.max_message_bytes,
         current_month: period::current_utc_month(),
     };
-    let table =
+    let started = std::time::Instant::now();
+    let (table, ends) =
         tokio::task::block_in_place(|| Table::open(&settings, changelog_partitions, rules))?;
     let prefetch = restore::Prefetch::start(&settings, &metrics)?;
-    let started = std::time::Instant::now();
-    let ends = tokio::task::block_in_place(|| table.ends(timeouts::WATERMARKS))?;
     let restored = table
         .catch_up(&mut engine, &ends, &metrics, |_, _, _| ())
         .await?;
@@ -363,7 +362,7 @@ async fn run_session(
         changelog_partitions,
         session: table.session,
         headers_only: headers_only.clone(),
-        prefetch: Some(prefetch),
+        prefetch,
     });
     let result = processor.run(&consumer, &table, queries, shutdown).await;
     if result.is_ok() {
@@ -394,8 +393,8 @@ async fn run_session(
     })
 }
 
-/// Drops a Kafka client on a thread of its own and waits for it at most `budget`; true if it
-/// closed in time.
+/// Drops a Kafka client on a thread of its own ([`kafka::close_detached`]) and waits for it at
+/// most `budget`; true if it closed in time.
 ///
 /// rdkafka's consumer drop polls until librdkafka reports the consumer closed, without a bound
 /// (fede1024/rust-rdkafka#509). Dropped on a runtime worker, a close that never ends holds that
@@ -407,17 +406,13 @@ async fn close_off_runtime<T: Send + 'static>(
     client: T,
     budget: Duration,
 ) -> bool {
-    let (closed, on_closed) = oneshot::channel::<()>();
-    let spawned = std::thread::Builder::new()
-        .name("kafka-close".into())
-        .spawn(move || {
-            drop(client);
-            let _ = closed.send(());
-        });
-    if let Err(e) = spawned {
-        warn!(error = %e, client = what, "No thread to close a Kafka client on; it is left open.");
+    let Some(on_closed) = kafka::close_detached(client) else {
+        warn!(
+            client = what,
+            "No thread to close a Kafka client on; it was closed on the runtime."
+        );
         return false;
-    }
+    };
     match tokio::time::timeout(budget, on_closed).await {
         Ok(_) => true,
         Err(_) => {
