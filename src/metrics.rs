@@ -4,7 +4,6 @@
 //! present in the data), never raw error text. Business gauges follow each series' latest
 //! period: a record for an older period (a restatement of last year) does not move them.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -85,6 +84,35 @@ pub enum Rebalanced {
 struct Latest {
     record: Record,
     pending: bool,
+}
+
+/// See [`Metrics::observer`].
+pub struct Observer<'a>(std::sync::MutexGuard<'a, FxHashMap<SeriesKey, Latest>>);
+
+impl Observer<'_> {
+    /// One record, published under `key` (or equal to what Kafka holds for it).
+    pub fn note(&mut self, key: &str, record: &Record) {
+        if record.kind() == RecordKind::Leaders {
+            return;
+        }
+        // The series sliced from the key: no allocation unless the series is new here.
+        match self.0.get_mut(SeriesKey::of_key(key)) {
+            Some(l) if l.record.period() > record.period() => {}
+            Some(l) => {
+                l.record.clone_from(record);
+                l.pending = true;
+            }
+            None => {
+                self.0.insert(
+                    record.series(),
+                    Latest {
+                        record: record.clone(),
+                        pending: true,
+                    },
+                );
+            }
+        }
+    }
 }
 
 /// Registers `metric` and hands it back, so that each metric below is one entry.
@@ -351,32 +379,13 @@ impl Metrics {
         buf
     }
 
-    /// Notes each record (keyed by its series) for the business gauges if it is its series'
-    /// latest period; the next [`Metrics::render`] moves them. One call per batch, taking the
-    /// records: a lock, a series key and a record clone per record showed as 5 % of a
-    /// backfill's drain.
-    pub fn observe(&self, records: impl IntoIterator<Item = (SeriesKey, Record)>) {
-        let mut latest = self.latest.lock().expect("metrics lock");
-        for (series, record) in records {
-            if record.kind() == RecordKind::Leaders {
-                continue;
-            }
-            match latest.entry(series) {
-                Entry::Occupied(mut l) => {
-                    let l = l.get_mut();
-                    if record.period() >= l.record.period() {
-                        l.record = record;
-                        l.pending = true;
-                    }
-                }
-                Entry::Vacant(v) => {
-                    v.insert(Latest {
-                        record,
-                        pending: true,
-                    });
-                }
-            }
-        }
+    /// Notes records for the business gauges, under one lock for as long as the observer
+    /// lives (a batch's flush): each record that is its series' latest period is kept, and
+    /// the next [`Metrics::render`] moves the gauges to it. A batch map of its own, filled
+    /// first and moved in after, cost a second lookup and a clone per record: about 3 % of a
+    /// backfill's drain, on top of this map's 6 %.
+    pub fn observer(&self) -> Observer<'_> {
+        Observer(self.latest.lock().expect("metrics lock"))
     }
 
     /// Drops the business series whose records `publishes` no longer admits (their region or
@@ -547,7 +556,7 @@ mod tests {
 
     /// One record observed on its own.
     fn observe(m: &Metrics, record: &Record) {
-        m.observe([(record.series(), record.clone())]);
+        m.observer().note(&record.key(), record);
     }
 
     /// Whether a scrape of `m` shows Khorgos at `trains` for its latest month.
@@ -604,12 +613,11 @@ mod tests {
             engine.apply(&parse(line.as_bytes(), &rules).unwrap());
         }
         let m = Metrics::new();
-        m.observe(
-            engine
-                .flush()
-                .into_iter()
-                .map(|o| (o.record.series(), o.record)),
-        );
+        let mut observer = m.observer();
+        for o in engine.flush() {
+            observer.note(&o.key, &o.record);
+        }
+        drop(observer);
         let text = String::from_utf8(m.render()).unwrap();
         assert!(
             text.contains(r#"silkroute_trade_ytd_gap_yuan{area="XJ",dimension="total",flow="export",member=""} -3.8"#),

@@ -13,14 +13,13 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rustc_hash::FxHashMap;
 use tracing::{info, warn};
 
 use crate::batch::{Batch, DeadLetter, HeadersOnly};
 use crate::changelog;
 use crate::config::{Guarantee, Settings};
 use crate::delivery::{Deliveries, Refused, Sent};
-use crate::engine::record::{Record, SeriesKey};
+
 use crate::engine::Engine;
 use crate::kafka::ServiceContext;
 use crate::metrics::Metrics;
@@ -233,19 +232,8 @@ impl Output {
         let mut sent = 0;
         if let Indicators::Changed { engine, owned } = indicators {
             let topic = topics.indicators.as_str();
-            // The gauges follow each series' latest record of the batch, not every record.
-            let latest = std::cell::RefCell::new(FxHashMap::<SeriesKey, Record>::default());
-            let note = |key: &str, record: &Record| {
-                let mut latest = latest.borrow_mut();
-                // The series sliced from the key: no allocation unless it is new to the batch.
-                match latest.get_mut(SeriesKey::of_key(key)) {
-                    Some(r) if r.period() >= record.period() => {}
-                    Some(r) => *r = record.clone(),
-                    None => {
-                        latest.insert(record.series(), record.clone());
-                    }
-                }
-            };
+            // The gauges follow each series' latest record.
+            let observer = std::cell::RefCell::new(metrics.observer());
             engine.flush_each_noting(
                 |key, json, record| {
                     if !owned.owns(record) {
@@ -259,18 +247,17 @@ impl Output {
                             .payload(json),
                     )?;
                     sent += 1;
-                    note(key, record);
+                    observer.borrow_mut().note(key, record);
                     anyhow::Ok(())
                 },
                 // After a takeover's `reconcile_against`, the records equal to what Kafka
                 // holds: not sent, but the gauges of the series gained follow them too.
                 |key, record| {
                     if owned.owns(record) {
-                        note(key, record);
+                        observer.borrow_mut().note(key, record);
                     }
                 },
             )?;
-            metrics.observe(latest.into_inner());
         }
         for attempt in 1..=PRODUCE_ATTEMPTS {
             self.acknowledged()?;
