@@ -330,9 +330,7 @@ async fn run_session(
     let (table, ends) =
         tokio::task::block_in_place(|| Table::open(&settings, changelog_partitions, rules))?;
     let prefetch = restore::Prefetch::start(&settings, &metrics)?;
-    let restored = table
-        .catch_up(&mut engine, &ends, &metrics, |_, _, _| ())
-        .await?;
+    let restored = table.restore(&mut engine, &ends, &metrics).await?;
     // What these cells derive was published already, or is compared with what Kafka holds
     // when the group assigns this instance its partitions.
     let read_ms = started.elapsed().as_millis() as u64;
