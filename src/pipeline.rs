@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -164,6 +165,9 @@ impl Processor {
         let wait = self.settings.processing.batch_max_wait;
         let max = self.settings.processing.batch_max_messages;
         let mut tick = tokio::time::interval(timeouts::IDLE_TICK);
+        // One stream per consumer for the session: `recv()` builds one per call, and each
+        // registers and removes a waker under a lock, twice per message in these selects.
+        let (mut inputs, mut cells) = (consumer.stream(), table.consumer.stream());
         loop {
             self.lifecycle.beat();
             if shutdown.is_shutdown() {
@@ -179,7 +183,7 @@ impl Processor {
                     let _ = q.reply.send(records);
                     continue;
                 }
-                m = consumer.recv() => match m {
+                m = inputs.next() => match m.expect("Kafka streams never end") {
                     Ok(m) => self.take(&m, &mut batch, &rules),
                     // Broker outages and the like surface here; librdkafka reconnects by
                     // itself, so the loop waits rather than ending the service.
@@ -189,7 +193,7 @@ impl Processor {
                         continue;
                     }
                 },
-                m = table.consumer.recv() => match m {
+                m = cells.next() => match m.expect("Kafka streams never end") {
                     Ok(m) => self.take_cell(table, &m, &mut batch),
                     Err(e) => {
                         let topic = table.topic.clone();
@@ -197,7 +201,7 @@ impl Processor {
                         continue;
                     }
                 },
-                // Rebalances arrive inside recv() without a message: the callbacks wake the
+                // Rebalances arrive inside the input stream's poll without a message: the callbacks wake the
                 // loop to act on them. The tick serves readiness when the inputs are idle.
                 () = self.assignment.changed() => {}
                 _ = tick.tick() => {}
@@ -210,11 +214,11 @@ impl Processor {
                 while batch.inputs() < max && batch.cells < max {
                     tokio::select! {
                         biased;
-                        m = consumer.recv() => match m {
+                        m = inputs.next() => match m.expect("Kafka streams never end") {
                             Ok(m) => self.take(&m, &mut batch, &rules),
                             Err(e) => { warn!(error = %e, "Consumer error; the batch ends here."); break }
                         },
-                        m = table.consumer.recv() => match m {
+                        m = cells.next() => match m.expect("Kafka streams never end") {
                             Ok(m) => self.take_cell(table, &m, &mut batch),
                             Err(e) => { warn!(error = %e, "Changelog reader error; the batch ends here."); break }
                         },

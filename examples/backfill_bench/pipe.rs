@@ -32,6 +32,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
+use futures::StreamExt as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
@@ -537,6 +538,8 @@ impl Pipe {
         let wait = settings.processing.batch_max_wait;
         let max = settings.processing.batch_max_messages;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        // As silkroute: one stream per consumer, not one per `recv()`.
+        let (mut inputs, mut cells) = (consumer.stream(), table.stream());
         loop {
             if *stop.borrow() {
                 return Ok(());
@@ -545,11 +548,11 @@ impl Pipe {
             tokio::select! {
                 biased;
                 _ = stop.changed() => return Ok(()),
-                m = consumer.recv() => match m {
+                m = inputs.next() => match m.expect("Kafka streams never end") {
                     Ok(m) => self.take(&m, &mut batch),
                     Err(e) => { eprintln!("pipe consumer: {e}"); continue }
                 },
-                m = table.recv() => match m {
+                m = cells.next() => match m.expect("Kafka streams never end") {
                     Ok(m) => self.take_cell(&m, &mut batch),
                     Err(e) => { eprintln!("pipe changelog reader: {e}"); continue }
                 },
@@ -561,11 +564,11 @@ impl Pipe {
                 while batch.received_ms.len() < max && batch.cells < max {
                     tokio::select! {
                         biased;
-                        m = consumer.recv() => match m {
+                        m = inputs.next() => match m.expect("Kafka streams never end") {
                             Ok(m) => self.take(&m, &mut batch),
                             Err(e) => { eprintln!("pipe consumer: {e}"); break }
                         },
-                        m = table.recv() => match m {
+                        m = cells.next() => match m.expect("Kafka streams never end") {
                             Ok(m) => self.take_cell(&m, &mut batch),
                             Err(e) => { eprintln!("pipe changelog reader: {e}"); break }
                         },
