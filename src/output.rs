@@ -218,15 +218,17 @@ impl Output {
         for d in &batch.dead {
             let sent = send(producer, dead_letter(&topics.dead_letter, d, batch));
             if let Err(e) = sent {
-                if record_too_large(&e) && d.value.as_ref().is_some_and(|v| !v.is_empty()) {
+                if e.cause() == Some(Cause::RecordTooLarge)
+                    && d.value.as_ref().is_some_and(|v| !v.is_empty())
+                {
                     let source = &batch.offsets[d.source];
                     headers_only(
                         &self.headers_only,
                         (source.topic.clone(), source.partition, d.offset),
                     );
-                    return Err(e.context("a dead letter is too large for the producer; the batch is processed again with its headers only"));
+                    return Err(anyhow::Error::from(e).context("a dead letter is too large for the producer; the batch is processed again with its headers only"));
                 }
-                return Err(e);
+                return Err(e.into());
             }
         }
         let mut sent = 0;
@@ -328,12 +330,40 @@ impl Output {
     }
 }
 
+/// A record librdkafka would not take, and why. What the pipeline decides on (a dead letter
+/// too large goes again with its headers only) it reads from here, before the value becomes
+/// an `anyhow::Error` for the session's report; deliberately not a `std::error::Error`, so
+/// that `?` converts it through the `From` below and keeps the operator's cause.
+struct Unsent {
+    topic: String,
+    error: KafkaError,
+}
+
+impl Unsent {
+    fn cause(&self) -> Option<Cause> {
+        self.error.rdkafka_error_code().and_then(Cause::of_code)
+    }
+}
+
+impl From<Unsent> for anyhow::Error {
+    fn from(u: Unsent) -> anyhow::Error {
+        let cause = u.cause();
+        let e = anyhow::Error::new(u.error).context(format!("cannot produce to {}", u.topic));
+        match cause {
+            // A record too large is the message's matter (or the topic's limit, which
+            // `judge` names when the broker refuses it), not an operator error of the send.
+            Some(c) if c != Cause::RecordTooLarge => e.context(OperatorError::new(c, u.topic)),
+            _ => e,
+        }
+    }
+}
+
 /// Enqueues one record, waiting while librdkafka's local queue is full (its delivery reports
 /// are served by the producer's own thread meanwhile).
 fn send<K, P>(
     producer: &OutputProducer,
     mut record: BaseRecord<'_, K, P, usize>,
-) -> anyhow::Result<()>
+) -> Result<(), Unsent>
 where
     K: rdkafka::message::ToBytes + ?Sized,
     P: rdkafka::message::ToBytes + ?Sized,
@@ -348,28 +378,15 @@ where
                 record = r;
                 std::thread::sleep(timeouts::QUEUE_FULL_PAUSE);
             }
-            Err((e, r)) => {
+            Err((error, r)) => {
                 producer.context().unsent();
-                let op = e
-                    .rdkafka_error_code()
-                    .and_then(|c| OperatorError::of_code(c, r.topic));
-                let e = anyhow::Error::new(e).context(format!("cannot produce to {}", r.topic));
-                return Err(match op {
-                    Some(op) if op.cause != Cause::RecordTooLarge => e.context(op),
-                    _ => e,
+                return Err(Unsent {
+                    topic: r.topic.to_string(),
+                    error,
                 });
             }
         }
     }
-}
-
-/// Whether `e` is a record refused as too large (by the producer, or a broker's topic).
-fn record_too_large(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<KafkaError>()
-            .and_then(KafkaError::rdkafka_error_code)
-            .is_some_and(|code| Cause::of_code(code) == Some(Cause::RecordTooLarge))
-    })
 }
 
 /// Notes that the dead letter of `source` must go with its headers only.
@@ -457,4 +474,39 @@ fn dead_letter<'a>(
         record = record.payload(v.as_slice());
     }
     record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsent(code: RDKafkaErrorCode) -> Unsent {
+        Unsent {
+            topic: "silkroute.dead-letter".into(),
+            error: KafkaError::MessageProduction(code),
+        }
+    }
+
+    #[test]
+    fn a_refused_send_is_reported_as_the_operators_matter_naming_its_topic_unless_too_large() {
+        let denied = unsent(RDKafkaErrorCode::TopicAuthorizationFailed);
+        assert_eq!(denied.cause(), Some(Cause::TopicAuthorization));
+        let report = anyhow::Error::from(denied);
+        assert_eq!(
+            OperatorError::find(&report, "g", "t"),
+            Some(OperatorError::new(
+                Cause::TopicAuthorization,
+                "silkroute.dead-letter"
+            ))
+        );
+        assert!(format!("{report:#}").contains("cannot produce to silkroute.dead-letter"));
+
+        // Too large: the pipeline decides on it (headers only) and no operator is named.
+        let large = unsent(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert_eq!(large.cause(), Some(Cause::RecordTooLarge));
+        assert_eq!(
+            OperatorError::find(&anyhow::Error::from(large), "g", "t"),
+            None
+        );
+    }
 }
