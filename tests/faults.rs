@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -81,7 +81,7 @@ async fn publish_mixed(broker: &Broker, names: &Names, lines: &[String]) {
 
 /// An instance named `instance`: a restarted instance keeps its name (as a pod does), which
 /// fences the open transaction of the one it replaces.
-fn spawn(names: &Names, broker: &Broker, port: u16, instance: &str) -> Instance {
+fn spawn(names: &Names, broker: &Broker, port: u16, instance: &str) -> ServiceProcess {
     spawn_with(names, broker, port, instance, &[])
 }
 
@@ -91,62 +91,22 @@ fn spawn_with(
     port: u16,
     instance: &str,
     extra: &[(&str, &str)],
-) -> Instance {
-    Command::new(env!("CARGO_BIN_EXE_silkroute"))
-        .arg("run")
-        .envs(names.env(broker))
-        .envs(extra.iter().copied())
+) -> ServiceProcess {
+    let listen = format!("127.0.0.1:{port}");
+    let mut command = ServiceProcess::command(names, broker, &[], extra.iter().copied());
+    command
         .env("SILKROUTE__KAFKA__INSTANCE_ID", instance)
-        .env("SILKROUTE__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .env("SILKROUTE__HTTP__LISTEN", listen)
         .env("SILKROUTE__PROCESSING__BATCH_MAX_MESSAGES", "500")
         // A SIGKILLed member holds its partitions until its session expires.
-        .env("SILKROUTE__KAFKA__SESSION_TIMEOUT_MS", "6000")
-        .stdout(Stdio::null())
-        .stderr(log_file(names))
-        .spawn()
-        .map(Instance)
-        .unwrap()
-}
-
-/// A service process that is SIGKILLed when dropped, so that a failing test (a panic between
-/// spawn and stop) leaves no instance running against the broker.
-struct Instance(Child);
-
-impl std::ops::Deref for Instance {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Instance {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// The service's log, kept for a failing run: target/faults-GROUP.log.
-fn log_file(names: &Names) -> Stdio {
-    let path = format!(
+        .env("SILKROUTE__KAFKA__SESSION_TIMEOUT_MS", "6000");
+    // Kept for a failing run: target/faults-GROUP.log.
+    let log = format!(
         "{}/target/faults-{}.log",
         env!("CARGO_MANIFEST_DIR"),
         names.group
     );
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    Stdio::from(file)
+    ServiceProcess::spawn(command, log)
 }
 
 /// After a broker restart its partitions come back one by one: until each has a leader a
@@ -245,8 +205,7 @@ async fn the_service_killed_three_times_during_a_backfill_still_ends_with_the_ri
     for (round, after_ms) in [4000u64, 6500, 9000].into_iter().enumerate() {
         let mut child = spawn(&names, &broker, port, "a");
         tokio::time::sleep(Duration::from_millis(after_ms)).await;
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.kill(); // SIGKILL
         println!("kill {} after {after_ms} ms", round + 1);
     }
     let mut child = spawn(&names, &broker, port, "a");
@@ -255,8 +214,7 @@ async fn the_service_killed_three_times_during_a_backfill_still_ends_with_the_ri
         assert!(Instant::now() < deadline, "never caught up after the kills");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    unsafe { kill(child.id() as i32, 15) };
-    assert!(child.wait().unwrap().success());
+    assert!(child.stop().success());
     check_outcome(&broker, &names, &lines, poison, "SIGKILL x3");
 }
 
@@ -290,14 +248,10 @@ async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
             Instant::now() < deadline,
             "never caught up after the broker restart"
         );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the service died with the broker"
-        );
+        assert!(child.is_running(), "the service died with the broker");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    unsafe { kill(child.id() as i32, 15) };
-    assert!(child.wait().unwrap().success());
+    assert!(child.stop().success());
     check_outcome(&broker, &names, &lines, poison, "broker SIGKILL + restart");
 }
 
@@ -358,19 +312,17 @@ async fn scaling_one_to_three_to_two_during_a_backfill_gives_the_records_of_one_
     publish_unkeyed(&broker, &names, second).await;
     tokio::time::sleep(Duration::from_millis(5000)).await;
     println!("3 instances");
-    c.kill().unwrap(); // SIGKILL
-    c.wait().unwrap();
+    c.kill(); // SIGKILL
     println!("2 instances (one SIGKILLed)");
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    unsafe { kill(b.id() as i32, 15) };
-    assert!(b.wait().unwrap().success(), "graceful stop of an instance");
+    assert!(b.stop().success(), "graceful stop of an instance");
     let mut d = spawn(&names, &broker, ports[3], "d");
     println!("2 instances (one stopped gracefully, one started)");
     let deadline = Instant::now() + Duration::from_secs(240);
     while !(ready(ports[0]).await && ready(ports[3]).await && all_committed(&broker, &names)) {
         assert!(Instant::now() < deadline, "never caught up after scaling");
-        assert!(a.try_wait().unwrap().is_none(), "instance a died");
-        assert!(d.try_wait().unwrap().is_none(), "instance d died");
+        assert!(a.is_running(), "instance a died");
+        assert!(d.is_running(), "instance d died");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // Judged while both instances run: each publishes its own regions' records, the ranks
@@ -379,8 +331,7 @@ async fn scaling_one_to_three_to_two_during_a_backfill_gives_the_records_of_one_
     check_outcome(&broker, &names, &lines, poison, "scaling 1-3-2");
     check_gauges_split(&broker, &names, [ports[0], ports[3]]).await;
     for mut child in [a, d] {
-        unsafe { kill(child.id() as i32, 15) };
-        assert!(child.wait().unwrap().success());
+        assert!(child.stop().success());
     }
 }
 
@@ -555,14 +506,13 @@ async fn a_throttled_broker_slows_the_service_without_growing_its_memory_or_losi
     let mut peak = 0u64;
     while !(ready(port).await && all_committed(&broker, &names)) {
         assert!(Instant::now() < deadline, "never caught up under the quota");
-        assert!(child.try_wait().unwrap().is_none(), "the service died");
+        assert!(child.is_running(), "the service died");
         peak = peak.max(rss(child.id()));
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let assigned = metric(port, r#"silkroute_rebalances_total{event="assign"}"#).await;
     let elapsed = started.elapsed();
-    unsafe { kill(child.id() as i32, 15) };
-    assert!(child.wait().unwrap().success());
+    assert!(child.stop().success());
     check_outcome(&broker, &names, &lines, poison, "throttled broker");
     println!(
         "throttled broker: caught up in {:.1} s, peak RSS {} MiB, group assignments {:?}",
@@ -582,8 +532,4 @@ async fn a_throttled_broker_slows_the_service_without_growing_its_memory_or_losi
         Some(1.0),
         "one assignment: never kicked out of the group"
     );
-}
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
 }

@@ -13,8 +13,6 @@ mod common;
 
 use std::ffi::{c_char, CStr, CString};
 use std::fmt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -283,88 +281,8 @@ fn change_acls(broker: &Broker, acls: &[Acl], grant: bool) {
 // ---------------------------------------------------------------------------------------------
 // the service as a subprocess
 
-/// A service process, SIGKILLed when dropped; its stderr goes to `log`.
-struct Instance {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Instance {
-    /// The log so far, without terminal colour codes.
-    fn log_text(&self) -> String {
-        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut out = String::with_capacity(raw.len());
-        let mut chars = raw.chars();
-        while let Some(c) = chars.next() {
-            if c == '\u{1b}' {
-                // CSI: ESC [ parameters final-byte
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-
-    fn log_lines(&self) -> usize {
-        self.log_text().lines().count()
-    }
-
-    /// The HTTP address, from the "HTTP listening." line (the service listens on port 0).
-    async fn http(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(addr) = self
-                .log_text()
-                .lines()
-                .filter(|l| l.contains("HTTP listening"))
-                .find_map(|l| l.split("address=").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-            {
-                return format!("http://{addr}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no HTTP address in {}",
-                self.log.display()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGTERM, and the exit status within 60 s.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        unsafe { kill(self.child.id() as i32, 15) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit 60 s after SIGTERM");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
 /// The service as User:silkroute over SASL_SSL, with `password` and these settings.
-fn spawn(s: &Secure, names: &Names, password: &str, extra: &[(&str, &str)]) -> Instance {
+fn spawn(s: &Secure, names: &Names, password: &str, extra: &[(&str, &str)]) -> ServiceProcess {
     let target = format!("{}/target", env!("CARGO_MANIFEST_DIR"));
     let config = format!("{target}/secure-{}.toml", names.group);
     std::fs::write(
@@ -375,23 +293,17 @@ fn spawn(s: &Secure, names: &Names, password: &str, extra: &[(&str, &str)]) -> I
         ),
     )
     .unwrap();
-    let log = PathBuf::from(format!("{target}/secure-{}.log", names.group));
-    let file = std::fs::File::create(&log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_silkroute"))
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .envs(names.env(&s.broker))
+    let log = format!("{target}/secure-{}.log", names.group);
+    // Truncated: a test reads this log and counts its lines.
+    std::fs::File::create(&log).unwrap();
+    let mut command = ServiceProcess::command(names, &s.broker, &["--config", &config], []);
+    command
         .env("SILKROUTE__KAFKA__SASL_USERNAME", "silkroute")
         .env("SILKROUTE__KAFKA__SASL_PASSWORD", password)
         .env("SILKROUTE__KAFKA__INSTANCE_ID", "a")
         .env("SILKROUTE__KAFKA__SESSION_TIMEOUT_MS", "6000")
-        .envs(extra.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(file))
-        .spawn()
-        .unwrap();
-    Instance { child, log }
+        .envs(extra.iter().copied());
+    ServiceProcess::spawn(command, log)
 }
 
 async fn get(url: &str) -> Option<(u16, String)> {
@@ -448,7 +360,7 @@ fn finished(s: &Secure, names: &Names, lines: &[String], exactly_once: bool) -> 
 /// Waits until the instance is ready and `finished` holds; the last reason it did not.
 async fn until_finished(
     s: &Secure,
-    inst: &Instance,
+    inst: &ServiceProcess,
     names: &Names,
     lines: &[String],
     exactly_once: bool,
@@ -470,12 +382,12 @@ async fn until_finished(
 }
 
 /// The password shows nowhere: not in the log, not in `texts` (metrics, error output).
-fn assert_secret_kept(password: &str, inst: &Instance, texts: &[&str]) {
+fn assert_secret_kept(password: &str, inst: &ServiceProcess, texts: &[&str]) {
     let log = inst.log_text();
     assert!(
         !log.contains(password),
         "the password is in the log {}",
-        inst.log.display()
+        inst.log_path().display()
     );
     for t in texts {
         assert!(!t.contains(password), "the password is in: {t}");
@@ -507,7 +419,7 @@ async fn end_to_end(guarantee: &str) {
     let base = inst.http().await;
     let metrics = get(&format!("{base}/metrics")).await.unwrap().1;
     let log = inst.log_text();
-    result.unwrap_or_else(|e| panic!("{guarantee}: {e} (log {})", inst.log.display()));
+    result.unwrap_or_else(|e| panic!("{guarantee}: {e} (log {})", inst.log_path().display()));
     assert_bulletin(&compact(&s.broker.read_all(&names.indicators)).0);
     println!(
         "{guarantee}: bulletin published with exactly these {} ACLs in {:.1} s:\n  {}",
@@ -555,7 +467,7 @@ async fn a_wrong_password_stops_the_start_with_one_line_naming_authentication() 
         let started = Instant::now();
         let mut inst = spawn(&s, &names, &wrong, &[("RUST_LOG", rust_log)]);
         let status = loop {
-            if let Some(status) = inst.child.try_wait().unwrap() {
+            if let Some(status) = inst.exited() {
                 break status;
             }
             assert!(
@@ -569,7 +481,7 @@ async fn a_wrong_password_stops_the_start_with_one_line_naming_authentication() 
         assert!(
             !log.contains(&wrong) && !log.contains(&s.password),
             "RUST_LOG={rust_log}: the password is in the output {}",
-            inst.log.display()
+            inst.log_path().display()
         );
         if rust_log == "info" {
             let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -596,7 +508,7 @@ struct Case {
     create: bool,
     names: Names,
     lines: Vec<String>,
-    inst: Instance,
+    inst: ServiceProcess,
     failures: Vec<String>,
 }
 
@@ -728,7 +640,7 @@ async fn each_missing_acl_is_named_and_nothing_is_published_until_it_is_granted(
                 "published while missing: {published_before:?} -> {published:?}"
             ));
         }
-        if let Ok(Some(status)) = c.inst.child.try_wait() {
+        if let Some(status) = c.inst.exited() {
             c.failures.push(format!(
                 "exited ({status}) instead of waiting for the grant"
             ));
@@ -758,7 +670,7 @@ async fn each_missing_acl_is_named_and_nothing_is_published_until_it_is_granted(
         change_acls(&s.broker, std::slice::from_ref(&c.missing), true);
     }
     for c in &mut cases {
-        if c.inst.child.try_wait().ok().flatten().is_some() {
+        if c.inst.exited().is_some() {
             c.failures.push("not running when granted".into());
             continue;
         }
@@ -769,7 +681,7 @@ async fn each_missing_acl_is_named_and_nothing_is_published_until_it_is_granted(
     let mut passed = 0;
     let mut failed = Vec::new();
     for c in &mut cases {
-        if c.inst.child.try_wait().ok().flatten().is_none() {
+        if c.inst.exited().is_none() {
             let status = c.inst.stop();
             if !status.success() {
                 c.failures.push(format!("stop: {status}"));
@@ -791,7 +703,7 @@ async fn each_missing_acl_is_named_and_nothing_is_published_until_it_is_granted(
             println!(
                 "ACL case FAIL  missing {what}: {} (log {})",
                 c.failures.join("; "),
-                c.inst.log.display()
+                c.inst.log_path().display()
             );
         }
     }

@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 pub mod bulletin;
+pub mod process;
 #[allow(unused_imports)]
 pub use bulletin::{assert_bulletin, key_of};
+#[allow(unused_imports)]
+pub use process::ServiceProcess;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
