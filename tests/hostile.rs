@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use common::*;
 use sha2::{Digest, Sha256};
 use silkroute::event::Reason;
-use silkroute::service;
 
 /// What the contract says becomes of a message.
 #[derive(Clone, Debug, PartialEq)]
@@ -261,7 +260,8 @@ async fn every_hostile_message_ends_dead_lettered_or_applied_once_and_the_next_e
     }
     broker.produce_raw(&names.trade, &messages).await;
 
-    let handle = service::start(names.settings(&broker, &[])).await.unwrap();
+    let svc = TestService::start_on(broker, names, &[]).await;
+    let (broker, names, handle) = (&svc.broker, &svc.names, &svc.handle);
     let expected_dead = cases
         .iter()
         .filter(|c| matches!(c.expect, Expect::Dead(_)))
@@ -274,7 +274,7 @@ async fn every_hostile_message_ends_dead_lettered_or_applied_once_and_the_next_e
             .get()
     };
     eventually("every message consumed and processed", 120, || {
-        consumed() == messages.len() as u64 && processed(&handle) >= messages.len() as u64
+        consumed() == messages.len() as u64 && svc.processed() >= messages.len() as u64
     })
     .await;
     let mut records = BTreeMap::new();
@@ -434,7 +434,7 @@ async fn every_hostile_message_ends_dead_lettered_or_applied_once_and_the_next_e
         "applied + ignored + dead-lettered = consumed"
     );
     eventually("every offset committed", 30, || {
-        committed_offset(&broker, &names.group, &names.trade, 0) == messages.len() as i64
+        committed_offset(broker, &names.group, &names.trade, 0) == messages.len() as i64
     })
     .await;
     let aborts = handle
@@ -446,7 +446,7 @@ async fn every_hostile_message_ends_dead_lettered_or_applied_once_and_the_next_e
     assert_eq!(handle.metrics.restores.get(), 0, "never restored");
     println!(
         "hostile[{}]: consumed={} applied={} ignored={} dead_lettered={} rejected_total={} cases={} aborts={} restores={}",
-        guarantee(&broker),
+        guarantee(broker),
         consumed(),
         applied + good,
         ignored,
@@ -456,5 +456,5 @@ async fn every_hostile_message_ends_dead_lettered_or_applied_once_and_the_next_e
         aborts,
         handle.metrics.restores.get()
     );
-    handle.stop().await.unwrap();
+    svc.stop().await;
 }

@@ -20,7 +20,7 @@ for mode in exactly_once at_least_once; do
     echo "==> $suite ($mode)"
     if SILKROUTE_TEST_GUARANTEE=$mode cargo test --features real-broker-tests --test "$suite" \
         -- --nocapture --test-threads=1 >"$log" 2>&1; then
-      grep -E '^hostile\[|^test result:' "$log" || true
+      grep -oE 'hostile\[.*|^test result:.*' "$log" || true
     else
       failed=1
       tail -n 60 "$log"
