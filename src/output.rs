@@ -19,7 +19,6 @@ use crate::batch::{Batch, DeadLetter, HeadersOnly};
 use crate::changelog;
 use crate::config::{Guarantee, Settings};
 use crate::delivery::{Deliveries, Refused, Sent};
-
 use crate::engine::Engine;
 use crate::kafka::ServiceContext;
 use crate::metrics::Metrics;
