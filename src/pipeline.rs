@@ -201,8 +201,9 @@ impl Processor {
                         continue;
                     }
                 },
-                // Rebalances arrive inside the input stream's poll without a message: the callbacks wake the
-                // loop to act on them. The tick serves readiness when the inputs are idle.
+                // Rebalances arrive inside the input stream's poll without a message: the
+                // callbacks wake the loop to act on them. The tick serves readiness when the
+                // inputs are idle.
                 () = self.assignment.changed() => {}
                 _ = tick.tick() => {}
             }
