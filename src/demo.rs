@@ -15,7 +15,7 @@ use crate::engine::record::Record;
 use crate::event::ParseRules;
 use crate::lifecycle::State;
 use crate::query::Filter;
-use crate::{period, publish, service};
+use crate::{clock, publish, service};
 
 /// The bundled sample (a reconstruction; see data/sample/README.md).
 pub const SAMPLE: [(&str, &str); 3] = [
@@ -106,7 +106,7 @@ pub fn run(
         .enable_all()
         .build()?;
     let result = runtime.block_on(async move {
-        let rules = ParseRules { max_message_bytes: settings.limits.max_message_bytes, current_month: period::current_utc_month() };
+        let rules = ParseRules { max_message_bytes: settings.limits.max_message_bytes, current_month: clock::current_utc_month() };
         let (mut messages, mut errors) = (Vec::new(), Vec::new());
         for (name, text) in data.files() {
             publish::plan(name, text.as_bytes(), &settings, &rules, None, &mut messages, &mut errors);

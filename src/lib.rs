@@ -1,18 +1,24 @@
 //! silkroute: official trade statistics in, live indicators out.
 //!
-//! The crate is a functional core inside an imperative shell:
+//! The crate is the imperative shell around a functional core, the `silkroute-core` crate
+//! (`crates/silkroute-core`), which cannot name Kafka, tokio or the clock and is re-exported
+//! here under its own module names:
 //!
 //! - [`money`], [`period`]: exact amounts (integer fen, cents, rate millionths) and months.
 //! - [`event`]: raw message bytes → a validated [`event::Event`] or a [`event::Rejection`]
 //!   with the contract's reason code. The only place raw input is inspected.
 //! - [`engine`]: the pure indicator engine. Cells under the revision rules, and the `trade`,
 //!   `trade_leaders` and `freight` records derived from them, emitted only when changed.
+//!
+//! Built on the core, and kept in this crate because only the shell's commands use them:
+//!
 //! - [`replay`]: the offline command: JSONL files through the engine to stdout.
 //! - [`page`]: the page of one region and period, built from records and rendered as HTML
 //!   (live at `/`, offline by [`report`] as one self-contained file).
 //!
-//! The shell around it. Public: what the binary, the tests and the benchmarks call.
+//! The shell. Public: what the binary, the tests and the benchmarks call.
 //!
+//! - [`clock`]: the current month, read once per batch and passed into parsing.
 //! - [`config`]: layered settings, parsed into types once at start.
 //! - [`service`]: start-up, the lifecycle ([`lifecycle`]) and graceful shutdown.
 //! - [`http`], [`query`], [`metrics`], [`telemetry`]: probes, records and the page; questions
@@ -34,22 +40,19 @@
 
 mod batch;
 mod changelog;
+pub mod clock;
 pub mod config;
 mod delivery;
 pub mod demo;
-pub mod engine;
-pub mod event;
 pub mod http;
 mod kafka;
 #[doc(hidden)]
 pub use kafka::{consumer_config, producer_config, table_config}; // the backfill bench's same-I/O pipe
 pub mod lifecycle;
 pub mod metrics;
-pub mod money;
 mod output;
 mod ownership;
 pub mod page;
-pub mod period;
 mod pipeline;
 pub mod publish;
 pub mod query;
@@ -62,3 +65,5 @@ pub mod service;
 mod shutdown;
 pub mod telemetry;
 mod timeouts;
+
+pub use silkroute_core::{engine, event, money, period};

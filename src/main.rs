@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use silkroute::config::Settings;
 use silkroute::event::ParseRules;
-use silkroute::period;
+use silkroute::{clock, period};
 
 // jemalloc: the backfill returns memory to the OS and fragments less than glibc malloc (see
 // Cargo.toml). The program's choice, not the library's: tests and embedders keep their own.
@@ -146,7 +146,7 @@ fn main() -> ExitCode {
         Command::Replay { files } => {
             let rules = ParseRules {
                 max_message_bytes: settings.limits.max_message_bytes,
-                current_month: period::current_utc_month(),
+                current_month: clock::current_utc_month(),
             };
             silkroute::replay::run(
                 &files,
@@ -165,7 +165,7 @@ fn main() -> ExitCode {
         } => {
             let rules = ParseRules {
                 max_message_bytes: settings.limits.max_message_bytes,
-                current_month: period::current_utc_month(),
+                current_month: clock::current_utc_month(),
             };
             let choice = silkroute::page::Choice { region, period };
             let mut page = Vec::new();

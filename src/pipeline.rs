@@ -40,7 +40,7 @@ use crate::readiness::Readiness;
 use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
 use crate::shutdown::Shutdown;
 use crate::timeouts;
-use crate::{period, restore};
+use crate::{clock, restore};
 
 /// What became of a changelog event is counted by the instance that owns its records, so that
 /// a group counts each event once; its receipt time waits in `batch` for the acknowledgement.
@@ -150,7 +150,7 @@ impl Processor {
     fn rules(&self) -> ParseRules {
         ParseRules {
             max_message_bytes: self.settings.limits.max_message_bytes,
-            current_month: period::current_utc_month(),
+            current_month: clock::current_utc_month(),
         }
     }
 

@@ -107,7 +107,7 @@ pub async fn send(
 pub async fn run(settings: &Settings, files: &[impl AsRef<Path>], raw: bool) -> anyhow::Result<u8> {
     let rules = ParseRules {
         max_message_bytes: settings.limits.max_message_bytes,
-        current_month: crate::period::current_utc_month(),
+        current_month: crate::clock::current_utc_month(),
     };
     let (mut messages, mut errors) = (Vec::new(), Vec::new());
     for path in files {

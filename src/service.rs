@@ -38,7 +38,7 @@ use crate::query::{Filter, RecordQuery};
 use crate::retry::{Backoff, OperatorError};
 use crate::shutdown::{self, Shutdown, Stop};
 use crate::timeouts;
-use crate::{period, restore};
+use crate::{clock, restore};
 
 pub struct ServiceHandle {
     pub lifecycle: Arc<Lifecycle>,
@@ -324,7 +324,7 @@ async fn run_session(
     }
     let rules = ParseRules {
         max_message_bytes: settings.limits.max_message_bytes,
-        current_month: period::current_utc_month(),
+        current_month: clock::current_utc_month(),
     };
     let started = std::time::Instant::now();
     let (table, ends) =

@@ -11,9 +11,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use silkroute::clock;
 use silkroute::engine::EngineSettings;
 use silkroute::event::ParseRules;
-use silkroute::period;
 use silkroute::replay::{self, Tally};
 
 #[path = "common/bulletin.rs"]
@@ -76,7 +76,7 @@ fn replayed_set(set: Set) -> &'static Replayed {
     once.get_or_init(|| {
         let rules = ParseRules {
             max_message_bytes: 1_048_576,
-            current_month: period::current_utc_month(),
+            current_month: clock::current_utc_month(),
         };
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let tally = replay::run(

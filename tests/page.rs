@@ -9,13 +9,14 @@ use std::sync::{Arc, OnceLock};
 use axum::http::StatusCode;
 use tokio::sync::mpsc;
 
+use silkroute::clock;
 use silkroute::engine::{Engine, EngineSettings};
 use silkroute::event::{self, ParseRules};
 use silkroute::http::{self, AppState};
 use silkroute::lifecycle::Lifecycle;
 use silkroute::metrics::Metrics;
 use silkroute::page::Choice;
-use silkroute::period::{self, Period};
+use silkroute::period::Period;
 use silkroute::query::RecordQuery;
 use silkroute::{replay, report};
 
@@ -33,7 +34,7 @@ fn sample_files() -> Vec<PathBuf> {
 fn rules() -> ParseRules {
     ParseRules {
         max_message_bytes: 1_048_576,
-        current_month: period::current_utc_month(),
+        current_month: clock::current_utc_month(),
     }
 }
 

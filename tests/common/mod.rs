@@ -530,7 +530,7 @@ fn keyed_record(key: &str, record: &[u8]) -> Vec<u8> {
 fn parse_rules() -> silkroute::event::ParseRules {
     silkroute::event::ParseRules {
         max_message_bytes: 1 << 20,
-        current_month: silkroute::period::current_utc_month(),
+        current_month: silkroute::clock::current_utc_month(),
     }
 }
 

@@ -107,13 +107,9 @@ impl Serialize for Period {
     }
 }
 
-/// The current UTC month, for the shell to pass into parsing (the engine has no clock).
-pub fn current_utc_month() -> Period {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
+/// The month (UTC) holding a moment given as whole days since 1970-01-01: the shell reads
+/// the clock and passes the current month into parsing, since the core has no clock.
+pub fn of_unix_days(days: i64) -> Period {
     // Howard Hinnant's days-to-civil algorithm.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -129,6 +125,20 @@ pub fn current_utc_month() -> Period {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_count_falls_in_its_calendar_month_across_leap_days_and_year_ends() {
+        // Day numbers from Python's datetime: (date - date(1970, 1, 1)).days.
+        for (days, month) in [
+            (0, "1970-01"),
+            (11_016, "2000-02"), // 2000-02-29, a leap day of a century year
+            (19_722, "2023-12"), // 2023-12-31
+            (19_782, "2024-02"), // 2024-02-29
+            (19_783, "2024-03"), // 2024-03-01
+        ] {
+            assert_eq!(of_unix_days(days).to_string(), month, "day {days}");
+        }
+    }
 
     #[test]
     fn periods_round_trip_through_text() {
