@@ -25,6 +25,7 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
+use crate::blocking::Blocking;
 use crate::config::Settings;
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, Basis, Event, ParseRules};
@@ -130,6 +131,7 @@ impl Table {
     /// Opens the reader at the changelog's start; also returns the end offsets as of opening,
     /// up to which a restore reads (see [`Table::catch_up`]).
     pub fn open(
+        b: &Blocking,
         settings: &Settings,
         partitions: i32,
         rules: ParseRules,
@@ -143,6 +145,7 @@ impl Table {
         // after librdkafka's retry interval, which held every restore back by 500 ms. Asking
         // first also connects the client.
         let marks = kafka::watermarks(
+            b,
             &consumer,
             &[(topic.clone(), partitions)],
             timeouts::WATERMARKS,
@@ -166,8 +169,9 @@ impl Table {
     }
 
     /// The end offset of every partition now, asked within `within`.
-    pub fn ends(&self, within: Duration) -> anyhow::Result<Vec<(i32, i64)>> {
+    pub fn ends(&self, b: &Blocking, within: Duration) -> anyhow::Result<Vec<(i32, i64)>> {
         let marks = kafka::watermarks(
+            b,
             &self.consumer,
             &[(self.topic.clone(), self.partitions)],
             within,

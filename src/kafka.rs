@@ -16,6 +16,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaErrorCode;
 use tracing::{debug, info, warn};
 
+use crate::blocking::{self, Blocking};
 use crate::config::{Guarantee, Settings};
 use crate::metrics::{Metrics, Rebalanced};
 use crate::ownership::SharedAssignment;
@@ -86,7 +87,7 @@ pub async fn check_credentials(settings: &Settings) -> anyhow::Result<()> {
     let probe: BaseProducer<Probe> = base_config(settings)
         .create_with_context(Probe::default())
         .context("creating a Kafka client")?;
-    let refused = tokio::task::spawn_blocking(move || {
+    let refused = blocking::on_pool(move |_| {
         let started = std::time::Instant::now();
         while started.elapsed() < timeouts::CREDENTIAL_CHECK {
             let answered = probe
@@ -102,7 +103,7 @@ pub async fn check_credentials(settings: &Settings) -> anyhow::Result<()> {
         None
     })
     .await
-    .context("the start-up check panicked")?;
+    .context("the start-up credential check")?;
     match refused {
         None => Ok(()),
         Some(reason) => anyhow::bail!(
@@ -478,9 +479,8 @@ pub async fn wait_for_topics(
         let mut missing = Vec::new();
         let mut refused = None;
         for topic in topics {
-            let md = tokio::task::block_in_place(|| {
-                client.fetch_metadata(Some(topic), timeouts::TOPIC_METADATA)
-            });
+            let md =
+                blocking::run(|_| client.fetch_metadata(Some(topic), timeouts::TOPIC_METADATA));
             match md {
                 Ok(md) => match md.topics().first() {
                     Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
@@ -539,6 +539,7 @@ pub async fn wait_for_topics(
 
 /// Low and high watermarks of every partition, all within `within`.
 pub fn watermarks<C: Consumer<X>, X: ConsumerContext>(
+    b: &Blocking,
     client: &C,
     topics: &[(String, i32)],
     within: Duration,
@@ -560,7 +561,7 @@ pub fn watermarks<C: Consumer<X>, X: ConsumerContext>(
                     Err(e) if left > timeouts::LEADER_WAIT => {
                         attempt += 1;
                         debug!(error = %e, topic = %topic, partition = p, attempt, "End offsets not available yet; retrying.");
-                        std::thread::sleep(timeouts::LEADER_WAIT);
+                        b.sleep(timeouts::LEADER_WAIT);
                     }
                     Err(e) => {
                         return Err(e)

@@ -36,9 +36,11 @@
 //!   `readiness`: when an instance turns ready.
 //! - `kafka`: client settings, topic creation, lag and rebalance metrics.
 //! - `retry`: backoff, and the failures only an operator can cure.
-//! - `shutdown`: the one stop signal; `timeouts`: every fixed wait, named.
+//! - `shutdown`: the one stop signal; `timeouts`: every fixed wait, named; `blocking`: the
+//!   one door from async code to blocking Kafka calls and sleeps.
 
 mod batch;
+mod blocking;
 mod changelog;
 pub mod clock;
 pub mod config;

@@ -1,8 +1,8 @@
 //! Everything one batch sends, and its commit: changelog records, dead letters, the
 //! engine's changed indicator records this instance owns, and the batch's input offsets, in
 //! one Kafka transaction under `exactly_once`, or offsets stored only after Kafka
-//! acknowledged everything under `at_least_once`. Blocking throughout: the pipeline calls it
-//! through `block_in_place`.
+//! acknowledged everything under `at_least_once`. Blocking throughout: each entry takes a
+//! [`Blocking`], so the pipeline calls it through [`crate::blocking::run`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
 use crate::batch::{Batch, DeadLetter, HeadersOnly};
+use crate::blocking::Blocking;
 use crate::changelog;
 use crate::config::{Guarantee, Settings};
 use crate::delivery::{Deliveries, Refused, Sent};
@@ -103,18 +104,18 @@ impl Output {
 
     /// Sends the batch's changelog records and dead letters and, unless the takeover publishes
     /// them, this instance's changed indicator records (streamed from the engine's flush), and commits
-    /// the batch's input offsets with them. Returns the indicator records sent. Blocks: called
-    /// through `block_in_place`.
+    /// the batch's input offsets with them. Returns the indicator records sent.
     pub fn commit(
         &mut self,
+        b: &Blocking,
         consumer: &StreamConsumer<ServiceContext>,
         batch: &Batch,
         indicators: Indicators<'_>,
     ) -> anyhow::Result<usize> {
         if self.exactly_once() {
-            return self.in_transaction(consumer, batch, indicators);
+            return self.in_transaction(b, consumer, batch, indicators);
         }
-        let sent = self.publish(batch, indicators)?;
+        let sent = self.publish(b, batch, indicators)?;
         for t in &batch.offsets {
             if let Err(e) = consumer.store_offset(&t.topic, t.partition, t.offset) {
                 // The partition moved to another member, which will process it from the last
@@ -131,6 +132,7 @@ impl Output {
     /// last committed transaction (abort and rewind).
     fn in_transaction(
         &mut self,
+        b: &Blocking,
         consumer: &StreamConsumer<ServiceContext>,
         batch: &Batch,
         indicators: Indicators<'_>,
@@ -141,7 +143,7 @@ impl Output {
             self.producer
                 .begin_transaction()
                 .context("beginning a transaction")?;
-            let sent = self.publish(batch, indicators)?;
+            let sent = self.publish(b, batch, indicators)?;
             if !batch.offsets.is_empty() {
                 let mut tpl = TopicPartitionList::new();
                 for t in &batch.offsets {
@@ -161,7 +163,7 @@ impl Output {
             while self.producer.in_flight_count() > 0
                 && settle.elapsed() < timeouts::IN_FLIGHT_SETTLE
             {
-                std::thread::sleep(timeouts::IN_FLIGHT_SPIN);
+                b.sleep(timeouts::IN_FLIGHT_SPIN);
             }
             self.producer
                 .commit_transaction(timeout)
@@ -194,7 +196,12 @@ impl Output {
     /// publishes them, the engine's changed records this instance owns, and waits until Kafka
     /// acknowledged every one, in both modes. At least once, refused ones are sent again a few
     /// times; exactly once, a refusal fails the batch (and its transaction aborts).
-    fn publish(&mut self, batch: &Batch, indicators: Indicators<'_>) -> anyhow::Result<usize> {
+    fn publish(
+        &mut self,
+        b: &Blocking,
+        batch: &Batch,
+        indicators: Indicators<'_>,
+    ) -> anyhow::Result<usize> {
         let Output {
             producer,
             metrics,
@@ -205,6 +212,7 @@ impl Output {
         let session = changelog::session_header(self.session);
         for f in &batch.forwards {
             send(
+                b,
                 producer,
                 BaseRecord::with_opaque_to(changelog, Sent::Changelog.tag())
                     .headers(session.clone())
@@ -215,7 +223,7 @@ impl Output {
             )?;
         }
         for d in &batch.dead {
-            let sent = send(producer, dead_letter(&topics.dead_letter, d, batch));
+            let sent = send(b, producer, dead_letter(&topics.dead_letter, d, batch));
             if let Err(e) = sent {
                 if e.cause() == Some(Cause::RecordTooLarge)
                     && d.value.as_ref().is_some_and(|v| !v.is_empty())
@@ -242,6 +250,7 @@ impl Output {
                     }
                     let tag = Sent::Indicator(record.kind()).tag();
                     send(
+                        b,
                         producer,
                         BaseRecord::with_opaque_to(topic, tag)
                             .key(key)
@@ -285,9 +294,9 @@ impl Output {
                 attempt,
                 "Kafka refused records; sending them again."
             );
-            std::thread::sleep(timeouts::RESEND_PAUSE * attempt);
+            b.sleep(timeouts::RESEND_PAUSE * attempt);
             for r in &refused {
-                send(&self.producer, r.record())?;
+                send(b, &self.producer, r.record())?;
             }
         }
         Ok(sent)
@@ -308,7 +317,12 @@ impl Output {
 
     /// After the last batch (a stop, or a failure before restoring): what the producer still
     /// holds is flushed within `budget`, and at least once the stored offsets are committed.
-    pub fn wind_down(&self, consumer: &StreamConsumer<ServiceContext>, budget: Duration) {
+    pub fn wind_down(
+        &self,
+        _: &Blocking,
+        consumer: &StreamConsumer<ServiceContext>,
+        budget: Duration,
+    ) {
         if let Err(e) = self.producer.flush(budget) {
             tracing::error!(error = %e, "Producer flush failed.");
         }
@@ -360,6 +374,7 @@ impl From<Unsent> for anyhow::Error {
 /// Enqueues one record, waiting while librdkafka's local queue is full (its delivery reports
 /// are served by the producer's own thread meanwhile).
 fn send<K, P>(
+    b: &Blocking,
     producer: &OutputProducer,
     mut record: BaseRecord<'_, K, P, usize>,
 ) -> Result<(), Unsent>
@@ -375,7 +390,7 @@ where
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 producer.context().unsent();
                 record = r;
-                std::thread::sleep(timeouts::QUEUE_FULL_PAUSE);
+                b.sleep(timeouts::QUEUE_FULL_PAUSE);
             }
             Err((error, r)) => {
                 producer.context().unsent();

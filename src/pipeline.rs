@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::batch::{cut, now_ms, one_line, Batch, DeadLetter, Forward, HeadersOnly, Taken};
+use crate::blocking::{self, Blocking};
 use crate::changelog::{self, Table};
 use crate::config::Settings;
 use crate::engine::{Engine, Outcome};
@@ -63,6 +64,16 @@ fn note_cell(
             .events_ignored
             .with_label_values(&["duplicate"])
             .inc(),
+    }
+}
+
+/// The latency of each event of a committed batch, from receipt to now.
+fn observe_processed(metrics: &Metrics, batch: &Batch) {
+    let acked = now_ms();
+    for ms in &batch.received_ms {
+        metrics
+            .processing_duration
+            .observe((acked - ms).max(0) as f64 / 1000.0);
     }
 }
 
@@ -446,7 +457,7 @@ impl Processor {
         // 3. Changelog forwards, dead letters, indicator records and input offsets: sent,
         //    acknowledged and committed together (one transaction exactly once).
         let output = &mut self.output;
-        let sent = tokio::task::block_in_place(|| output.commit(consumer, &batch, indicators))?;
+        let sent = blocking::run(|b| output.commit(b, consumer, &batch, indicators))?;
         // 4. Progress, for the no-progress alarm and the spacing of error log lines.
         if !batch.offsets.is_empty() {
             self.metrics.progressed();
@@ -464,12 +475,12 @@ impl Processor {
             self.take_over(consumer, table, &gained).await?;
         }
         // 6. Only now are the batch's records published: their latency is observed.
-        self.observe_processed(&batch);
+        observe_processed(&self.metrics, &batch);
         self.metrics.state_cells.set(self.engine.cells() as i64);
         // 7. Ready once caught up.
         let (readiness, lifecycle, cells) =
             (&mut self.readiness, &self.lifecycle, self.engine.cells());
-        tokio::task::block_in_place(|| readiness.check(lifecycle, consumer, table, cells))
+        blocking::run(|b| readiness.check(b, lifecycle, consumer, table, cells))
     }
 
     /// Applies the changelog up to its current end; the batch holds what became of the
@@ -479,7 +490,7 @@ impl Processor {
         table: &Table,
         within: Duration,
     ) -> anyhow::Result<Batch> {
-        let ends = tokio::task::block_in_place(|| table.ends(within))?;
+        let ends = blocking::run(|b| table.ends(b, within))?;
         let mut batch = Batch::default();
         let (owned, metrics) = (&self.owned, &self.metrics);
         table
@@ -488,15 +499,6 @@ impl Processor {
             })
             .await?;
         Ok(batch)
-    }
-
-    fn observe_processed(&self, batch: &Batch) {
-        let acked = now_ms();
-        for ms in &batch.received_ms {
-            self.metrics
-                .processing_duration
-                .observe((acked - ms).max(0) as f64 / 1000.0);
-        }
     }
 
     /// Partitions were assigned to this instance: read the changelog to its end, learn what
@@ -513,29 +515,36 @@ impl Processor {
             .read_changelog_to_end(table, timeouts::WATERMARKS)
             .await?;
         let changelog_ms = started.elapsed().as_millis() as u64;
-        let (metrics, settings, prefetch) = (&self.metrics, &self.settings, self.prefetch.take());
-        let held = tokio::task::block_in_place(|| match prefetch {
-            Some(prefetch) => prefetch.finish(settings, metrics),
-            None => restore::read_whole(settings, metrics),
+        // The rest blocks throughout: what Kafka holds, the commit of what differs from it,
+        // and (not yet ready) the gained partitions' end offsets, in one crossing.
+        let Processor {
+            settings,
+            metrics,
+            engine,
+            output,
+            owned,
+            lifecycle,
+            readiness,
+            prefetch,
+            ..
+        } = self;
+        let (keys, republished, read_ms) = blocking::run(|b| {
+            let held = match prefetch.take() {
+                Some(prefetch) => prefetch.finish(b, settings, metrics),
+                None => restore::read_whole(b, settings, metrics),
+            }?;
+            let read_ms = started.elapsed().as_millis() as u64 - changelog_ms;
+            let published = held.into_published();
+            let keys = published.len();
+            engine.reconcile_against(published);
+            let republished =
+                output.commit(b, consumer, &batch, Indicators::Changed { engine, owned })?;
+            observe_processed(metrics, &batch);
+            if lifecycle.state() != State::Ready {
+                readiness.add_targets(b, table, gained)?;
+            }
+            anyhow::Ok((keys, republished, read_ms))
         })?;
-        let read_ms = started.elapsed().as_millis() as u64 - changelog_ms;
-        let published = held.into_published();
-        let keys = published.len();
-        self.engine.reconcile_against(published);
-        let republished = tokio::task::block_in_place(|| {
-            self.output.commit(
-                consumer,
-                &batch,
-                Indicators::Changed {
-                    engine: &mut self.engine,
-                    owned: &self.owned,
-                },
-            )
-        })?;
-        self.observe_processed(&batch);
-        if self.lifecycle.state() != State::Ready {
-            tokio::task::block_in_place(|| self.readiness.add_targets(table, gained))?;
-        }
         info!(
             partitions = gained.len(),
             published_keys = keys,
@@ -550,8 +559,13 @@ impl Processor {
 
     /// After the last batch (a stop, or a failure before restoring): what the producer still
     /// holds is flushed within `budget`, and at least once the stored offsets are committed.
-    pub fn wind_down(&self, consumer: &StreamConsumer<ServiceContext>, budget: Duration) {
-        self.output.wind_down(consumer, budget);
+    pub fn wind_down(
+        &self,
+        b: &Blocking,
+        consumer: &StreamConsumer<ServiceContext>,
+        budget: Duration,
+    ) {
+        self.output.wind_down(b, consumer, budget);
     }
 
     /// Whether the session ended on an aborted transaction (abort and rewind).

@@ -10,6 +10,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::info;
 
+use crate::blocking::Blocking;
 use crate::changelog::Table;
 use crate::kafka::ServiceContext;
 use crate::lifecycle::{Lifecycle, State};
@@ -42,7 +43,12 @@ impl Readiness {
     /// fetch.wait.max.ms (500 ms) once its partitions are read to the end, and a query sent on
     /// that connection is answered after it, which made 13 partitions' end offsets take 6 s
     /// of a restarted instance's time to ready (issue 17). The reader's fetches wait 10 ms.
-    pub fn add_targets(&mut self, table: &Table, gained: &[(String, i32)]) -> anyhow::Result<()> {
+    pub fn add_targets(
+        &mut self,
+        _: &Blocking,
+        table: &Table,
+        gained: &[(String, i32)],
+    ) -> anyhow::Result<()> {
         let reader = &table.consumer;
         let mut tpl = TopicPartitionList::new();
         for (t, p) in gained {
@@ -67,9 +73,10 @@ impl Readiness {
     }
 
     /// Turns `lifecycle` ready when everything is reached. Blocks on the changelog's end
-    /// offsets once: called through `block_in_place`.
+    /// offsets once.
     pub fn check(
         &mut self,
+        b: &Blocking,
         lifecycle: &Lifecycle,
         consumer: &StreamConsumer<ServiceContext>,
         table: &Table,
@@ -94,7 +101,7 @@ impl Readiness {
             }
         }
         if self.ready_at.is_none() {
-            self.ready_at = Some(table.ends(timeouts::WATERMARKS)?);
+            self.ready_at = Some(table.ends(b, timeouts::WATERMARKS)?);
         }
         if self
             .ready_at

@@ -13,6 +13,7 @@ use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
+use crate::blocking::Blocking;
 use crate::config::Settings;
 use crate::engine::record::Published;
 use crate::kafka::{self, ReaderContext};
@@ -23,6 +24,7 @@ use crate::timeouts;
 /// Reads `ranges` (topic, partition, from, to-exclusive) with `reader` and hands each message
 /// to `each`.
 fn read_ranges(
+    b: &Blocking,
     reader: &Reader,
     ranges: &[(String, i32, i64, i64)],
     what: &str,
@@ -90,7 +92,7 @@ fn read_ranges(
                     return Err(anyhow::Error::new(e).context(op));
                 }
                 errors.warn("Error while restoring", &e);
-                std::thread::sleep(ERROR_PAUSE);
+                b.sleep(ERROR_PAUSE);
             }
         }
         if last_log.elapsed() > timeouts::PROGRESS_LOG {
@@ -147,7 +149,10 @@ impl Prefetch {
         let cancelled = cancel.clone();
         let thread = std::thread::Builder::new()
             .name("indicators-read".into())
-            .spawn(move || published(&settings, &metrics, Held::default(), &cancelled))
+            .spawn(move || {
+                let b = Blocking::own_thread();
+                published(&b, &settings, &metrics, Held::default(), &cancelled)
+            })
             .context("starting the thread that reads the indicators topic")?;
         Ok(Prefetch {
             thread: Some(thread),
@@ -156,12 +161,17 @@ impl Prefetch {
     }
 
     /// Waits for the read (blocking) and brings it up to the topic's current end.
-    pub fn finish(mut self, settings: &Settings, metrics: &Metrics) -> anyhow::Result<Held> {
+    pub fn finish(
+        mut self,
+        b: &Blocking,
+        settings: &Settings,
+        metrics: &Metrics,
+    ) -> anyhow::Result<Held> {
         let thread = self.thread.take().expect("a prefetch is finished once");
         let held = thread
             .join()
             .map_err(|_| anyhow::anyhow!("the thread reading the indicators topic panicked"))??;
-        published(settings, metrics, held, &self.cancel)
+        published(b, settings, metrics, held, &self.cancel)
     }
 }
 
@@ -172,14 +182,21 @@ impl Drop for Prefetch {
 }
 
 /// The indicators topic read whole, now, on the caller's thread (a takeover after the first).
-pub fn read_whole(settings: &Settings, metrics: &Metrics) -> anyhow::Result<Held> {
-    published(settings, metrics, Held::default(), &AtomicBool::new(false))
+pub fn read_whole(b: &Blocking, settings: &Settings, metrics: &Metrics) -> anyhow::Result<Held> {
+    published(
+        b,
+        settings,
+        metrics,
+        Held::default(),
+        &AtomicBool::new(false),
+    )
 }
 
 /// Fingerprints of the records on the indicators topic, last value per key (read_committed,
 /// to the end offsets as of the call): `since` plus what was published after it.
 /// `cancel` ends the read early, with an error.
 pub fn published(
+    b: &Blocking,
     settings: &Settings,
     metrics: &Metrics,
     mut since: Held,
@@ -221,6 +238,7 @@ pub fn published(
         return Ok(Held::default());
     }
     let mut ranges = kafka::watermarks(
+        b,
         &client,
         &[(topic.clone(), partitions)],
         timeouts::WATERMARKS,
@@ -243,7 +261,7 @@ pub fn published(
     };
     // The client that read the metadata and end offsets reads the records too.
     let published = &mut held.published;
-    let read = read_ranges(&client, &ranges, "indicators", cancel, |key, value| {
+    let read = read_ranges(b, &client, &ranges, "indicators", cancel, |key, value| {
         published.read(key, value)
     })?;
     held.ends = ranges.iter().map(|r| (r.1, r.3)).collect();
@@ -319,7 +337,8 @@ mod tests {
         let (metrics, never) = (Metrics::new(), AtomicBool::new(false));
         let read = |m: &Metrics| m.restore_records.with_label_values(&["indicators"]).get();
 
-        let first = published(&settings, &metrics, Held::default(), &never).expect("read");
+        let b = Blocking::own_thread();
+        let first = published(&b, &settings, &metrics, Held::default(), &never).expect("read");
         assert_eq!(first.published.len(), 2);
         assert_eq!(read(&metrics), 2);
 
@@ -328,13 +347,13 @@ mod tests {
             &producer,
             &[(0, "a", Some("3")), (1, "b", None), (1, "c", Some("4"))],
         );
-        let topped = published(&settings, &metrics, first, &never).expect("top-up");
+        let topped = published(&b, &settings, &metrics, first, &never).expect("top-up");
         assert_eq!(read(&metrics), 2 + 3, "only the three new records are read");
         assert_eq!(topped.published.get("a"), Some(fingerprint(b"3")));
         assert_eq!(topped.published.get("b"), None);
         assert_eq!(topped.published.get("c"), Some(fingerprint(b"4")));
 
-        let whole = published(&settings, &metrics, Held::default(), &never).expect("read");
+        let whole = published(&b, &settings, &metrics, Held::default(), &never).expect("read");
         assert_eq!(whole.published.len(), topped.published.len());
         for key in ["a", "b", "c"] {
             assert_eq!(whole.published.get(key), topped.published.get(key), "{key}");
@@ -346,7 +365,8 @@ mod tests {
         let (_cluster, settings, producer) = held_topic(1);
         send(&producer, &[(0, "a", Some("1"))]);
         let cancelled = AtomicBool::new(true);
-        let e = published(&settings, &Metrics::new(), Held::default(), &cancelled)
+        let b = Blocking::own_thread();
+        let e = published(&b, &settings, &Metrics::new(), Held::default(), &cancelled)
             .err()
             .expect("a cancelled read fails");
         assert!(e.to_string().contains("cancelled"), "{e}");

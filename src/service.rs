@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
 use crate::batch::HeadersOnly;
+use crate::blocking;
 use crate::changelog::Table;
 use crate::config::Settings;
 use crate::delivery::Deliveries;
@@ -317,18 +318,23 @@ async fn run_session(
     let producer: OutputProducer = kafka::producer_config(&settings)
         .create_with_context(Deliveries::new(&metrics))
         .context("creating the Kafka producer")?;
-    if settings.processing.guarantee == crate::config::Guarantee::ExactlyOnce {
-        tokio::task::block_in_place(|| producer.init_transactions(timeouts::KAFKA_REQUEST))
-            .context("initialising Kafka transactions (processing.guarantee = exactly_once)")?;
-        info!("Transactions initialised; processing exactly once.");
-    }
     let rules = ParseRules {
         max_message_bytes: settings.limits.max_message_bytes,
         current_month: clock::current_utc_month(),
     };
-    let started = std::time::Instant::now();
-    let (table, ends) =
-        tokio::task::block_in_place(|| Table::open(&settings, changelog_partitions, rules))?;
+    let exactly_once = settings.processing.guarantee == crate::config::Guarantee::ExactlyOnce;
+    let (table, ends, started) = blocking::run(|b| {
+        if exactly_once {
+            producer
+                .init_transactions(timeouts::KAFKA_REQUEST)
+                .context("initialising Kafka transactions (processing.guarantee = exactly_once)")?;
+            info!("Transactions initialised; processing exactly once.");
+        }
+        // The restore's reported time starts with the changelog's reader.
+        let started = std::time::Instant::now();
+        let (table, ends) = Table::open(b, &settings, changelog_partitions, rules)?;
+        anyhow::Ok((table, ends, started))
+    })?;
     let prefetch = restore::Prefetch::start(&settings, &metrics)?;
     let restored = table.restore(&mut engine, &ends, &metrics).await?;
     // What these cells derive was published already, or is compared with what Kafka holds
@@ -371,7 +377,7 @@ async fn run_session(
     // The drain took at most half of shutdown.timeout_ms; the flush gets a quarter, so that the
     // stop (drain, flush, commit, leave) fits the budget the handle waits for.
     let flush_budget = (stop_budget / 4).min(timeouts::STOP_STEP_MAX);
-    tokio::task::block_in_place(|| processor.wind_down(&consumer, flush_budget));
+    blocking::run(|b| processor.wind_down(b, &consumer, flush_budget));
     if result.is_err() {
         // Replaced by the next session's consumer: the lag stays in sight meanwhile.
         consumer

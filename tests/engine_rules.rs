@@ -3,6 +3,10 @@
 //! test. The engine is driven exactly as the service drives it: raw JSON through
 //! `event::parse`, then `Engine::apply` and `Engine::flush`.
 
+// The blocking boundary (clippy.toml, src/blocking.rs) is the service's rule; tests and
+// benchmarks drive it from outside, on threads of their own.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};

@@ -4,6 +4,10 @@
 //! (`scripts/kafka.sh start`, then `SILKROUTE_TEST_BOOTSTRAP=127.0.0.1:9092 cargo test
 //! --features real-broker-tests --test real_broker`).
 
+// The blocking boundary (clippy.toml, src/blocking.rs) is the service's rule; tests and
+// benchmarks drive it from outside, on threads of their own.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -9,6 +9,10 @@
 //! (DATA_DIR/secure: silkroute.password, ca.pem); scripts/ci/secure.sh sets all three. Run with
 //! `--test-threads=1`.
 
+// The blocking boundary (clippy.toml, src/blocking.rs) is the service's rule; tests and
+// benchmarks drive it from outside, on threads of their own.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::ffi::{c_char, CStr, CString};

@@ -1,6 +1,10 @@
 //! The service end to end through Kafka: librdkafka's mock cluster by default, the real
 //! broker when SILKROUTE_TEST_BOOTSTRAP names one (`.ci/run` does both).
 
+// The blocking boundary (clippy.toml, src/blocking.rs) is the service's rule; tests and
+// benchmarks drive it from outside, on threads of their own.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::blocking;
 use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::query::{Filter, RecordQuery};
@@ -41,7 +42,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
     // records (up to a second for a takeover's), and then sets the gauges of every series
     // that moved, while /readyz and /healthz must answer at once.
     let metrics = s.metrics.clone();
-    let body = tokio::task::spawn_blocking(move || metrics.render())
+    let body = blocking::on_pool(move |_| metrics.render())
         .await
         .expect("rendering the metrics does not panic");
     (
