@@ -202,18 +202,26 @@ impl Output {
         batch: &Batch,
         indicators: Indicators<'_>,
     ) -> anyhow::Result<usize> {
-        let Output {
-            producer,
-            metrics,
-            topics,
-            ..
-        } = self;
-        let changelog = topics.changelog.as_str();
+        // 1. What the batch took: forwards to the changelog, dead letters.
+        self.send_taken(b, batch)?;
+        // 2. The indicator records, streamed from the engine's flush.
+        let sent = match indicators {
+            Indicators::Changed { engine, owned } => self.send_indicators(b, engine, owned)?,
+            Indicators::ByTakeover => 0,
+        };
+        // 3. Every record acknowledged; refused ones sent again where that can help.
+        self.acknowledged_or_resent(b)?;
+        Ok(sent)
+    }
+
+    /// Enqueues the batch's changelog records and dead letters.
+    fn send_taken(&self, b: &Blocking, batch: &Batch) -> anyhow::Result<()> {
+        let changelog = self.topics.changelog.as_str();
         let session = changelog::session_header(self.session);
         for f in &batch.forwards {
             send(
                 b,
-                producer,
+                &self.producer,
                 BaseRecord::with_opaque_to(changelog, Sent::Changelog.tag())
                     .headers(session.clone())
                     .partition(f.partition)
@@ -223,7 +231,11 @@ impl Output {
             )?;
         }
         for d in &batch.dead {
-            let sent = send(b, producer, dead_letter(&topics.dead_letter, d, batch));
+            let sent = send(
+                b,
+                &self.producer,
+                dead_letter(&self.topics.dead_letter, d, batch),
+            );
             if let Err(e) = sent {
                 if e.cause() == Some(Cause::RecordTooLarge)
                     && d.value.as_ref().is_some_and(|v| !v.is_empty())
@@ -238,42 +250,57 @@ impl Output {
                 return Err(e.into());
             }
         }
+        Ok(())
+    }
+
+    /// Enqueues the engine's changed records that this instance owns, as the flush derives
+    /// them; returns how many.
+    fn send_indicators(
+        &self,
+        b: &Blocking,
+        engine: &mut Engine,
+        owned: &Owned,
+    ) -> anyhow::Result<usize> {
+        let (producer, topic) = (&self.producer, self.topics.indicators.as_str());
         let mut sent = 0;
-        if let Indicators::Changed { engine, owned } = indicators {
-            let topic = topics.indicators.as_str();
-            // The gauges follow each series' latest record.
-            let observer = std::cell::RefCell::new(metrics.observer());
-            engine.flush_each_noting(
-                |key, json, record| {
-                    if !owned.owns(record) {
-                        return Ok(());
-                    }
-                    let tag = Sent::Indicator(record.kind()).tag();
-                    send(
-                        b,
-                        producer,
-                        BaseRecord::with_opaque_to(topic, tag)
-                            .key(key)
-                            .payload(json),
-                    )?;
-                    sent += 1;
+        // The gauges follow each series' latest record.
+        let observer = std::cell::RefCell::new(self.metrics.observer());
+        engine.flush_each_noting(
+            |key, json, record| {
+                if !owned.owns(record) {
+                    return Ok(());
+                }
+                let tag = Sent::Indicator(record.kind()).tag();
+                send(
+                    b,
+                    producer,
+                    BaseRecord::with_opaque_to(topic, tag)
+                        .key(key)
+                        .payload(json),
+                )?;
+                sent += 1;
+                observer.borrow_mut().note(key, record);
+                anyhow::Ok(())
+            },
+            // After a takeover's `reconcile_against`, the records equal to what Kafka
+            // holds: not sent, but the gauges of the series gained follow them too.
+            |key, record| {
+                if owned.owns(record) {
                     observer.borrow_mut().note(key, record);
-                    anyhow::Ok(())
-                },
-                // After a takeover's `reconcile_against`, the records equal to what Kafka
-                // holds: not sent, but the gauges of the series gained follow them too.
-                |key, record| {
-                    if owned.owns(record) {
-                        observer.borrow_mut().note(key, record);
-                    }
-                },
-            )?;
-        }
+                }
+            },
+        )?;
+        Ok(sent)
+    }
+
+    /// Waits for every delivery report; at least once, what Kafka refused and may accept
+    /// later is sent again, a few times with growing pauses.
+    fn acknowledged_or_resent(&self, b: &Blocking) -> anyhow::Result<()> {
         for attempt in 1..=PRODUCE_ATTEMPTS {
             self.acknowledged()?;
             let refused = self.producer.context().take_refused();
             if refused.is_empty() {
-                return Ok(sent);
+                return Ok(());
             }
             // What retrying the same records cannot cure ends the batch at once.
             judge(&refused, &self.headers_only)?;
@@ -299,7 +326,7 @@ impl Output {
                 send(b, &self.producer, r.record())?;
             }
         }
-        Ok(sent)
+        Ok(())
     }
 
     /// Waits until Kafka answered for every record sent.
