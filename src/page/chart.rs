@@ -45,6 +45,19 @@ pub struct Bar {
     pub highlight: bool,
 }
 
+/// The series legend, the same on every chart: upper left, on a near-white ground.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) {
+    let _ = chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT, 14).into_font().color(&INK))
+        .background_style(WHITE.mix(0.9))
+        .border_style(GRID)
+        .draw();
+}
+
 /// Horizontal bars, first at the top; values formatted with `unit` on the axis.
 pub fn bars(bars: &[Bar], unit: &str, label: &str) -> String {
     let n = bars.len();
@@ -169,13 +182,7 @@ pub fn ytd(months: &[YtdMonth], year: u32, label: &str) -> String {
                     .map(|p| Circle::new(*p, 3 + width / 2, colour.filled())),
             );
         }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 14).into_font().color(&INK))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GRID)
-            .draw();
+        draw_legend(&mut chart);
         let _ = root.present();
     }
     inline(svg, label)
@@ -270,13 +277,7 @@ pub fn trains(port: &Port, label: &str) -> String {
                     });
             }
         }
-        let _ = chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 14).into_font().color(&INK))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GRID)
-            .draw();
+        draw_legend(&mut chart);
         let _ = root.present();
     }
     inline(svg, label)
