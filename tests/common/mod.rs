@@ -203,7 +203,8 @@ impl Broker {
         }
     }
 
-    /// Every message of `topic` from the beginning to its current end.
+    /// Every message of `topic` from the beginning to its current end, as a read_committed
+    /// consumer sees it: what was written so far, its transactions decided (see `read_from`).
     pub fn read_all(&self, topic: &str) -> Vec<Msg> {
         self.read_from(topic, 0)
     }
@@ -218,6 +219,16 @@ impl Broker {
             .collect()
     }
 
+    /// Reads `topic` read_committed up to the end of its log as of the call.
+    ///
+    /// The end is the high watermark, not the last stable offset that a read_committed client
+    /// is told: Kafka answers a transaction's commit once the decision is logged and writes
+    /// its markers to the partitions after that, so a transaction the service committed (and
+    /// counted as processed) can still hold the LSO back for tens of milliseconds. A read to
+    /// the LSO then missed it whole: the first takeover publishes every record in one
+    /// transaction, and the bulletin test found no record at all on one or more partitions.
+    /// Read to the log end, a transaction still undecided is waited for (committed, it is
+    /// read; aborted, skipped); the position passes its marker either way.
     fn read_from(&self, topic: &str, skip: usize) -> Vec<Msg> {
         let reader: BaseConsumer = self
             .config()
@@ -226,6 +237,12 @@ impl Broker {
             .set("isolation.level", "read_committed")
             .create()
             .expect("reader");
+        // The end offsets, asked by a client that is told the high watermark.
+        let log_ends: BaseConsumer = self
+            .config()
+            .set("isolation.level", "read_uncommitted")
+            .create()
+            .expect("end-offsets client");
         let md = reader
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .expect("metadata");
@@ -233,7 +250,7 @@ impl Broker {
         let mut tpl = TopicPartitionList::new();
         let mut ends = HashMap::new();
         for p in 0..partitions {
-            let (lo, hi) = reader
+            let (lo, hi) = log_ends
                 .fetch_watermarks(topic, p, Duration::from_secs(10))
                 .expect("watermarks");
             if hi > lo {
@@ -283,7 +300,12 @@ impl Broker {
                 }
             }
         }
-        assert!(ends.is_empty(), "could not read {topic} to its end");
+        assert!(
+            ends.is_empty(),
+            "could not read {topic} to its end within 60 s (a transaction left open on \
+             partitions {:?}?)",
+            ends.keys().collect::<Vec<_>>()
+        );
         out.sort_by_key(|m| (m.partition, m.offset));
         out.into_iter().skip(skip).collect()
     }
