@@ -209,7 +209,31 @@ pub const MAX_MONEY_HUNDREDTHS: u128 = 100_000_000_000_000_000;
 
 /// Parses a money amount (≥ 0, at most two decimals, at most 10^15).
 pub fn parse_money(text: &str) -> Result<Hundredths, DecimalError> {
-    parse_scaled(text, 2, MAX_MONEY_HUNDREDTHS).map(Hundredths)
+    match plain_money(text.as_bytes()) {
+        Some(fen) => Ok(Hundredths(fen)),
+        None => parse_scaled(text, 2, MAX_MONEY_HUNDREDTHS).map(Hundredths),
+    }
+}
+
+/// The form amounts are sent in, `123` or `123.4` or `123.45` (1–15 digits before the
+/// point), read in 64 bits: what [`parse_scaled`] gives for it, without its 128-bit general
+/// case (a tenth of parsing an event, issue 17). `None` for any other form, which
+/// [`parse_scaled`] then reads or refuses.
+fn plain_money(b: &[u8]) -> Option<i64> {
+    let point = b.iter().position(|&c| c == b'.').unwrap_or(b.len());
+    let (int, frac) = (&b[..point], b.get(point + 1..).unwrap_or_default());
+    if int.is_empty() || int.len() > 15 || (point < b.len() && !(1..=2).contains(&frac.len())) {
+        return None;
+    }
+    let mut fen: i64 = 0;
+    for &c in int.iter().chain(frac) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        fen = fen * 10 + i64::from(c - b'0');
+    }
+    // Scaled to hundredths: 15 digits and two decimals stay below 10^17, the bound.
+    Some(fen * [100, 10, 1][frac.len()])
 }
 
 /// A rate in millionths (`cny_per_unit` has at most six decimals).
@@ -303,6 +327,59 @@ mod tests {
             );
         }
         assert_eq!(serde_json::to_string(&None::<Hundredths>).unwrap(), "null");
+    }
+
+    #[test]
+    fn the_plain_form_reads_as_the_general_parser_reads_it() {
+        let mut texts: Vec<String> = [
+            "0",
+            "00",
+            "007",
+            "7.5",
+            "7.05",
+            "7.50",
+            "123.",
+            ".5",
+            "1.234",
+            "1.2.3",
+            "-5",
+            "+5",
+            "1e5",
+            "1.5e1",
+            "",
+            ".",
+            "999999999999999.99",
+            "1000000000000000",
+            "12a",
+            "1,5",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let int = x >> (x % 64);
+            texts.push(match x % 4 {
+                0 => format!("{int}"),
+                1 => format!("{int}.{}", x % 10),
+                2 => format!("{int}.{:02}", x % 100),
+                _ => format!("{int}.{:03}", x % 1000),
+            });
+        }
+        for t in &texts {
+            if let Some(fen) = plain_money(t.as_bytes()) {
+                assert_eq!(Ok(fen), parse_scaled(t, 2, MAX_MONEY_HUNDREDTHS), "{t:?}");
+            }
+            assert_eq!(
+                parse_money(t),
+                parse_scaled(t, 2, MAX_MONEY_HUNDREDTHS).map(Hundredths),
+                "{t:?}"
+            );
+        }
+        assert_eq!(plain_money(b"123.45"), Some(12_345));
     }
 
     #[test]

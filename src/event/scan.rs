@@ -88,7 +88,7 @@ fn value(text: &str, i: usize) -> Option<(Option<Raw<'_>>, usize)> {
         b'-' | b'0'..=b'9' => number(b, i)?,
         _ => return None,
     };
-    Some((Some(Raw(&text[i..end])), end))
+    Some((Some(Raw::plain(&text[i..end])), end))
 }
 
 fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
