@@ -120,6 +120,9 @@ pub struct Engine {
     /// Reused serialization buffer: most re-derived records turn out unchanged, and those
     /// need no allocation.
     scratch: Vec<u8>,
+    /// Reused key buffer: the key of each record handed over is written here rather than
+    /// into a `String` of its own.
+    key: String,
 }
 
 impl Engine {
@@ -131,6 +134,7 @@ impl Engine {
             settings,
             published: None,
             scratch: Vec::with_capacity(1024),
+            key: String::with_capacity(128),
         }
     }
 
@@ -215,6 +219,7 @@ impl Engine {
         }
         let authority = self.published.as_ref();
         let scratch = &mut self.scratch;
+        let key = &mut self.key;
         let mut emit = |record: Record, published: &mut u64| {
             let Some(sink) = sink.as_mut() else {
                 return;
@@ -222,22 +227,21 @@ impl Engine {
             scratch.clear();
             record.write_json(scratch);
             let fp = fingerprint(scratch);
-            let key = match authority {
+            match authority {
                 // What Kafka holds overrides what this engine last returned (which may have
                 // been returned but never published by this instance).
                 Some(authority) => {
-                    let key = record.key();
-                    if authority.get(&key) == Some(fp) {
+                    record.write_key(key);
+                    if authority.get(key) == Some(fp) {
                         *published = fp;
-                        held(&key, &record);
+                        held(key, &record);
                         return;
                     }
-                    key
                 }
                 None if *published == fp => return,
-                None => record.key(),
-            };
-            if sink(&key, scratch, &record) {
+                None => record.write_key(key),
+            }
+            if sink(key, scratch, &record) {
                 *published = fp;
             }
         };

@@ -155,37 +155,63 @@ impl Record {
     /// period to the next. Records, gauges and the pipeline's bookkeeping all name a series
     /// by it.
     pub fn series(&self) -> SeriesKey {
-        // Built by hand rather than with `write!`: a backfill derives a key per published
-        // record, and the formatting machinery was a visible share of a flush.
-        let parts: &[&str] = match self {
-            Record::Trade(r) => &[
-                "trade",
-                &r.region,
-                r.flow,
-                &r.dimension,
-                r.member.as_deref().unwrap_or("-"),
-            ],
-            Record::Leaders(r) => &["leaders", &r.region, r.flow, &r.dimension],
-            Record::Freight(r) => &["freight", &r.port, &r.service],
-        };
         // Room for the `/YYYY-MM` the key adds: one allocation, no slack.
-        let len = parts.iter().map(|part| part.len() + 1).sum::<usize>() + 7;
-        let mut k = String::with_capacity(len);
-        for (i, part) in parts.iter().enumerate() {
+        let mut k = String::with_capacity(self.series_len() + 8);
+        self.push_series(&mut k);
+        SeriesKey(k)
+    }
+
+    /// The parts of the series, in order (`/` goes between them), and how many there are.
+    fn series_parts(&self) -> ([&str; 5], usize) {
+        match self {
+            Record::Trade(r) => (
+                [
+                    "trade",
+                    &r.region,
+                    r.flow,
+                    &r.dimension,
+                    r.member.as_deref().unwrap_or("-"),
+                ],
+                5,
+            ),
+            Record::Leaders(r) => (["leaders", &r.region, r.flow, &r.dimension, ""], 4),
+            Record::Freight(r) => (["freight", &r.port, &r.service, "", ""], 3),
+        }
+    }
+
+    fn series_len(&self) -> usize {
+        let (parts, n) = self.series_parts();
+        parts[..n].iter().map(|part| part.len() + 1).sum::<usize>() - 1
+    }
+
+    /// Appends the series to `k`. Built by hand rather than with `write!`: a backfill derives
+    /// a key per published record, and the formatting machinery was a visible share of a
+    /// flush.
+    fn push_series(&self, k: &mut String) {
+        let (parts, n) = self.series_parts();
+        for (i, part) in parts[..n].iter().enumerate() {
             if i > 0 {
                 k.push('/');
             }
             k.push_str(part);
         }
-        SeriesKey(k)
     }
 
     /// The Kafka key (§3): the series and the period ([`SeriesKey::of_key`] takes it back).
     pub fn key(&self) -> String {
-        let SeriesKey(mut k) = self.series();
-        k.push('/');
-        self.period().push_to(&mut k);
+        let mut k = String::with_capacity(self.series_len() + 8);
+        self.write_key(&mut k);
         k
+    }
+
+    /// Replaces `k`'s contents with the record's [`Record::key`]: a flush writes the key of
+    /// every record it hands over into one reused buffer, where a `String` apiece was an
+    /// allocation and a free per published record (issue 17).
+    pub fn write_key(&self, k: &mut String) {
+        k.clear();
+        self.push_series(k);
+        k.push('/');
+        self.period().push_to(k);
     }
 
     /// The record's JSON: exactly the bytes `serde_json::to_vec(self)` gives (pinned by a

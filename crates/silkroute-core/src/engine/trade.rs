@@ -269,17 +269,28 @@ impl Before<'_> {
             // to find that out was a tenth of a backfill's time (its first year has no year
             // before).
             let line = self.line;
+            let after = Period::new(self.year, 12).plus(m);
+            let twelve = (after.0.saturating_sub(11)..=after.0).map(Period);
+            // Every month with a month-basis figure: each `v` is that figure (§3), so the sum
+            // needs no derivation. The usual case where a backfill's first year leaves the
+            // year-to-dates unknown; deriving two years for it was 4 % of a backfill.
+            let month_figures: Option<i64> = twelve
+                .clone()
+                .map(|q| {
+                    let cells = line.month.get(q)?;
+                    cells.value(self.flow).map(|(fen, _)| fen)
+                })
+                .sum();
+            if month_figures.is_some() {
+                return month_figures;
+            }
             let has_cell = |q: Period| {
                 let has = |cells: &MonthVec<Cells>| {
                     cells.get(q).and_then(|c| c.value(self.flow)).is_some()
                 };
                 has(&line.month) || has(&line.ytd)
             };
-            let after = Period::new(self.year, 12).plus(m);
-            if !(after.0.saturating_sub(11)..=after.0)
-                .map(Period)
-                .all(has_cell)
-            {
+            if !twelve.clone().all(has_cell) {
                 return None;
             }
             let before = match &self.derived {
@@ -844,29 +855,29 @@ impl TradeBook {
         if !any {
             return None;
         }
-        complete.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        let by_share = complete
-            .iter()
-            .take(top_n)
-            .map(|(m, ytd, _)| ShareLeader {
-                member: (*m).clone(),
-                ytd_cny: Hundredths(*ytd),
-                share_pct: self.share(group.region, Some(*ytd), p, flow, denominators),
-            })
-            .collect();
+        let by_share = top(&mut complete, top_n, |a, b| {
+            b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0))
+        })
+        .iter()
+        .map(|(m, ytd, _)| ShareLeader {
+            member: (*m).clone(),
+            ytd_cny: Hundredths(*ytd),
+            share_pct: self.share(group.region, Some(*ytd), p, flow, denominators),
+        })
+        .collect();
         let mut growing: Vec<_> = complete
             .iter()
             .filter_map(|(m, _, yoy)| yoy.map(|g| (*m, g)))
             .collect();
-        growing.sort_by(|a, b| compare_growth(b.1, a.1).then_with(|| a.0.cmp(b.0)));
-        let by_yoy = growing
-            .iter()
-            .take(top_n)
-            .map(|(m, (y, pr))| YoyLeader {
-                member: (*m).clone(),
-                ytd_yoy_pct: derive::growth_pct((*y, *pr)),
-            })
-            .collect();
+        let by_yoy = top(&mut growing, top_n, |a, b| {
+            compare_growth(b.1, a.1).then_with(|| a.0.cmp(b.0))
+        })
+        .iter()
+        .map(|(m, (y, pr))| YoyLeader {
+            member: (*m).clone(),
+            ytd_yoy_pct: derive::growth_pct((*y, *pr)),
+        })
+        .collect();
         Some(LeadersRecord {
             kind: "trade_leaders",
             region: self.regions[group.region as usize].name.clone(),
@@ -950,6 +961,23 @@ impl TradeBook {
             }
         }
     }
+}
+
+/// The first `n` of `v` in `order`, sorted; the rest of `v` is left in no particular order.
+/// `order` must be total (leaders break ties by member, unique in a group), so that the
+/// result is what a full sort would give: a leaders record lists ten of up to a few hundred
+/// members, and sorting them all was most of its cost (issue 17).
+fn top<T>(v: &mut [T], n: usize, mut order: impl FnMut(&T, &T) -> Ordering) -> &[T] {
+    if n == 0 {
+        return &[];
+    }
+    if v.len() > n {
+        v.select_nth_unstable_by(n - 1, &mut order);
+    }
+    let n = n.min(v.len());
+    let first = &mut v[..n];
+    first.sort_unstable_by(order);
+    first
 }
 
 /// Orders growth ratios ytd/prior exactly (prior > 0), by cross-multiplying in 128 bits.
