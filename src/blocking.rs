@@ -12,10 +12,13 @@
 //! - [`Blocking::own_thread`]: a thread of our own that no runtime runs on (the indicators
 //!   topic's prefetch; tests).
 //!
-//! So a blocking call from async code that does not pass through here does not compile, and
-//! each place an `async fn` may hold a worker thread reads `blocking::run`. `clippy.toml`
-//! disallows `block_in_place`, `spawn_blocking` and `thread::sleep` everywhere else, and CI
-//! runs clippy with `-D warnings`. (A processor on a thread of its own behind a channel was
+//! So none of our blocking functions can be called from async code without passing through
+//! here (it does not compile), and each place an `async fn` may hold a worker thread reads
+//! `blocking::run`. `clippy.toml` disallows `block_in_place`, `spawn_blocking` and
+//! `thread::sleep` everywhere else, and CI runs clippy with `-D warnings`. What neither can
+//! see: librdkafka's own blocking methods (`flush`, `commit_transaction`, `fetch_watermarks`,
+//! ...) are plain methods, so calling one only inside a function that takes a `Blocking`, or
+//! inside a `run` closure, is a rule that review keeps. (A processor on a thread of its own behind a channel was
 //! the alternative: on this project's two-core target the drain is CPU-bound with both cores
 //! busy, docs/performance.md, so it would buy no throughput for a second copy of the loop.)
 
