@@ -11,5 +11,6 @@
 
 pub mod engine;
 pub mod event;
+mod json;
 pub mod money;
 pub mod period;

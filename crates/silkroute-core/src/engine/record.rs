@@ -240,145 +240,8 @@ impl Record {
 /// escaped as serde_json escapes them. The derives stay (HTTP serves records through them);
 /// `tests::hand_written_json_is_serde_json_byte_for_byte` pins the two together.
 mod json {
-    use serde_json::ser::{CompactFormatter, Formatter};
-
     use super::*;
-
-    /// 0 for bytes written as they are; otherwise the letter of their short escape, or `u`
-    /// for a `\u00XX` escape. As serde_json: control bytes, the quote and the backslash are
-    /// escaped; `/` and DEL are not.
-    static ESCAPE: [u8; 256] = {
-        let mut t = [0u8; 256];
-        let mut b = 0;
-        while b < 0x20 {
-            t[b] = b'u';
-            b += 1;
-        }
-        t[0x08] = b'b';
-        t[0x09] = b't';
-        t[0x0A] = b'n';
-        t[0x0C] = b'f';
-        t[0x0D] = b'r';
-        t[b'"' as usize] = b'"';
-        t[b'\\' as usize] = b'\\';
-        t
-    };
-
-    /// A JSON string: quoted, escaped only where a byte needs it.
-    #[inline]
-    pub fn string(out: &mut Vec<u8>, s: &str) {
-        let bytes = s.as_bytes();
-        out.reserve(bytes.len() + 2);
-        out.push(b'"');
-        // Record strings are short and rarely need an escape.
-        if bytes.iter().any(|&b| ESCAPE[b as usize] != 0) {
-            escaped(out, bytes);
-        } else {
-            out.extend_from_slice(bytes);
-        }
-        out.push(b'"');
-    }
-
-    #[cold]
-    fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let e = ESCAPE[b as usize];
-            if e == 0 {
-                continue;
-            }
-            out.extend_from_slice(&bytes[start..i]);
-            if e == b'u' {
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 0xF) as usize],
-                ]);
-            } else {
-                out.extend_from_slice(&[b'\\', e]);
-            }
-            start = i + 1;
-        }
-        out.extend_from_slice(&bytes[start..]);
-    }
-
-    #[inline]
-    fn key(out: &mut Vec<u8>, k: &[u8]) {
-        out.extend_from_slice(k);
-    }
-
-    #[inline]
-    fn null(out: &mut Vec<u8>) {
-        out.extend_from_slice(b"null");
-    }
-
-    #[inline]
-    fn u32(out: &mut Vec<u8>, v: u32) {
-        CompactFormatter
-            .write_u32(out, v)
-            .expect("writing to a Vec cannot fail");
-    }
-
-    #[inline]
-    fn u64(out: &mut Vec<u8>, v: u64) {
-        CompactFormatter
-            .write_u64(out, v)
-            .expect("writing to a Vec cannot fail");
-    }
-
-    #[inline]
-    fn i64(out: &mut Vec<u8>, v: i64) {
-        CompactFormatter
-            .write_i64(out, v)
-            .expect("writing to a Vec cannot fail");
-    }
-
-    /// As serde_json's `serialize_f64`: `null` when not finite, else its own formatting.
-    #[inline]
-    fn f64(out: &mut Vec<u8>, v: f64) {
-        if v.is_finite() {
-            CompactFormatter
-                .write_f64(out, v)
-                .expect("writing to a Vec cannot fail");
-        } else {
-            null(out);
-        }
-    }
-
-    #[inline]
-    fn opt<T: Copy>(out: &mut Vec<u8>, v: Option<T>, write: fn(&mut Vec<u8>, T)) {
-        match v {
-            Some(v) => write(out, v),
-            None => null(out),
-        }
-    }
-
-    /// Money as its quoted decimal text (digits, `-` and `.`: nothing to escape).
-    #[inline]
-    fn money(out: &mut Vec<u8>, v: Hundredths) {
-        // Quotes and digits built on the stack, then copied once.
-        let mut buf = [b'"'; Hundredths::TEXT_MAX + 2];
-        let start = v.write_text(&mut buf, Hundredths::TEXT_MAX + 1) - 1;
-        buf[start] = b'"';
-        out.extend_from_slice(&buf[start..]);
-    }
-
-    #[inline]
-    fn period(out: &mut Vec<u8>, p: Period) {
-        match p.ascii() {
-            Some(b) => {
-                out.push(b'"');
-                out.extend_from_slice(&b);
-                out.push(b'"');
-            }
-            // Digits and `-` only, as `collect_str` would write them.
-            None => string(out, &p.to_string()),
-        }
-    }
+    use crate::json::{f64, i64, key, money, null, opt, period, string, u32, u64};
 
     pub fn trade(out: &mut Vec<u8>, r: &TradeRecord) {
         key(out, b"{\"kind\":");
@@ -876,7 +739,7 @@ mod tests {
                 format!("x{c}{c}y"),
             ] {
                 let mut fast = Vec::new();
-                json::string(&mut fast, &s);
+                crate::json::string(&mut fast, &s);
                 assert_eq!(fast, serde_json::to_vec(&s).unwrap(), "{:?}", s);
             }
         }
