@@ -137,12 +137,22 @@ impl Owned {
         owned[shard(entity, owned.len() as i32) as usize]
     }
 
+    /// Whether this instance publishes the trade records of `region`.
+    pub fn owns_region(&self, region: &str) -> bool {
+        self.owns_entity(TRADE, region)
+    }
+
+    /// Whether this instance publishes the freight records of `port`.
+    pub fn owns_port(&self, port: &str) -> bool {
+        self.owns_entity(FREIGHT, port)
+    }
+
     /// Whether this instance publishes `record`.
     pub fn owns(&self, record: &Record) -> bool {
         match record {
-            Record::Trade(r) => self.owns_entity(TRADE, &r.region),
-            Record::Leaders(r) => self.owns_entity(TRADE, &r.region),
-            Record::Freight(r) => self.owns_entity(FREIGHT, &r.port),
+            Record::Trade(r) => self.owns_region(&r.region),
+            Record::Leaders(r) => self.owns_region(&r.region),
+            Record::Freight(r) => self.owns_port(&r.port),
         }
     }
 

@@ -425,7 +425,10 @@ impl Processor {
         self.owned.refresh(&a);
         self.readiness.assigned(a.joined, &self.owned);
         let owned = &self.owned;
-        self.metrics.retain_series(|r| owned.owns(r));
+        self.metrics.retain_series(
+            |region| owned.owns_region(region),
+            |port| owned.owns_port(port),
+        );
         self.gained.append(&mut a.gained);
     }
 
