@@ -9,7 +9,7 @@
 //! transaction commits).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -19,6 +19,7 @@ use rdkafka::message::{Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext};
 use tracing::{debug, error, info, warn};
 
+use crate::changelog::Written;
 use crate::engine::record::RecordKind;
 use crate::metrics::Metrics;
 
@@ -112,10 +113,12 @@ pub struct Deliveries {
     /// The first partition the transaction coordinator refused to add to the current
     /// transaction, with the refusal (see [`refused_partition`]).
     txn_refusal: Mutex<Option<(String, RDKafkaErrorCode)>>,
+    /// Where the changelog records landed, for the changelog's reader.
+    written: Arc<Written>,
 }
 
 impl Deliveries {
-    pub fn new(metrics: &Metrics) -> Deliveries {
+    pub fn new(metrics: &Metrics, written: Arc<Written>) -> Deliveries {
         Deliveries {
             published: RecordKind::ALL.map(|k| {
                 metrics
@@ -127,6 +130,7 @@ impl Deliveries {
             outstanding: AtomicUsize::new(0),
             settled: (Mutex::new(()), Condvar::new()),
             txn_refusal: Mutex::new(None),
+            written,
         }
     }
 
@@ -229,13 +233,15 @@ impl ProducerContext for Deliveries {
 
     fn delivery(&self, result: &DeliveryResult<'_>, tag: usize) {
         match result {
-            Ok(_) => {
-                if let Sent::Indicator(k) = Sent::from_tag(tag) {
+            Ok(m) => match Sent::from_tag(tag) {
+                Sent::Changelog => self.written.delivered(m.partition(), m.offset()),
+                Sent::Indicator(k) => {
                     if let Some(i) = RecordKind::ALL.iter().position(|&x| x == k) {
                         self.published[i].inc();
                     }
                 }
-            }
+                Sent::DeadLetter => {}
+            },
             Err((e, m)) => {
                 self.produce_errors.with_label_values(&[m.topic()]).inc();
                 // One line per record flooded the log (hundreds a second while an ACL was

@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::batch::HeadersOnly;
 use crate::blocking;
-use crate::changelog::Table;
+use crate::changelog::{Table, Written};
 use crate::config::Settings;
 use crate::delivery::Deliveries;
 use crate::engine::record::Record;
@@ -315,8 +315,11 @@ async fn run_session(
     let consumer: StreamConsumer<ServiceContext> = kafka::consumer_config(&settings)
         .create_with_context(context)
         .context("creating the Kafka consumer")?;
+    // Filled by the producer's reports, read by the changelog's reader: this session's own
+    // changelog records, known by their offsets.
+    let written = Arc::new(Written::default());
     let producer: OutputProducer = kafka::producer_config(&settings)
-        .create_with_context(Deliveries::new(&metrics))
+        .create_with_context(Deliveries::new(&metrics, written.clone()))
         .context("creating the Kafka producer")?;
     let rules = ParseRules {
         max_message_bytes: settings.limits.max_message_bytes,
@@ -332,7 +335,7 @@ async fn run_session(
         }
         // The restore's reported time starts with the changelog's reader.
         let started = std::time::Instant::now();
-        let (table, ends) = Table::open(b, &settings, changelog_partitions, rules)?;
+        let (table, ends) = Table::open(b, &settings, changelog_partitions, rules, written)?;
         anyhow::Ok((table, ends, started))
     })?;
     let prefetch = restore::Prefetch::start(&settings, &metrics)?;
