@@ -12,7 +12,9 @@
 //! instance a region's events were consumed by. It is read with `read_committed`, so under
 //! exactly-once another instance's cell counts only once the transaction that forwarded it
 //! committed. The instance that forwarded an event applied it when it consumed it; the copy it
-//! wrote carries its session in a header, and that session skips it on the way back.
+//! wrote carries its session in a header, and that session skips it on the way back: known
+//! by the offset its delivery report gave ([`Written`]), or by that header while the report has
+//! not arrived.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
