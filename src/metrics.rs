@@ -125,7 +125,7 @@ impl Labels {
 
     /// `area`, `flow`, `dimension`, `member` of a trade series, `port`, `service` of a
     /// freight series.
-    fn values(&self) -> Vec<&str> {
+    fn names(&self) -> Vec<&str> {
         match self {
             Labels::Trade {
                 region,
@@ -146,8 +146,8 @@ enum Values {
         yoy: Option<f64>,
         share: Option<f64>,
         gap: Option<f64>,
-        /// A region's total only.
-        rank: Option<Option<f64>>,
+        /// Shown for a region's total only (its labels have no member).
+        rank: Option<f64>,
     },
     Freight {
         month: Option<f64>,
@@ -166,7 +166,7 @@ impl Values {
                 yoy: r.ytd_yoy_pct.map(|p| p / 100.0),
                 share: r.share_pct.map(|p| p / 100.0),
                 gap: r.ytd_gap_cny.map(|g| g.0 as f64 / 100.0),
-                rank: r.member.is_none().then(|| r.yoy_rank.map(f64::from)),
+                rank: r.yoy_rank.map(f64::from),
             }),
             Record::Freight(r) => Some(Values::Freight {
                 month: r.month_trains.map(|t| t as f64),
@@ -519,7 +519,7 @@ impl Metrics {
 
     fn remove_gauges(&self, labels: &Labels) {
         // A label set that was never set (a null ratio) is simply not there.
-        let values = labels.values();
+        let names = labels.names();
         match labels {
             Labels::Trade {
                 region,
@@ -533,7 +533,7 @@ impl Metrics {
                     &self.trade_share,
                     &self.trade_gap,
                 ] {
-                    let _ = g.remove_label_values(&values);
+                    let _ = g.remove_label_values(&names);
                 }
                 if member.is_none() {
                     let _ = self.trade_rank.remove_label_values(&[&**region, flow]);
@@ -547,7 +547,7 @@ impl Metrics {
                     &self.freight_streak,
                     &self.freight_threshold,
                 ] {
-                    let _ = g.remove_label_values(&values);
+                    let _ = g.remove_label_values(&names);
                 }
             }
         }
@@ -563,10 +563,15 @@ impl Metrics {
                 }
             }
         }
-        let names = labels.values();
+        let names = labels.names();
         match (labels, values) {
             (
-                Labels::Trade { region, flow, .. },
+                Labels::Trade {
+                    region,
+                    flow,
+                    member,
+                    ..
+                },
                 Values::Trade {
                     ytd,
                     yoy,
@@ -579,7 +584,7 @@ impl Metrics {
                 set(&self.trade_yoy, &names, yoy);
                 set(&self.trade_share, &names, share);
                 set(&self.trade_gap, &names, gap);
-                if let Some(rank) = rank {
+                if member.is_none() {
                     set(&self.trade_rank, &[&**region, flow], rank);
                 }
             }
