@@ -364,7 +364,14 @@ EOF
 
 new_cluster_id() {
   # Kafka cluster ids are 16 random bytes, base64url without padding (22 chars).
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  # One in 64 starts with '-', which the storage tool's argument parser reads as
+  # an option; Kafka's own Uuid.randomUuid() draws again in that case, and so do we.
+  local cid
+  while :; do
+    cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $cid == -* ]] || break
+  done
+  printf '%s' "$cid"
 }
 
 format_storage() {
@@ -385,7 +392,7 @@ format_storage() {
   fi
   if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$SUPPORT_DIR/tools-log4j2.properties" \
     -cp "$LIBS/*" kafka.tools.StorageTool format \
-    --cluster-id "$cid" --config "$PROPS" --ignore-formatted "${scram[@]}" \
+    --cluster-id="$cid" --config "$PROPS" --ignore-formatted "${scram[@]}" \
     >"$DATA_DIR/format.log" 2>&1; then
     cat "$DATA_DIR/format.log" >&2
     die "formatting KRaft storage in $STORAGE_DIR failed"
