@@ -34,7 +34,9 @@
 //!    its output topics: records and bytes (key + value + headers) and, with `--broker-data-dir`
 //!    (bench.sh passes it), the bytes of the broker's log segments (compressed, as written).
 //! 4. The ceiling: the same-I/O pipe (`backfill_bench/pipe.rs`), `--repeat` times, each in a
-//!    fresh process (`--pipe-only`) with a fresh group, changelog and indicators topic. A minimal
+//!    fresh process (`--pipe-only`) with a fresh group, changelog and indicators topic, each
+//!    right after a drain (drain, pipe, drain, pipe, ...: both meet the broker's JVM as warm;
+//!    the restore of step 3's first drain follows the last pair). A minimal
 //!    rdkafka program with silkroute's client settings (`consumer_config`, `table_config`,
 //!    `producer_config` from the same `Settings`) and `Processor::run`'s loop shape, that per
 //!    input event does what silkroute does on the wire and nothing else: consumes it, writes a
@@ -1291,7 +1293,12 @@ async fn run_set(
     let (raw_base, raw_stream, kcat) =
         (best(raw_base_runs), best(raw_stream_runs), best(kcat_runs));
 
-    let mut drains = Vec::new();
+    // Drains and pipes alternate (drain 1, pipe 1, drain 2, ...): run all the drains first
+    // and the pipes met a broker whose JVM the drains had warmed (on 2026-12-06 a drain on a
+    // fresh broker cost it 3.9-5.9 CPU s, on a long-running one 0.9-1.2 s), which bent the
+    // ratio against silkroute. Each pipe replays the first drain's records, so a drain leads.
+    let mut drains: Vec<Value> = Vec::new();
+    let mut pipes = Vec::new();
     for r in 0..repeat {
         eprintln!(
             "[{}] silkroute drain {}/{repeat} (fresh process)",
@@ -1319,6 +1326,19 @@ async fn run_set(
         drain["startup_failures_retried"] = json!(failures.len());
         drain["wire"] = tokio::task::block_in_place(|| pipe::wire(args, &drain))?;
         drains.push(drain);
+
+        // The ceiling: the same Kafka I/O as the first drain, without silkroute's code.
+        if !args.no_pipe {
+            eprintln!(
+                "[{}] same-I/O pipe {}/{repeat} (fresh process)",
+                set.label,
+                r + 1
+            );
+            let reference = json!({"outputs": drains[0]["outputs"]});
+            let mut p = pipe_process(args, &topics, events, r, &reference)?;
+            p["wire"] = tokio::task::block_in_place(|| pipe::wire(args, &p))?;
+            pipes.push(p);
+        }
     }
 
     // A new instance joining the first drain's group: its changelog holds the set.
@@ -1329,21 +1349,6 @@ async fn run_set(
     let tag = drains[0]["run_tag"].as_u64().unwrap_or(0) as u32;
     let restore = restore_process(args, &topics, tag)?;
 
-    // The ceiling: the same Kafka I/O as the first drain, without silkroute's code.
-    let mut pipes = Vec::new();
-    if !args.no_pipe {
-        let reference = json!({"outputs": drains[0]["outputs"]});
-        for r in 0..repeat {
-            eprintln!(
-                "[{}] same-I/O pipe {}/{repeat} (fresh process)",
-                set.label,
-                r + 1
-            );
-            let mut p = pipe_process(args, &topics, events, r, &reference)?;
-            p["wire"] = tokio::task::block_in_place(|| pipe::wire(args, &p))?;
-            pipes.push(p);
-        }
-    }
     Ok(SetResult {
         set: set.clone(),
         events,

@@ -63,9 +63,9 @@ extra=()
 
 # A broker just started runs in its JVM's interpreter and first compilations for a while: on
 # 2026-12-06 the first drain of A after a start cost the broker 5.8 CPU s, the same drain a
-# minute later 2.0 s, and the same-I/O pipe (which runs after the drains) always met a warmer
-# broker than they did. So a broker this script started first gets one untimed drain of data
-# set A, its report thrown away. BENCH_NO_WARMUP=1 skips it.
+# minute later 2.0 s. So a broker this script started first gets one untimed drain of data
+# set A, its report thrown away (BENCH_NO_WARMUP=1 skips it); within the run, drains and
+# same-I/O pipes alternate, so that neither meets a warmer broker than the other.
 if [[ $started == 1 && -z "${BENCH_NO_WARMUP:-}" ]]; then
   echo "bench.sh: warming the new broker up with one drain of A (report discarded)" >&2
   warm=$(mktemp -d)
