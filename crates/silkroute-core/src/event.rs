@@ -388,10 +388,10 @@ pub fn parse<'a>(bytes: &'a [u8], rules: &ParseRules) -> Result<Event<'a>, Rejec
     })?;
     // The shape producers send, found by a scanner; anything else (and every error) as
     // serde_json reads it.
-    let raw: RawFields<'_> = match scan::fields(text) {
-        Some(raw) => raw,
-        None => serde_json::from_str(text).map_err(|e| classify_json_error(text, e))?,
-    };
+    let mut raw = RawFields::default();
+    if scan::fields_into(text, &mut raw).is_none() {
+        raw = serde_json::from_str(text).map_err(|e| classify_json_error(text, e))?;
+    }
     // serde also fills a struct from an array of as many elements as it has fields.
     if !text.trim_start().starts_with('{') {
         return Err(not_an_object());

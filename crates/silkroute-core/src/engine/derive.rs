@@ -127,10 +127,25 @@ pub fn months_from(
     before: Past,
     upto: u32,
     dollars: bool,
-    mut inputs: impl FnMut(u32) -> Inputs,
+    inputs: impl FnMut(u32) -> Inputs,
 ) -> Year {
-    debug_assert!(before.y.is_some(), "a known year to date to start from");
     let mut out = [Month::default(); 12];
+    fill_months(&mut out, start, before, upto, dollars, inputs);
+    out
+}
+
+/// [`months_from`] into `out`, whose months outside `start..=upto` are left as they are: a
+/// flush derives into one buffer per line, where a fresh year returned by value was two
+/// copies of a kilobyte for every line and flow flushed (issue 17).
+pub fn fill_months(
+    out: &mut Year,
+    start: u32,
+    before: Past,
+    upto: u32,
+    dollars: bool,
+    mut inputs: impl FnMut(u32) -> Inputs,
+) {
+    debug_assert!(before.y.is_some(), "a known year to date to start from");
     // Y(M−1), Yusd(M−1), and the (partial) year-to-date of M−1 with its months and dollars:
     // with Y(M−1) known, the year to date is Y(M−1) itself, over M−1 months.
     let (mut y_prev, mut y_usd_prev) = (before.y, before.y_usd);
@@ -197,7 +212,6 @@ pub fn months_from(
         (y_prev, y_usd_prev) = (y, y_usd);
         (ytd_prev, months_prev, ytd_usd_prev) = (ytd_now, months_now, ytd_usd);
     }
-    out
 }
 
 /// What a record reads of the same month a year before: `Y` and `Yusd`.

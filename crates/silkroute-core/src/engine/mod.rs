@@ -220,7 +220,7 @@ impl Engine {
         let authority = self.published.as_ref();
         let scratch = &mut self.scratch;
         let key = &mut self.key;
-        let mut emit = |record: Record, published: &mut u64| {
+        let mut emit = |record: &Record, published: &mut u64| {
             let Some(sink) = sink.as_mut() else {
                 return;
             };
@@ -234,28 +234,20 @@ impl Engine {
                     record.write_key(key);
                     if authority.get(key) == Some(fp) {
                         *published = fp;
-                        held(key, &record);
+                        held(key, record);
                         return;
                     }
                 }
                 None if *published == fp => return,
                 None => record.write_key(key),
             }
-            if sink(key, scratch, &record) {
+            if sink(key, scratch, record) {
                 *published = fp;
             }
         };
-        let top_n = self.settings.top_n;
-        // One closure serves three record kinds: split it into the shapes each book wants.
-        let emit = std::cell::RefCell::new(&mut emit);
-        self.trade.flush(
-            &self.fx.usd,
-            top_n,
-            |r, p| (emit.borrow_mut())(Record::Trade(r), p),
-            |r, p| (emit.borrow_mut())(Record::Leaders(r), p),
-        );
-        self.freight
-            .flush(|r, p| (emit.borrow_mut())(Record::Freight(r), p));
+        self.trade
+            .flush(&self.fx.usd, self.settings.top_n, &mut emit);
+        self.freight.flush(|r, p| emit(&Record::Freight(r), p));
     }
 
     /// Forgets what the events applied since the last flush changed, without emitting it:

@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use super::derive::{self, Inputs, Past, Year};
 use super::fx::UsdRates;
 use super::months::{Dirty, MonthVec};
-use super::record::{LeadersRecord, ShareLeader, TradeRecord, YoyLeader};
+use super::record::{LeadersRecord, Record, ShareLeader, TradeRecord, YoyLeader};
 use super::{revise, Outcome};
 use crate::event::{Basis, Flow, TradeEvent, TOTAL_DIMENSION};
 use crate::money::{self, Hundredths};
@@ -170,28 +170,37 @@ impl Line {
         }
     }
 
-    /// Months `start..=upto` of `year` with dollars, for a flush whose earliest change is
-    /// at `start`: derived from the stored month before when its year to date is known
-    /// (months before `start` are then absent), else from January (`This::start` says which).
-    fn this_year(&self, year: u32, start: u32, upto: u32, flow: Flow, usd: &UsdRates) -> This {
+    /// Months `start..=upto` of `year` with dollars into `this`, for a flush whose earliest
+    /// change is at `start`: derived from the stored month before when its year to date is
+    /// known, else from January (`This::start` says which). Months outside the derived ones
+    /// keep what an earlier line left there, and nothing reads them.
+    fn this_year(
+        &self,
+        year: u32,
+        start: u32,
+        upto: u32,
+        flow: Flow,
+        usd: &UsdRates,
+        this: &mut This,
+    ) {
         let before = match start {
             1 => None,
             _ => Some(self.stored(Period::new(year, start - 1), flow)).filter(|b| b.y.is_some()),
         };
         let Some(before) = before else {
-            return This {
-                months: self.year(year, upto, flow, Some(usd)),
-                start: 1,
-            };
+            this.months = self.year(year, upto, flow, Some(usd));
+            this.start = 1;
+            return;
         };
-        let months = derive::months_from(
+        derive::fill_months(
+            &mut this.months,
             start,
             before,
             upto,
             true,
             self.inputs(year, flow, Some(usd)),
         );
-        This { months, start }
+        this.start = start;
     }
 
     /// Stores months `this.start..=upto` of `year`, as just derived, where the line has
@@ -560,14 +569,9 @@ impl TradeBook {
     }
 
     /// Re-derives everything marked since the last call; `emit` sees every record that may
-    /// have changed together with its fingerprint slot.
-    pub fn flush(
-        &mut self,
-        usd: &UsdRates,
-        top_n: usize,
-        mut emit_trade: impl FnMut(TradeRecord, &mut u64),
-        mut emit_leaders: impl FnMut(LeadersRecord, &mut u64),
-    ) {
+    /// have changed together with its fingerprint slot. By reference: a trade record is a
+    /// quarter of a kilobyte, and handing it over by value moved it three times (issue 17).
+    pub fn flush(&mut self, usd: &UsdRates, top_n: usize, mut emit: impl FnMut(&Record, &mut u64)) {
         // A region total moved: shares and leaders of all its breakdowns follow.
         for r in std::mem::take(&mut self.dirty_totals) {
             let Some(d) = self.regions[r as usize].total_dirty.take() else {
@@ -586,6 +590,10 @@ impl TradeBook {
             self.rerank(d);
         }
         let denominators = Denominators::default();
+        let mut this = This {
+            months: Year::default(),
+            start: 1,
+        };
         for id in std::mem::take(&mut self.dirty_lines) {
             let Some(d) = self.lines[id as usize].dirty.take() else {
                 continue;
@@ -605,7 +613,7 @@ impl TradeBook {
                 for year in from.year()..=to.year() {
                     let upto = if year == to.year() { to.month() } else { 12 };
                     let first = if year == from.year() { from.month() } else { 1 };
-                    let this = self.lines[id as usize].this_year(year, first, upto, flow, usd);
+                    self.lines[id as usize].this_year(year, first, upto, flow, usd, &mut this);
                     self.lines[id as usize].store(year, upto, flow, &this);
                     for m in first..=upto {
                         let p = Period::new(year, m);
@@ -615,16 +623,15 @@ impl TradeBook {
                             flow,
                             derived: None,
                         };
-                        let Some(record) =
-                            self.trade_record(id, p, flow, &this, &before, &denominators)
-                        else {
+                        let record = self.trade_record(id, p, flow, &this, &before, &denominators);
+                        let Some(record) = &record else {
                             continue;
                         };
                         let published = self.lines[id as usize]
                             .published
                             .get_mut(p)
                             .expect("inside span");
-                        emit_trade(record, &mut published.fingerprint[flow.index()]);
+                        emit(record, &mut published.fingerprint[flow.index()]);
                     }
                 }
             }
@@ -644,7 +651,7 @@ impl TradeBook {
                         continue;
                     };
                     let fps = self.groups[g as usize].published.slot(p);
-                    emit_leaders(record, &mut fps[flow.index()]);
+                    emit(&Record::Leaders(record), &mut fps[flow.index()]);
                 }
             }
         }
@@ -765,8 +772,9 @@ impl TradeBook {
         total.ytds_at(p, flow).0.filter(|&t| t > 0)
     }
 
-    /// The record of series (`id`, `flow`) at `p`, from the derived months of its year
-    /// (`this`) and of the year before (`before`).
+    /// The trade record of series (`id`, `flow`) at `p`, from the derived months of its year
+    /// (`this`) and of the year before (`before`). Built as a [`Record`], in place: the flush
+    /// hands it over by reference.
     fn trade_record(
         &self,
         id: LineId,
@@ -775,7 +783,7 @@ impl TradeBook {
         this: &This,
         before: &Before<'_>,
         denominators: &Denominators,
-    ) -> Option<TradeRecord> {
+    ) -> Option<Record> {
         let line = &self.lines[id as usize];
         let i = p.month() as usize - 1;
         let now = &this.months[i];
@@ -803,7 +811,7 @@ impl TradeBook {
                 (None, rank.filter(|_| yoy.is_some() && !region.excluded))
             }
         };
-        Some(TradeRecord {
+        Some(Record::Trade(TradeRecord {
             kind: "trade",
             region: region.name.clone(),
             flow: flow.as_str(),
@@ -824,7 +832,7 @@ impl TradeBook {
             share_pct: share,
             yoy_rank: rank.map(|r| r.0),
             yoy_rank_of: rank.map(|r| r.1),
-        })
+        }))
     }
 
     pub fn leaders_record(
@@ -937,7 +945,7 @@ impl TradeBook {
                         let (_, this, before) = years.as_ref().expect("derived above");
                         if let Some(r) = self.trade_record(id, p, flow, this, before, &denominators)
                         {
-                            each(super::record::Record::Trade(r));
+                            each(r);
                         }
                     }
                 }
