@@ -64,6 +64,7 @@ pub(super) fn fields_into<'a>(text: &'a str, fields: &mut RawFields<'a>) -> Opti
 }
 
 /// JSON's whitespace from `i` on: the index of the next other byte.
+#[inline(always)]
 fn whitespace(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
@@ -73,6 +74,7 @@ fn whitespace(b: &[u8], mut i: usize) -> usize {
 
 /// A string without escapes or control characters at `i`: the range of its contents, and
 /// the index after its closing quote.
+#[inline(always)]
 fn string(b: &[u8], i: usize) -> Option<(std::ops::Range<usize>, usize)> {
     if b.get(i) != Some(&b'"') {
         return None;
@@ -85,6 +87,7 @@ fn string(b: &[u8], i: usize) -> Option<(std::ops::Range<usize>, usize)> {
 /// The index of the first quote, backslash or control character at or after `i`: where a
 /// string without escapes ends, or where the scanner gives up. Eight bytes at a time, since
 /// finding string ends byte by byte was a third of the scanner's time (issue 17).
+#[inline(always)]
 fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -113,6 +116,7 @@ fn string_end(b: &[u8], mut i: usize) -> Option<usize> {
 
 /// A value at `i` that is not an object or an array: its raw text (`None` for `null`, which
 /// serde reads as an absent field), and the index after it.
+#[inline(always)]
 fn value(text: &str, i: usize) -> Option<(Option<Raw<'_>>, usize)> {
     let b = text.as_bytes();
     let end = match *b.get(i)? {
