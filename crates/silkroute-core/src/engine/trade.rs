@@ -359,6 +359,10 @@ pub struct TradeBook {
     excluded: Vec<String>,
     total_dimension: Arc<str>,
     cells: u64,
+    /// The group of the last event with a member. Customs publish a region's breakdown as
+    /// one table, so events come in runs of one region and dimension, and finding the
+    /// group was two of an event's three hash lookups (issue 17).
+    last_group: Option<GroupId>,
 }
 
 impl TradeBook {
@@ -376,6 +380,7 @@ impl TradeBook {
             excluded: excluded.to_vec(),
             total_dimension: Arc::from(TOTAL_DIMENSION),
             cells: 0,
+            last_group: None,
         }
     }
 
@@ -444,6 +449,16 @@ impl TradeBook {
     }
 
     fn line_id(&mut self, e: &TradeEvent<'_>) -> LineId {
+        if let (Some(member), Some(g)) = (e.member.as_deref(), self.last_group) {
+            let group = &self.groups[g as usize];
+            if *group.dimension == *e.dimension
+                && *self.regions[group.region as usize].name == *e.region
+            {
+                if let Some(&id) = group.index.get(member) {
+                    return id;
+                }
+            }
+        }
         let r = self.region_id(&e.region);
         let Some(member) = e.member.as_deref() else {
             if let Some(id) = self.regions[r as usize].total_line {
@@ -472,6 +487,7 @@ impl TradeBook {
                 g
             }
         };
+        self.last_group = Some(group);
         if let Some(&id) = self.groups[group as usize].index.get(member) {
             return id;
         }
