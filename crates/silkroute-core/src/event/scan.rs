@@ -19,8 +19,8 @@ fn fields(text: &str) -> Option<RawFields<'_>> {
     Some(fields)
 }
 
-/// [`fields`] into `fields`, which must start all absent; on `None` it holds whatever was
-/// found before the scanner gave up. The parser's own `RawFields` is filled in place: a
+/// The known fields of `text` into `fields`, which must start all absent, or `None` for
+/// serde_json to decide (then `fields` holds whatever was found before the scanner gave up). The parser's own `RawFields` is filled in place: a
 /// third of a kilobyte returned by value was two copies per event (issue 17).
 pub(super) fn fields_into<'a>(text: &'a str, fields: &mut RawFields<'a>) -> Option<()> {
     let b = text.as_bytes();
