@@ -56,7 +56,7 @@ def get(d, *path):
 
 
 def series():
-    """(label, unit, target, [(x label, value) …] per line) for each panel."""
+    """(label, unit, [(target, its label) …], [(x label, value) …] per line) for each panel."""
     engine, backfill = [], []
     for path in sorted(HISTORY.glob("*.json")):
         r = json.loads(path.read_text())
@@ -72,7 +72,7 @@ def series():
         (
             "engine: events/s with parsing and flush (criterion, one core)",
             "k events/s",
-            800,
+            [(800, "target 800")],
             [
                 ("month basis", points(engine, "events_per_s", "parse_apply_flush", scale=1e-3)),
                 ("cumulative", points(engine, "events_per_s", "cumulative_parse_apply_flush", scale=1e-3)),
@@ -81,7 +81,7 @@ def series():
         (
             "engine: time against a serde_json::Value parse of the same bytes",
             "x",
-            1.5,
+            [(1.5, "target 1.5")],
             [
                 ("month basis", points(engine, "time_vs_json_value_parse", "month_basis")),
                 ("cumulative", points(engine, "time_vs_json_value_parse", "cumulative")),
@@ -96,26 +96,29 @@ def series():
         for mode in ["at_least_once", "exactly_once"]
     ]
     if any(p for _, p in pipe):
-        panels.append(("backfill: drain against the same-I/O pipe (set A)", "%", 80, pipe))
+        targets = [(80, "target 80 (at least once)"), (70, "target 70 (exactly once)")]
+        panels.append(("backfill: drain against the same-I/O pipe (set A)", "%", targets, pipe))
     return panels
 
 
 def chart():
     panels = series()
-    width, height, left, top = 760, 220, 70, 30
+    # Room under each plot for the commit labels, written at a slant so that neighbours
+    # do not overlap.
+    width, height, left, top = 760, 270, 70, 30
     colours = ["#1f77b4", "#d62728", "#2ca02c"]
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height * len(panels)}" '
         'font-family="sans-serif" font-size="11">',
         f'<rect width="{width}" height="{height * len(panels)}" fill="white"/>',
     ]
-    for n, (title, unit, target, lines) in enumerate(panels):
+    for n, (title, unit, targets, lines) in enumerate(panels):
         y0 = n * height
         # (time, label) pairs: in the order they were measured.
         tags = sorted({t for _, pts in lines for t, _ in pts})
-        values = [v for _, pts in lines for _, v in pts] + [target]
+        values = [v for _, pts in lines for _, v in pts] + [t for t, _ in targets]
         lo, hi = 0.0, max(values) * 1.15 if values else 1.0
-        plot_w, plot_h = width - left - 20, height - top - 50
+        plot_w, plot_h = width - left - 20, height - top - 100
 
         def x(tag):
             i = tags.index(tag)
@@ -133,14 +136,17 @@ def chart():
             v = lo + (hi - lo) * k / 4
             out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.{0 if hi > 20 else 1}f}</text>')
         out.append(f'<text x="12" y="{y0 + top + plot_h / 2}" transform="rotate(-90 12 {y0 + top + plot_h / 2})" text-anchor="middle">{unit}</text>')
-        out.append(
-            f'<line x1="{left}" y1="{y(target):.1f}" x2="{left + plot_w}" y2="{y(target):.1f}" '
-            'stroke="#555" stroke-dasharray="4 3"/>'
-        )
-        out.append(f'<text x="{left + plot_w}" y="{y(target) - 3:.1f}" text-anchor="end" fill="#555">target {target:g}</text>')
-        for tag in tags:
+        for target, label in targets:
             out.append(
-                f'<text x="{x(tag):.1f}" y="{y0 + top + plot_h + 14}" text-anchor="middle" font-size="9">{tag[1]}</text>'
+                f'<line x1="{left}" y1="{y(target):.1f}" x2="{left + plot_w}" y2="{y(target):.1f}" '
+                'stroke="#555" stroke-dasharray="4 3"/>'
+            )
+            out.append(f'<text x="{left + plot_w}" y="{y(target) - 3:.1f}" text-anchor="end" fill="#555">{label}</text>')
+        for tag in tags:
+            lx, ly = x(tag), y0 + top + plot_h + 12
+            out.append(
+                f'<text x="{lx:.1f}" y="{ly}" text-anchor="end" font-size="9" '
+                f'transform="rotate(-35 {lx:.1f} {ly})">{tag[1]}</text>'
             )
         for i, (label, pts) in enumerate(lines):
             colour = colours[i % len(colours)]
@@ -150,7 +156,7 @@ def chart():
             out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
             for t, v in pts:
                 out.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
-            out.append(f'<text x="{left + 10 + 120 * i}" y="{y0 + top + plot_h + 32}" fill="{colour}">■ {label}</text>')
+            out.append(f'<text x="{left + 10 + 120 * i}" y="{y0 + top + plot_h + 88}" fill="{colour}">■ {label}</text>')
     out.append("</svg>")
     HISTORY.mkdir(parents=True, exist_ok=True)
     (HISTORY / "history.svg").write_text("\n".join(out) + "\n")
