@@ -106,37 +106,21 @@ fn to_usd(fen: i64, rate: Micros) -> Option<i64> {
 /// Derives months 1..=`upto` of a year from `inputs(M)` (M = 1..=12); later months stay
 /// absent. Dollars are derived only when `dollars` is set (freight has none).
 pub fn year(upto: u32, dollars: bool, inputs: impl FnMut(u32) -> Inputs) -> Year {
-    months_from(
-        1,
-        Past {
-            y: Some(0),
-            y_usd: Some(0),
-        },
-        upto,
-        dollars,
-        inputs,
-    )
-}
-
-/// Derives months `start..=upto` of a year, `before` being `Y` and `Yusd` of month
-/// `start − 1`, which must be known (`Y(0) = 0`): then months before `start` cannot change
-/// what follows, and stay absent in the result. What a flush uses when only the months from a
-/// change onwards can have moved.
-pub fn months_from(
-    start: u32,
-    before: Past,
-    upto: u32,
-    dollars: bool,
-    inputs: impl FnMut(u32) -> Inputs,
-) -> Year {
     let mut out = [Month::default(); 12];
-    fill_months(&mut out, start, before, upto, dollars, inputs);
+    let before = Past {
+        y: Some(0),
+        y_usd: Some(0),
+    };
+    fill_months(&mut out, 1, before, upto, dollars, inputs);
     out
 }
 
-/// [`months_from`] into `out`, whose months outside `start..=upto` are left as they are: a
-/// flush derives into one buffer per line, where a fresh year returned by value was two
-/// copies of a kilobyte for every line and flow flushed (issue 17).
+/// Derives months `start..=upto` of a year into `out`, `before` being `Y` and `Yusd` of month
+/// `start − 1`, which must be known (`Y(0) = 0`): then months before `start` cannot change
+/// what follows. Months outside `start..=upto` are left as they are. What a flush uses when
+/// only the months from a change onwards can have moved, into one buffer per flush: a fresh
+/// year returned by value was two copies of a kilobyte for every line and flow flushed
+/// (issue 17).
 pub fn fill_months(
     out: &mut Year,
     start: u32,

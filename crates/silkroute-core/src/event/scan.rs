@@ -20,8 +20,9 @@ fn fields(text: &str) -> Option<RawFields<'_>> {
 }
 
 /// The known fields of `text` into `fields`, which must start all absent, or `None` for
-/// serde_json to decide (then `fields` holds whatever was found before the scanner gave up). The parser's own `RawFields` is filled in place: a
-/// third of a kilobyte returned by value was two copies per event (issue 17).
+/// serde_json to decide (then `fields` holds whatever was found before the scanner gave
+/// up). The parser's own `RawFields` is filled in place: a third of a kilobyte returned by
+/// value was two copies per event (issue 17).
 pub(super) fn fields_into<'a>(text: &'a str, fields: &mut RawFields<'a>) -> Option<()> {
     let b = text.as_bytes();
     // Which known fields were seen, null or not: serde refuses a second one either way.
