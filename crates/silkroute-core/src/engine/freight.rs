@@ -113,6 +113,14 @@ impl FreightBook {
         }
     }
 
+    /// Takes what was marked since the last flush without deriving its records (freight
+    /// stores nothing derived).
+    pub fn forget_changes(&mut self) {
+        for id in std::mem::take(&mut self.dirty) {
+            self.lines[id].dirty = None;
+        }
+    }
+
     pub fn flush(&mut self, mut emit: impl FnMut(FreightRecord, &mut u64)) {
         for id in std::mem::take(&mut self.dirty) {
             let Some(d) = self.lines[id].dirty.take() else {

@@ -201,29 +201,24 @@ impl Engine {
     ) -> Result<(), E> {
         let mut failed = None;
         self.flush_with(
-            Some(&mut |key: &str, json: &[u8], record: &Record| {
+            &mut |key: &str, json: &[u8], record: &Record| {
                 if failed.is_none() {
                     failed = sink(key, json, record).err();
                 }
                 failed.is_none()
-            }),
+            },
             &mut held,
         );
         self.published = None;
         failed.map_or(Ok(()), Err)
     }
 
-    fn flush_with(&mut self, mut sink: Option<&mut Sink<'_>>, held: &mut dyn FnMut(&str, &Record)) {
-        if let Some(d) = self.fx.usd_dirty.take() {
-            self.trade.mark_usd_changed(d);
-        }
+    fn flush_with(&mut self, sink: &mut Sink<'_>, held: &mut dyn FnMut(&str, &Record)) {
+        self.take_usd_changes();
         let authority = self.published.as_ref();
         let scratch = &mut self.scratch;
         let key = &mut self.key;
         let mut emit = |record: &Record, published: &mut u64| {
-            let Some(sink) = sink.as_mut() else {
-                return;
-            };
             scratch.clear();
             record.write_json(scratch);
             let fp = fingerprint(scratch);
@@ -254,7 +249,16 @@ impl Engine {
     /// used after rebuilding state, before [`Engine::reconcile_against`] compares it with
     /// what was published.
     pub fn discard_changes(&mut self) {
-        self.flush_with(None, &mut |_, _| {});
+        self.take_usd_changes();
+        self.trade.forget_changes(&self.fx.usd);
+        self.freight.forget_changes();
+    }
+
+    /// A USD rate changed since the last flush: the dollar figures of those months may too.
+    fn take_usd_changes(&mut self) {
+        if let Some(d) = self.fx.usd_dirty.take() {
+            self.trade.mark_usd_changed(d);
+        }
     }
 
     /// Makes the next flush re-derive every record and return those whose fingerprint
