@@ -61,6 +61,9 @@
 //!    the service's produce call, and produce call → readable. `--latency-split` splits the
 //!    first part again, at the broker's append time of the event and at the service's receipt
 //!    (the timestamp of the event's changelog copy); the reader then reads those topics too.
+//!    Exactly once, the floor under that latency follows: the bare transaction cycle of this
+//!    broker with silkroute's producer settings (`--txn-cycle` runs only that; see
+//!    `backfill_bench/txn_cycle.rs`).
 //!
 //! Run-to-run variation: the fx topic is consumed alongside the trade topic, and how many trade
 //! events librdkafka has queued before the first USD rate arrives decides how many trade records
@@ -124,6 +127,9 @@ mod pipe;
 /// A new instance restoring a drain's changelog.
 #[path = "backfill_bench/restore.rs"]
 mod restore;
+/// The bare transaction cycle: the floor under the exactly-once latency.
+#[path = "backfill_bench/txn_cycle.rs"]
+mod txn_cycle;
 
 // Targets of issue 17 (drain against the same-I/O pipe, growth per cell) and issue 7 (the rest).
 const TARGET_PIPE_RATIO: f64 = 0.80;
@@ -189,6 +195,11 @@ struct Args {
     /// Skip the same-I/O pipe (no drain/pipe ratio).
     #[arg(long)]
     no_pipe: bool,
+    /// Only the bare transaction cycle (silkroute's producer settings, none of its code):
+    /// 200 transactions writing one record to each of 12 partitions, then 200 writing 2,
+    /// on topics of their own; prints the percentiles of each step as JSON.
+    #[arg(long)]
+    txn_cycle: bool,
 
     // Internal: one drain in a fresh process.
     #[arg(long, hide = true)]
@@ -252,6 +263,11 @@ async fn main() -> anyhow::Result<()> {
     if args.pipe_only {
         let result = pipe::pipe_main(&args).await?;
         println!("{result}");
+        return Ok(());
+    }
+    if args.txn_cycle {
+        let result = txn_cycle::measure(&args.bootstrap, 12).await?;
+        println!("{result:#}");
         return Ok(());
     }
     if args.restore_only {
@@ -1656,6 +1672,13 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     let lat = &a.drains[a.drains.len() - 1]["latency"];
     let (p50, p99) = (lat["p50_ms"].as_f64(), lat["p99_ms"].as_f64());
     let drain = |r: &SetResult| r.median("/drain_committed_events_per_s");
+    // Exactly once, the floor under the latency: the same broker's bare transaction cycle.
+    let txn_cycle = if guarantee_under_test() == "exactly_once" && !lat.is_null() {
+        eprintln!("[A] bare transaction cycle: 12 partitions, then 2");
+        txn_cycle::measure(&args.bootstrap, 12).await?
+    } else {
+        Value::Null
+    };
 
     // ---- table
     let mut t = String::new();
@@ -1917,6 +1940,15 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
             row(&mut t, label, format!("{p50:.0} / {p99:.0} ms"), "", None);
         }
     }
+    for (label, n) in [
+        ("  bare transaction cycle, 12 partitions", "partitions_12"),
+        ("  bare transaction cycle, 2 partitions", "partitions_2"),
+    ] {
+        let total = &txn_cycle[n]["total"];
+        if let (Some(p50), Some(p99)) = (total["p50_ms"].as_f64(), total["p99_ms"].as_f64()) {
+            row(&mut t, label, format!("{p50:.0} / {p99:.0} ms"), "", None);
+        }
+    }
     targets.push(json!({"name": "end-to-end p99", "value_ms": p99, "p50_ms": p50, "goal_ms": p99_goal, "met": lat_ok}));
     if let Some(m) = lat["missing"].as_u64().filter(|&m| m > 0) {
         let _ = writeln!(
@@ -1992,6 +2024,7 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
         "memory_growth_bytes_per_cell": growth,
         "memory_growth_after_drain_bytes_per_cell": growth_steady,
         "latency": lat,
+        "txn_cycle": txn_cycle,
         "targets": targets,
     });
     if let Some(dir) = out_path.parent() {
