@@ -68,7 +68,10 @@ fn settings(bootstrap: &str, prefix: &str) -> anyhow::Result<Settings> {
 
 fn cycles(settings: &Settings, topics: &[(&str, i32)], input: &str) -> anyhow::Result<Vec<Cycle>> {
     let producer: ThreadedProducer<_> = silkroute::producer_config(settings)
-        .set("transactional.id", format!("{}-{}", settings.kafka.group_id, unique()))
+        .set(
+            "transactional.id",
+            format!("{}-{}", settings.kafka.group_id, unique()),
+        )
         .create()
         .context("creating the transactional producer")?;
     let consumer: BaseConsumer = silkroute::consumer_config(settings)
