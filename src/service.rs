@@ -344,7 +344,7 @@ async fn run_session(
         })
         .await?
     };
-    let restored = async {
+    let restore = async {
         let (table, ends, started) = blocking::run(|b| {
             // The restore's reported time starts with the changelog's reader.
             let started = std::time::Instant::now();
@@ -355,8 +355,8 @@ async fn run_session(
         let restored = table.restore(&mut engine, &ends, &metrics).await?;
         anyhow::Ok((table, prefetch, restored, started))
     };
-    let (producer, restored) = tokio::join!(initialised, restored);
-    let (producer, (table, prefetch, restored, started)) = (producer?, restored?);
+    let (producer, restore) = tokio::join!(initialised, restore);
+    let (producer, (table, prefetch, restored, started)) = (producer?, restore?);
     // What these cells derive was published already, or is compared with what Kafka holds
     // when the group assigns this instance its partitions.
     let read_ms = started.elapsed().as_millis() as u64;
