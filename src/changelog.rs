@@ -240,7 +240,9 @@ impl Table {
     /// True when the reader's position is at or past `ends` on every partition. Offsets
     /// without a message (transaction markers, compacted records) count as read.
     pub fn reached(&self, ends: &[(i32, i64)]) -> bool {
-        covers(&self.positions(), ends)
+        let mut progress = Progress::new(ends);
+        progress.positions(self.positions());
+        progress.done()
     }
 
     /// The reader's next offset per changelog partition. A round trip to librdkafka's thread
@@ -469,12 +471,6 @@ impl Progress {
     fn done(&self) -> bool {
         self.short == 0
     }
-}
-
-/// Whether `next` (next offset per partition) is at or past `ends` on every partition.
-fn covers(next: &HashMap<i32, i64>, ends: &[(i32, i64)]) -> bool {
-    ends.iter()
-        .all(|&(p, end)| end == 0 || next.get(&p).is_some_and(|&n| n >= end))
 }
 
 #[cfg(test)]

@@ -588,21 +588,21 @@ impl TradeBook {
     /// have changed together with its fingerprint slot. By reference: a trade record is a
     /// quarter of a kilobyte, and handing it over by value moved it three times (issue 17).
     pub fn flush(&mut self, usd: &UsdRates, top_n: usize, emit: impl FnMut(&Record, &mut u64)) {
-        self.take_changes(usd, top_n, Some(emit));
+        self.take_changes(usd, Some((top_n, emit)));
     }
 
     /// Takes what was marked since the last flush without deriving its records: the derived
     /// years the next flush reads are stored as a flush stores them. After a restore, building
     /// every record only to drop it took 150–250 ms of the 443k backfill's restore (issue 17).
     pub fn forget_changes(&mut self, usd: &UsdRates) {
-        self.take_changes(usd, 0, None::<fn(&Record, &mut u64)>);
+        self.take_changes(usd, None::<(usize, fn(&Record, &mut u64))>);
     }
 
+    /// `emit`, with the number of leaders a record lists, when records are wanted.
     fn take_changes(
         &mut self,
         usd: &UsdRates,
-        top_n: usize,
-        mut emit: Option<impl FnMut(&Record, &mut u64)>,
+        mut emit: Option<(usize, impl FnMut(&Record, &mut u64))>,
     ) {
         // A region total moved: shares and leaders of all its breakdowns follow.
         for r in std::mem::take(&mut self.dirty_totals) {
@@ -647,7 +647,7 @@ impl TradeBook {
                     let first = if year == from.year() { from.month() } else { 1 };
                     self.lines[id as usize].this_year(year, first, upto, flow, usd, &mut this);
                     self.lines[id as usize].store(year, upto, flow, &this);
-                    let Some(emit) = emit.as_mut() else {
+                    let Some((_, emit)) = emit.as_mut() else {
                         continue;
                     };
                     for m in first..=upto {
@@ -675,9 +675,10 @@ impl TradeBook {
             let Some(d) = self.groups[g as usize].dirty.take() else {
                 continue;
             };
-            let Some(emit) = emit.as_mut() else {
+            let Some((top_n, emit)) = emit.as_mut() else {
                 continue;
             };
+            let top_n = *top_n;
             let Some((first, last)) = self.group_span(g) else {
                 continue;
             };
