@@ -286,13 +286,13 @@ impl Table {
             return None;
         }
         let payload = m.payload().unwrap_or_default();
-        match event::parse(payload, &self.rules) {
+        match event::parse_stored(payload, &self.rules) {
             Ok(e) => {
                 let outcome = engine.apply(&e);
                 Some(then(&e, outcome))
             }
-            Err(r) => {
-                warn!(partition = m.partition(), offset = m.offset(), reason = %r.reason, "Skipping an unreadable changelog record.");
+            Err(why) => {
+                warn!(partition = m.partition(), offset = m.offset(), %why, "Skipping an unreadable changelog record.");
                 None
             }
         }

@@ -366,9 +366,10 @@ impl Processor {
                 batch.forwards.push(Forward {
                     key: changelog::key(&e),
                     partition: ownership::shard(e.partition_key(), self.changelog_partitions),
-                    // The canonical form, not the producer's bytes: smaller, and bounded
-                    // whatever the input was padded with (it always fits the changelog).
-                    value: e.to_json(),
+                    // The compact form, not the producer's bytes: smaller, bounded whatever
+                    // the input was padded with (it always fits the changelog), and read back
+                    // by every instance that starts at a fifth of a JSON parse's instructions.
+                    value: e.to_compact(),
                     received_ms,
                 });
             }

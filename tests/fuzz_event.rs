@@ -4,8 +4,8 @@
 //! For every input it shows that the parser does not panic, that the outcome is a valid event or
 //! a rejection with one of the contract's reasons and a one-line detail, that the same bytes
 //! always get the same outcome, and that a valid event survives serialise → parse unchanged
-//! (its canonical form, which the changelog stores, parses back to the same event and is within
-//! its size bound).
+//! (its canonical JSON parses back to the same event, and its compact form, which the
+//! changelog stores, reads back to it; both within the changelog's size bound).
 //!
 //! `SILKROUTE_FUZZ_CASES` (default 1,000,000) and `SILKROUTE_FUZZ_SEED` (default fixed) choose
 //! the run; a failure prints the seed, the case number and the input, so `SILKROUTE_FUZZ_SEED=…`
@@ -300,6 +300,18 @@ fn check(bytes: &[u8]) -> Result<&'static str, String> {
             }
             if back.to_json() != canonical {
                 return Err("the canonical form is not stable".into());
+            }
+            let compact = e.to_compact();
+            if compact.len() > CANONICAL_MAX_BYTES {
+                return Err(format!("compact form of {} bytes", compact.len()));
+            }
+            match event::parse_stored(&compact, &rules()) {
+                Ok(stored) if stored == e => {}
+                other => {
+                    return Err(format!(
+                        "the compact form {compact:?} read back as {other:?}, not {e:?}"
+                    ))
+                }
             }
             Ok("valid")
         }

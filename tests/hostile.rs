@@ -385,7 +385,7 @@ async fn every_hostile_message_ends_dead_lettered_or_applied_once_and_the_next_e
         "a tombstone's dead letter has a null value"
     );
 
-    // The padded event's changelog record is its canonical form.
+    // The padded event's changelog record is its compact form, not the producer's bytes.
     let changelog = broker.read_all(&format!("{}-cells-changelog", names.group));
     let padded = changelog
         .iter()

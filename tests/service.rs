@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::FutureRecord;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use silkroute::service;
 
@@ -358,6 +359,44 @@ async fn republished_events_and_a_restart_publish_no_new_record() {
     let r = &records["freight/khorgos/china_europe/2024-10"];
     assert_eq!(r["ytd_trains"], 6269 + 640);
     assert_eq!(r["streak_months"], 13);
+    svc.stop().await;
+}
+
+/// Versions before the compact changelog form wrote each event's canonical JSON there: an
+/// instance of this version restores from such a changelog and publishes every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changelog_of_canonical_json_written_by_an_earlier_version_restores() {
+    let lines = sample_lines();
+    let (broker, names) = TestService::topics().await;
+    let changelog = format!("{}-cells-changelog", names.group);
+    if broker.is_real() {
+        // As the earlier version created it (the mock has it already).
+        broker
+            .create_topics_with(&[(&changelog, 3)], &[("cleanup.policy", "compact")])
+            .await;
+    }
+    let producer = broker.producer();
+    // A restore reads every partition and goes by the values; unique keys keep compaction
+    // from dropping any.
+    for (i, line) in lines.iter().enumerate() {
+        let event = silkroute::event::parse(line.as_bytes(), &parse_rules()).expect("valid");
+        let key = format!("cell-{i}");
+        let json = event.to_json();
+        let record = FutureRecord::to(&changelog).key(&key).payload(&json);
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("produced");
+    }
+
+    let svc = TestService::start_on(broker, names, &[]).await;
+    let expected = offline_records(&lines);
+    eventually("the restored state's records published", 90, || {
+        svc.compacted().0 == expected
+    })
+    .await;
+    assert_eq!(svc.processed(), 0, "nothing came from the inputs");
     svc.stop().await;
 }
 

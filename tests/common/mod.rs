@@ -566,7 +566,7 @@ fn keyed_record(key: &str, record: &[u8]) -> Vec<u8> {
     line
 }
 
-fn parse_rules() -> silkroute::event::ParseRules {
+pub fn parse_rules() -> silkroute::event::ParseRules {
     silkroute::event::ParseRules {
         max_message_bytes: 1 << 20,
         current_month: silkroute::clock::current_utc_month(),
