@@ -203,6 +203,17 @@ pub enum Guarantee {
     ExactlyOnce,
 }
 
+/// How the changelog's values are written. Both forms are read, whatever this says.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangelogFormat {
+    /// A version byte, fixed-width numbers, length-prefixed names (`event/compact.rs`).
+    Compact,
+    /// Each event's canonical JSON, the only form versions before the compact one read: for
+    /// the first roll of a rolling upgrade from such a version (docs/operations.md).
+    Json,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessingSettings {
@@ -210,6 +221,7 @@ pub struct ProcessingSettings {
     pub batch_max_messages: usize,
     #[serde(rename = "batch_max_wait_ms", deserialize_with = "millis")]
     pub batch_max_wait: Duration,
+    pub changelog_format: ChangelogFormat,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -668,6 +680,11 @@ mod tests {
                 "SILKROUTE__PROCESSING__GUARANTEE",
                 "sometimes",
                 "processing.guarantee",
+            ),
+            (
+                "SILKROUTE__PROCESSING__CHANGELOG_FORMAT",
+                "xml",
+                "processing.changelog_format",
             ),
         ];
         for (var, value, key) in cases {

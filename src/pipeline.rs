@@ -28,7 +28,7 @@ use tracing::{info, warn};
 use crate::batch::{cut, now_ms, one_line, Batch, DeadLetter, Forward, HeadersOnly, Taken};
 use crate::blocking::{self, Blocking};
 use crate::changelog::{self, Table};
-use crate::config::Settings;
+use crate::config::{ChangelogFormat, Settings};
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, ParseRules, Rejection};
 use crate::kafka::ServiceContext;
@@ -366,10 +366,14 @@ impl Processor {
                 batch.forwards.push(Forward {
                     key: changelog::key(&e),
                     partition: ownership::shard(e.partition_key(), self.changelog_partitions),
-                    // The compact form, not the producer's bytes: smaller, bounded whatever
-                    // the input was padded with (it always fits the changelog), and read back
-                    // by every instance that starts at a fifth of a JSON parse's instructions.
-                    value: e.to_compact(),
+                    // A form of our own, not the producer's bytes: bounded whatever the input
+                    // was padded with (it always fits the changelog). The compact one is read
+                    // back by every instance that starts at a fifth of a JSON parse's
+                    // instructions; the JSON one is for a rolling upgrade.
+                    value: match self.settings.processing.changelog_format {
+                        ChangelogFormat::Compact => e.to_compact(),
+                        ChangelogFormat::Json => e.to_json(),
+                    },
                     received_ms,
                 });
             }

@@ -400,6 +400,63 @@ async fn a_changelog_of_canonical_json_written_by_an_earlier_version_restores() 
     svc.stop().await;
 }
 
+/// The first roll of a rolling upgrade from a version before the compact changelog sets
+/// `processing.changelog_format = "json"`: an instance so set writes values the earlier
+/// version's parser takes, and an instance with the default, restoring from a changelog that
+/// then holds both forms, publishes the records of every event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_written_for_a_rolling_upgrade_is_read_by_both_versions() {
+    let lines = sample_lines();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let json = [("SILKROUTE__PROCESSING__CHANGELOG_FORMAT", "json")];
+    let svc = TestService::start(first, &json).await;
+    svc.wait_ready_after("the first half processed", first.len() as u64, 90)
+        .await;
+    let changelog = format!("{}-cells-changelog", svc.names.group);
+    let written = svc.broker.read_all(&changelog);
+    assert!(!written.is_empty());
+    for m in &written {
+        let value = m.value.as_deref().expect("a value");
+        // The earlier version read each value with the input parser.
+        silkroute::event::parse(value, &parse_rules()).unwrap_or_else(|r| {
+            panic!("{}: {r}", String::from_utf8_lossy(value));
+        });
+    }
+    let (broker, names) = svc.stop().await;
+
+    // Restored from the JSON values, it derives the second half's records from both halves.
+    let svc = TestService::start_on(broker, names, &[]).await;
+    svc.publish(second).await;
+    svc.wait_ready_after("the second half processed", second.len() as u64, 90)
+        .await;
+    let expected = offline_records(&lines);
+    assert_same_records(&svc.compacted().0, &expected, "after the second half");
+    let (broker, names) = svc.stop().await;
+    let all = broker.read_all(&changelog);
+    let json_values = all
+        .iter()
+        .filter(|m| m.value.as_deref().is_some_and(|v| v.starts_with(b"{")))
+        .count();
+    assert_eq!(
+        json_values,
+        written.len(),
+        "the default instance wrote no JSON"
+    );
+    assert!(
+        all.len() > written.len(),
+        "the default instance wrote its own"
+    );
+
+    // A third instance holds every cell, restored from both forms.
+    let svc = TestService::start_on(broker, names, &[]).await;
+    eventually("ready after a restore from both forms", 90, || {
+        svc.handle.lifecycle.is_ready()
+    })
+    .await;
+    assert_eq!(svc.handle.metrics.state_cells.get(), offline_cells(&lines));
+    svc.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_is_503_until_ready_and_from_the_start_of_shutdown() {
     // Input topics do not exist yet: the service waits, not ready.

@@ -635,9 +635,8 @@ pub fn compact(msgs: &[Msg]) -> (BTreeMap<String, Value>, Vec<String>) {
     (last, repeats)
 }
 
-/// The records the offline engine derives from `lines`, by key (the reference a service run
-/// must equal).
-pub fn offline_records(lines: &[String]) -> BTreeMap<String, Value> {
+/// The offline engine (default settings) with the valid events of `lines` applied.
+fn offline_engine(lines: &[String]) -> silkroute::engine::Engine {
     let mut engine = silkroute::engine::Engine::new(silkroute::engine::EngineSettings::default());
     let rules = parse_rules();
     for l in lines {
@@ -645,6 +644,13 @@ pub fn offline_records(lines: &[String]) -> BTreeMap<String, Value> {
             engine.apply(&e);
         }
     }
+    engine
+}
+
+/// The records the offline engine derives from `lines`, by key (the reference a service run
+/// must equal).
+pub fn offline_records(lines: &[String]) -> BTreeMap<String, Value> {
+    let mut engine = offline_engine(lines);
     engine.discard_changes();
     let json: Vec<(String, Vec<u8>)> = engine
         .records()
@@ -655,6 +661,11 @@ pub fn offline_records(lines: &[String]) -> BTreeMap<String, Value> {
     json.into_iter()
         .map(|(k, j)| (k, serde_json::from_slice(&j).unwrap()))
         .collect()
+}
+
+/// The number of cells the offline engine holds after `lines`.
+pub fn offline_cells(lines: &[String]) -> i64 {
+    offline_engine(lines).cells() as i64
 }
 
 /// Asserts two record sets are equal, reporting the first differing keys rather than both sets.
