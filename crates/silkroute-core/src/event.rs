@@ -514,6 +514,20 @@ fn check_name(
     Ok(())
 }
 
+/// The name rules, for every form an event arrives in.
+fn check_region(region: &str) -> Result<(), Rejection> {
+    check_name(region, "region", 32, region_char, "A-Z a-z 0-9 _ -")
+}
+
+fn check_dimension(dimension: &str) -> Result<(), Rejection> {
+    check_name(dimension, "dimension", 32, dimension_char, "a-z 0-9 _")
+}
+
+/// A port's name or its service's.
+fn check_port_name(name: &str, value: &str) -> Result<(), Rejection> {
+    check_name(value, name, 32, port_char, "a-z 0-9 _ -")
+}
+
 fn region_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
@@ -723,7 +737,7 @@ fn max_trains(basis: Basis) -> u64 {
 
 fn parse_trade<'a>(raw: &RawFields<'a>, rules: &ParseRules) -> Result<TradeEvent<'a>, Rejection> {
     let region = required_string(raw.region, "region")?;
-    check_name(&region, "region", 32, region_char, "A-Z a-z 0-9 _ -")?;
+    check_region(&region)?;
     let period = period(raw.period, rules)?;
     let flow_text = required_string(raw.flow, "flow")?;
     let flow = match flow_text.as_ref() {
@@ -738,7 +752,7 @@ fn parse_trade<'a>(raw: &RawFields<'a>, rules: &ParseRules) -> Result<TradeEvent
         }
     };
     let dimension = required_string(raw.dimension, "dimension")?;
-    check_name(&dimension, "dimension", 32, dimension_char, "a-z 0-9 _")?;
+    check_dimension(&dimension)?;
     let member = string(raw.member, "member")?;
     let member = match (dimension.as_ref() == TOTAL_DIMENSION, member) {
         (true, None) => None,
@@ -801,9 +815,9 @@ fn parse_freight<'a>(
     rules: &ParseRules,
 ) -> Result<FreightEvent<'a>, Rejection> {
     let port = required_string(raw.port, "port")?;
-    check_name(&port, "port", 32, port_char, "a-z 0-9 _ -")?;
+    check_port_name("port", &port)?;
     let service = string(raw.service, "service")?.unwrap_or(Cow::Borrowed(DEFAULT_SERVICE));
-    check_name(&service, "service", 32, port_char, "a-z 0-9 _ -")?;
+    check_port_name("service", &service)?;
     let period = period(raw.period, rules)?;
     let basis = basis(raw.basis)?;
     let trains = integer(raw.trains, "trains", max_trains(basis))?

@@ -248,10 +248,13 @@ impl fmt::Display for Micros {
     }
 }
 
+/// The largest exchange rate, in millionths: a rate above a million yuan per unit is not a
+/// rate, and the bound keeps products in i128.
+pub const MAX_RATE_MICROS: u128 = 1_000_000_000_000;
+
 /// Parses an exchange rate: > 0, at most six decimals.
 pub fn parse_rate(text: &str) -> Result<Micros, DecimalError> {
-    // A rate above a million yuan per unit is not a rate; the bound keeps products in i128.
-    let units = parse_scaled(text, 6, 1_000_000_000_000)?;
+    let units = parse_scaled(text, 6, MAX_RATE_MICROS)?;
     if units == 0 {
         return Err(DecimalError::NotPositive);
     }

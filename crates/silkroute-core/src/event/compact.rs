@@ -19,12 +19,12 @@
 
 use std::borrow::Cow;
 
-use crate::money::{Hundredths, Micros, MAX_MONEY_HUNDREDTHS};
+use crate::money::{Hundredths, Micros, MAX_MONEY_HUNDREDTHS, MAX_RATE_MICROS};
 use crate::period::Period;
 
 use super::{
-    check_currency, check_member, check_name, check_period, dimension_char, max_trains, port_char,
-    region_char, Basis, Event, Flow, FreightEvent, FxEvent, ParseRules, TradeEvent, Unreadable,
+    check_currency, check_dimension, check_member, check_period, check_port_name, check_region,
+    max_trains, Basis, Event, Flow, FreightEvent, FxEvent, ParseRules, TradeEvent, Unreadable,
     TOTAL_DIMENSION,
 };
 
@@ -39,9 +39,6 @@ const FLOW_BITS: u8 = 0b11;
 const YTD: u8 = 1 << 2;
 const USD: u8 = 1 << 3;
 const MEMBER: u8 = 1 << 4;
-
-/// The largest rate [`crate::money::parse_rate`] accepts, in millionths.
-const MAX_RATE_MICROS: i64 = 1_000_000_000_000;
 
 pub(super) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
     out.push(VERSION);
@@ -99,13 +96,8 @@ fn text(out: &mut Vec<u8>, s: &str) {
 
 /// Reads a compact value (its first byte [`VERSION`]) back into the event it was written from.
 pub(super) fn read<'a>(bytes: &'a [u8], rules: &ParseRules) -> Result<Event<'a>, Unreadable> {
-    let mut r = Reader { rest: bytes };
-    let version = r.u8()?;
-    if version != VERSION {
-        return Err(Unreadable(format!(
-            "unknown changelog format {version:#04x}; this build writes {VERSION:#04x}"
-        )));
-    }
+    // `parse_stored` hands over only values whose first byte is `VERSION`.
+    let mut r = Reader { rest: &bytes[1..] };
     let event = match r.u8()? {
         TRADE => Event::Trade(trade(&mut r, rules)?),
         FREIGHT => Event::Freight(freight(&mut r, rules)?),
@@ -138,9 +130,9 @@ fn trade<'a>(r: &mut Reader<'a>, rules: &ParseRules) -> Result<TradeEvent<'a>, U
         None
     };
     let region = r.text()?;
-    check_name(region, "region", 32, region_char, "A-Z a-z 0-9 _ -")?;
+    check_region(region)?;
     let dimension = r.text()?;
-    check_name(dimension, "dimension", 32, dimension_char, "a-z 0-9 _")?;
+    check_dimension(dimension)?;
     let member = if flags & MEMBER != 0 {
         let m = r.text()?;
         check_member(m)?;
@@ -175,9 +167,9 @@ fn freight<'a>(r: &mut Reader<'a>, rules: &ParseRules) -> Result<FreightEvent<'a
         return Err(Unreadable(format!("{trains} trains")));
     }
     let port = r.text()?;
-    check_name(port, "port", 32, port_char, "a-z 0-9 _ -")?;
+    check_port_name("port", port)?;
     let service = r.text()?;
-    check_name(service, "service", 32, port_char, "a-z 0-9 _ -")?;
+    check_port_name("service", service)?;
     Ok(FreightEvent {
         port: Cow::Borrowed(port),
         service: Cow::Borrowed(service),
@@ -192,7 +184,7 @@ fn fx<'a>(r: &mut Reader<'a>, rules: &ParseRules) -> Result<FxEvent<'a>, Unreada
     let period = check_period(Period(r.u32()?), rules)?;
     let revision = r.u32()?;
     let rate = r.i64()?;
-    if !(1..=MAX_RATE_MICROS).contains(&rate) {
+    if rate < 1 || rate as u128 > MAX_RATE_MICROS {
         return Err(Unreadable(format!("cny_per_unit of {rate} millionths")));
     }
     let currency = r.text()?;
