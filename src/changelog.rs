@@ -33,7 +33,7 @@ use crate::blocking::Blocking;
 use crate::config::Settings;
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, Basis, Event, ParseRules};
-use crate::kafka;
+use crate::kafka::{self, LogEnds, Undecided};
 use crate::metrics::Metrics;
 use crate::period::Period;
 use crate::retry::{ErrorReports, OperatorError, ERROR_PAUSE};
@@ -181,11 +181,13 @@ pub struct Table {
     pub session: u64,
     /// The offsets of those records, as far as their reports have told them.
     written: Arc<Written>,
+    /// Where the logs end (the changelog's here, the indicators topic's at a takeover).
+    pub log_ends: Arc<LogEnds>,
 }
 
 impl Table {
-    /// Opens the reader at the changelog's start; also returns the end offsets as of opening,
-    /// up to which a restore reads (see [`Table::catch_up`]).
+    /// Opens the reader at the changelog's start; also returns where its log ends as of
+    /// opening, up to which a restore reads (see [`Table::catch_up`]).
     pub fn open(
         b: &Blocking,
         settings: &Settings,
@@ -199,14 +201,9 @@ impl Table {
             .context("creating the changelog reader")?;
         // From each partition's first offset as the broker gives it, not Offset::Beginning:
         // assigned on a client not yet connected, a logical offset is looked up again only
-        // after librdkafka's retry interval, which held every restore back by 500 ms. Asking
-        // first also connects the client.
-        let marks = kafka::watermarks(
-            b,
-            &consumer,
-            &[(topic.clone(), partitions)],
-            timeouts::WATERMARKS,
-        )?;
+        // after librdkafka's retry interval, which held every restore back by 500 ms.
+        let log_ends = LogEnds::new(settings)?;
+        let marks = log_ends.of(b, &topic, partitions, timeouts::WATERMARKS)?;
         let mut tpl = TopicPartitionList::new();
         for &(_, p, low, _) in &marks {
             tpl.add_partition_offset(&topic, p, Offset::Offset(low))?;
@@ -222,18 +219,14 @@ impl Table {
             rules,
             session: new_session(),
             written,
+            log_ends,
         };
         Ok((table, ends))
     }
 
-    /// The end offset of every partition now, asked within `within`.
+    /// Where every partition's log ends now (see [`LogEnds`]), asked within `within`.
     pub fn ends(&self, b: &Blocking, within: Duration) -> anyhow::Result<Vec<(i32, i64)>> {
-        let marks = kafka::watermarks(
-            b,
-            &self.consumer,
-            &[(self.topic.clone(), self.partitions)],
-            within,
-        )?;
+        let marks = self.log_ends.of(b, &self.topic, self.partitions, within)?;
         Ok(marks.into_iter().map(|(_, p, _, hi)| (p, hi)).collect())
     }
 
@@ -363,6 +356,7 @@ impl Table {
         // restore's time.
         let mut progress = Progress::new(ends);
         progress.positions(self.positions());
+        let mut undecided = Undecided::new("changelog");
         let mut messages = self.consumer.stream();
         let mut tick = tokio::time::interval(timeouts::CATCH_UP_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -374,6 +368,9 @@ impl Table {
                 _ = tick.tick() => {
                     progress.positions(self.positions());
                     Self::progress(read, total, &mut last_log);
+                    if undecided.give_up(progress.moved(), || progress.short()) {
+                        break;
+                    }
                     continue;
                 }
             };
@@ -471,6 +468,19 @@ impl Progress {
     fn done(&self) -> bool {
         self.short == 0
     }
+
+    /// Grows with every message read and every position passed.
+    fn moved(&self) -> u64 {
+        self.next.iter().sum::<i64>() as u64
+    }
+
+    /// The partitions not at their end yet.
+    fn short(&self) -> Vec<i32> {
+        (0..self.next.len())
+            .filter(|&p| self.next[p] < self.end[p])
+            .map(|p| p as i32)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -517,9 +527,16 @@ mod tests {
         assert!(!progress.done(), "partition 2 is one short");
         progress.advance(7, 9); // not a partition of the read
         assert!(!progress.done());
+        assert_eq!(progress.short(), vec![2]);
+        let moved = progress.moved();
         // The last offset holds a transaction marker: only the position shows it read.
         progress.positions(HashMap::from([(0, 3), (2, 2)]));
         assert!(progress.done());
+        assert!(progress.short().is_empty());
+        assert!(
+            progress.moved() > moved,
+            "a position passed counts as moving"
+        );
         // Nothing to read at all.
         assert!(Progress::new(&[(0, 0)]).done());
         assert!(Progress::new(&[]).done());

@@ -2,7 +2,7 @@
 //! feeds lag and rebalance metrics, topic creation and the wait for input topics.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -182,6 +182,90 @@ impl ClientContext for ReaderContext {
 }
 
 impl ConsumerContext for ReaderContext {}
+
+/// Where each partition's log ends: its high watermark, asked by a client that reads
+/// uncommitted. A `read_committed` client is told the last stable offset instead, and Kafka
+/// answers a transaction's commit once the decision is logged, writing the markers that make
+/// its records readable some tens of milliseconds later (20-34 ms measured on 2026-12-06):
+/// read to the LSO, a takeover missed a transaction its previous owner had committed, and
+/// published identical records again (its events missing from the state, changed ones). Read
+/// to the high watermark with a `read_committed` reader, every transaction written by then
+/// is waited for: committed, its records are read; aborted, skipped (see [`Undecided`]).
+pub struct LogEnds(BaseConsumer);
+
+impl LogEnds {
+    pub fn new(settings: &Settings) -> anyhow::Result<Arc<LogEnds>> {
+        let client = base_config(settings)
+            .set("isolation.level", "read_uncommitted")
+            .create()
+            .context("creating the client that asks where logs end")?;
+        Ok(Arc::new(LogEnds(client)))
+    }
+
+    /// Low watermark and log end of every partition of `topic`, all within `within`.
+    pub fn of(
+        &self,
+        b: &Blocking,
+        topic: &str,
+        partitions: i32,
+        within: Duration,
+    ) -> anyhow::Result<Vec<(String, i32, i64, i64)>> {
+        watermarks(b, &self.0, &[(topic.to_string(), partitions)], within)
+    }
+}
+
+/// A read to [`LogEnds`] that has stopped moving short of them: its `read_committed` reader
+/// waits at a transaction not decided yet. Another instance's decides within its batch; the
+/// markers of a committed one follow within milliseconds; the open transaction of a producer
+/// that vanished is aborted by the broker after its `transaction.timeout.ms` (15 s for ours,
+/// found by a check every 10 s by default). Past [`Undecided::GIVE_UP`] the read ends where it
+/// is, as a read to the last stable offset would have.
+pub struct Undecided {
+    what: &'static str,
+    moved: u64,
+    since: Instant,
+    warned: bool,
+}
+
+impl Undecided {
+    /// Long enough for the broker to abort a vanished producer's transaction (15 + 10 s),
+    /// well short of the loop's liveness limit (`Lifecycle::STALL`).
+    pub const GIVE_UP: Duration = Duration::from_secs(30);
+    /// A wait longer than this is logged, with the partitions it is on.
+    const WARN: Duration = Duration::from_secs(2);
+
+    pub fn new(what: &'static str) -> Undecided {
+        Undecided {
+            what,
+            moved: 0,
+            since: Instant::now(),
+            warned: false,
+        }
+    }
+
+    /// Called when the read is idle, with a count that grows with each message read or
+    /// position passed, and the partitions still short: true once the wait is given up.
+    pub fn give_up(&mut self, moved: u64, short: impl FnOnce() -> Vec<i32>) -> bool {
+        self.give_up_at(Instant::now(), moved, short)
+    }
+
+    fn give_up_at(&mut self, now: Instant, moved: u64, short: impl FnOnce() -> Vec<i32>) -> bool {
+        if moved != self.moved {
+            (self.moved, self.since, self.warned) = (moved, now, false);
+            return false;
+        }
+        let waited = now.saturating_duration_since(self.since);
+        if waited >= Self::GIVE_UP {
+            warn!(what = self.what, partitions = ?short(), waited_s = waited.as_secs(), "A transaction on these partitions is still undecided; reading on without it. Its records are applied when it commits (find it with kafka-transactions.sh find-hanging).");
+            return true;
+        }
+        if waited >= Self::WARN && !self.warned {
+            self.warned = true;
+            warn!(what = self.what, partitions = ?short(), "Waiting for a transaction on these partitions to be decided (a producer that stopped mid-transaction is aborted by the broker after its transaction.timeout.ms).");
+        }
+        false
+    }
+}
 
 /// The changelog reader: every partition by assignment, read_committed, bounded read-ahead.
 pub fn table_config(settings: &Settings) -> ClientConfig {
@@ -573,4 +657,26 @@ pub fn watermarks<C: Consumer<X>, X: ConsumerContext>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_gives_up_on_an_undecided_transaction_only_after_standing_still_that_long() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut undecided = Undecided::new("changelog");
+        let short = || vec![2];
+        assert!(!undecided.give_up_at(at(0), 10, short), "it moved");
+        assert!(!undecided.give_up_at(at(29), 10, short));
+        // Moving again starts the wait over.
+        assert!(!undecided.give_up_at(at(29), 11, short));
+        assert!(!undecided.give_up_at(at(58), 11, short));
+        assert!(
+            undecided.give_up_at(at(59), 11, short),
+            "30 s without moving"
+        );
+    }
 }

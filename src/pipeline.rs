@@ -538,8 +538,8 @@ impl Processor {
         } = self;
         let (keys, republished, read_ms) = blocking::run(|b| {
             let held = match prefetch.take() {
-                Some(prefetch) => prefetch.finish(b, settings, metrics),
-                None => restore::read_whole(b, settings, metrics),
+                Some(prefetch) => prefetch.finish(b, settings, &table.log_ends, metrics),
+                None => restore::read_whole(b, settings, &table.log_ends, metrics),
             }?;
             let read_ms = started.elapsed().as_millis() as u64 - changelog_ms;
             let published = held.into_published();

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::blocking::Blocking;
 use crate::config::Settings;
 use crate::engine::record::Published;
-use crate::kafka::{self, ReaderContext};
+use crate::kafka::{self, LogEnds, ReaderContext, Undecided};
 use crate::metrics::Metrics;
 use crate::retry::{Cause, ErrorReports, OperatorError, ERROR_PAUSE};
 use crate::timeouts;
@@ -27,7 +27,7 @@ fn read_ranges(
     b: &Blocking,
     reader: &Reader,
     ranges: &[(String, i32, i64, i64)],
-    what: &str,
+    what: &'static str,
     cancel: &AtomicBool,
     mut each: impl FnMut(&[u8], Option<&[u8]>),
 ) -> anyhow::Result<u64> {
@@ -51,6 +51,7 @@ fn read_ranges(
     let total: i64 = ranges.iter().map(|r| r.3 - r.2).sum();
     let (mut read, mut last_log) = (0u64, Instant::now());
     let mut errors = ErrorReports::default();
+    let mut undecided = Undecided::new(what);
     while !remaining.is_empty() {
         if cancel.load(Ordering::Relaxed) {
             anyhow::bail!("reading {what} was cancelled");
@@ -82,6 +83,10 @@ fn read_ranges(
                             remaining.swap_remove(i);
                         }
                     }
+                }
+                let moved = read + (ranges.len() - remaining.len()) as u64;
+                if undecided.give_up(moved, || remaining.iter().map(|r| r.1).collect()) {
+                    break;
                 }
             }
             Some(Err(e)) => {
@@ -143,15 +148,26 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    pub fn start(settings: &Settings, metrics: &Arc<Metrics>) -> anyhow::Result<Prefetch> {
-        let (settings, metrics) = (settings.clone(), metrics.clone());
+    pub fn start(
+        settings: &Settings,
+        metrics: &Arc<Metrics>,
+        log_ends: &Arc<LogEnds>,
+    ) -> anyhow::Result<Prefetch> {
+        let (settings, metrics, log_ends) = (settings.clone(), metrics.clone(), log_ends.clone());
         let cancel = Arc::new(AtomicBool::new(false));
         let cancelled = cancel.clone();
         let thread = std::thread::Builder::new()
             .name("indicators-read".into())
             .spawn(move || {
                 let b = Blocking::own_thread();
-                published(&b, &settings, &metrics, Held::default(), &cancelled)
+                published(
+                    &b,
+                    &settings,
+                    &log_ends,
+                    &metrics,
+                    Held::default(),
+                    &cancelled,
+                )
             })
             .context("starting the thread that reads the indicators topic")?;
         Ok(Prefetch {
@@ -165,13 +181,14 @@ impl Prefetch {
         mut self,
         b: &Blocking,
         settings: &Settings,
+        log_ends: &LogEnds,
         metrics: &Metrics,
     ) -> anyhow::Result<Held> {
         let thread = self.thread.take().expect("a prefetch is finished once");
         let held = thread
             .join()
             .map_err(|_| anyhow::anyhow!("the thread reading the indicators topic panicked"))??;
-        published(b, settings, metrics, held, &self.cancel)
+        published(b, settings, log_ends, metrics, held, &self.cancel)
     }
 }
 
@@ -182,10 +199,16 @@ impl Drop for Prefetch {
 }
 
 /// The indicators topic read whole, now, on the caller's thread (a takeover after the first).
-pub fn read_whole(b: &Blocking, settings: &Settings, metrics: &Metrics) -> anyhow::Result<Held> {
+pub fn read_whole(
+    b: &Blocking,
+    settings: &Settings,
+    log_ends: &LogEnds,
+    metrics: &Metrics,
+) -> anyhow::Result<Held> {
     published(
         b,
         settings,
+        log_ends,
         metrics,
         Held::default(),
         &AtomicBool::new(false),
@@ -193,11 +216,13 @@ pub fn read_whole(b: &Blocking, settings: &Settings, metrics: &Metrics) -> anyho
 }
 
 /// Fingerprints of the records on the indicators topic, last value per key (read_committed,
-/// to the end offsets as of the call): `since` plus what was published after it.
+/// to where the logs end as of the call, see [`LogEnds`]): `since` plus what was published
+/// after it.
 /// `cancel` ends the read early, with an error.
 pub fn published(
     b: &Blocking,
     settings: &Settings,
+    log_ends: &LogEnds,
     metrics: &Metrics,
     mut since: Held,
     cancel: &AtomicBool,
@@ -237,12 +262,7 @@ pub fn published(
         let _ = kafka::close_detached(client);
         return Ok(Held::default());
     }
-    let mut ranges = kafka::watermarks(
-        b,
-        &client,
-        &[(topic.clone(), partitions)],
-        timeouts::WATERMARKS,
-    )?;
+    let mut ranges = log_ends.of(b, topic, partitions, timeouts::WATERMARKS)?;
     let ended_at = |p: i32| since.ends.iter().find(|e| e.0 == p).map(|e| e.1);
     // A partition whose end moved back (the topic deleted and created again) is read whole:
     // what `since` holds for it is then not what the topic holds.
@@ -259,7 +279,7 @@ pub fn published(
         }
         since
     };
-    // The client that read the metadata and end offsets reads the records too.
+    // The client that read the metadata reads the records too.
     let published = &mut held.published;
     let read = read_ranges(b, &client, &ranges, "indicators", cancel, |key, value| {
         published.read(key, value)
@@ -338,7 +358,9 @@ mod tests {
         let read = |m: &Metrics| m.restore_records.with_label_values(&["indicators"]).get();
 
         let b = Blocking::own_thread();
-        let first = published(&b, &settings, &metrics, Held::default(), &never).expect("read");
+        let log_ends = LogEnds::new(&settings).expect("client");
+        let since = |held| published(&b, &settings, &log_ends, &metrics, held, &never);
+        let first = since(Held::default()).expect("read");
         assert_eq!(first.published.len(), 2);
         assert_eq!(read(&metrics), 2);
 
@@ -347,13 +369,13 @@ mod tests {
             &producer,
             &[(0, "a", Some("3")), (1, "b", None), (1, "c", Some("4"))],
         );
-        let topped = published(&b, &settings, &metrics, first, &never).expect("top-up");
+        let topped = since(first).expect("top-up");
         assert_eq!(read(&metrics), 2 + 3, "only the three new records are read");
         assert_eq!(topped.published.get("a"), Some(fingerprint(b"3")));
         assert_eq!(topped.published.get("b"), None);
         assert_eq!(topped.published.get("c"), Some(fingerprint(b"4")));
 
-        let whole = published(&b, &settings, &metrics, Held::default(), &never).expect("read");
+        let whole = since(Held::default()).expect("read");
         assert_eq!(whole.published.len(), topped.published.len());
         for key in ["a", "b", "c"] {
             assert_eq!(whole.published.get(key), topped.published.get(key), "{key}");
@@ -366,9 +388,16 @@ mod tests {
         send(&producer, &[(0, "a", Some("1"))]);
         let cancelled = AtomicBool::new(true);
         let b = Blocking::own_thread();
-        let e = published(&b, &settings, &Metrics::new(), Held::default(), &cancelled)
-            .err()
-            .expect("a cancelled read fails");
+        let e = published(
+            &b,
+            &settings,
+            &LogEnds::new(&settings).expect("client"),
+            &Metrics::new(),
+            Held::default(),
+            &cancelled,
+        )
+        .err()
+        .expect("a cancelled read fails");
         assert!(e.to_string().contains("cancelled"), "{e}");
     }
 }

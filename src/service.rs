@@ -351,7 +351,7 @@ async fn run_session(
             let (table, ends) = Table::open(b, &settings, changelog_partitions, rules, written)?;
             anyhow::Ok((table, ends, started))
         })?;
-        let prefetch = restore::Prefetch::start(&settings, &metrics)?;
+        let prefetch = restore::Prefetch::start(&settings, &metrics, &table.log_ends)?;
         let restored = table.restore(&mut engine, &ends, &metrics).await?;
         anyhow::Ok((table, prefetch, restored, started))
     };

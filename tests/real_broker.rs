@@ -17,6 +17,8 @@ use std::time::Duration;
 use common::*;
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 fn real_broker() -> Broker {
     assert!(
@@ -128,6 +130,114 @@ async fn the_group_coordinator_hands_the_partitions_to_a_replacement_member_whic
     );
     assert_bulletin(&records);
     b.stop().await;
+}
+
+/// A previous owner's last transaction, undecided when an instance starts (still open, or
+/// committed with its markers not yet written: Kafka writes them after acknowledging the
+/// commit): its changelog records belong to the state, its indicator records to what Kafka
+/// holds. The instance waits for it. Read to the last stable offset instead, it restored the
+/// state without those events and took the records for unpublished, publishing every record
+/// again, some of them from the incomplete state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_previous_owners_undecided_transaction_is_waited_for_not_taken_as_absent() {
+    let lines = sample_lines();
+    let broker = real_broker();
+    let names = Names::fresh();
+    names.create(&broker).await;
+    let changelog = format!("{}-cells-changelog", names.group);
+    broker
+        .create_topics_with(
+            &[(&changelog, 3), (&names.indicators, 3)],
+            &[("cleanup.policy", "compact")],
+        )
+        .await;
+    let rules = parse_rules();
+    let events: Vec<(String, Vec<u8>)> = lines
+        .iter()
+        .filter_map(|l| silkroute::event::parse(l.as_bytes(), &rules).ok())
+        .enumerate()
+        // Unique keys: compaction keeps every event.
+        .map(|(i, e)| (format!("cell-{i}"), e.to_compact()))
+        .collect();
+    let (earlier, last) = events.split_at(events.len() * 2 / 3);
+    let keyed: Vec<_> = earlier
+        .iter()
+        .map(|(k, v)| (Some(k.as_str()), v.as_slice()))
+        .collect();
+    broker.produce(&changelog, &keyed).await;
+
+    // Its last transaction: the rest of the events and every record all of them derive.
+    let owner: BaseProducer = broker
+        .config()
+        .set(
+            "transactional.id",
+            format!("previous-owner-{}", names.group),
+        )
+        .set("transaction.timeout.ms", "60000")
+        .create()
+        .expect("producer");
+    let request = Duration::from_secs(30);
+    owner.init_transactions(request).expect("init");
+    owner.begin_transaction().expect("begin");
+    let records = offline_record_bytes(&lines);
+    let sends = last.iter().map(|(k, v)| (changelog.as_str(), k, v)).chain(
+        records
+            .iter()
+            .map(|(k, v)| (names.indicators.as_str(), k, v)),
+    );
+    for (topic, key, value) in sends {
+        owner
+            .send(BaseRecord::to(topic).key(key).payload(value))
+            .expect("queued");
+    }
+    owner.flush(request).expect("flushed");
+
+    // The log's end, uncommitted records included: an instance that does not wait publishes
+    // within seconds of its start.
+    let log_end = {
+        let client: BaseConsumer = broker
+            .config()
+            .set("isolation.level", "read_uncommitted")
+            .create()
+            .expect("client");
+        let topic = names.indicators.clone();
+        move || -> i64 {
+            (0..3)
+                .map(|p| client.fetch_watermarks(&topic, p, request).expect("ends").1)
+                .sum()
+        }
+    };
+    let written = log_end();
+    let svc = TestService::start_on(broker, names, &[]).await;
+    for _ in 0..80 {
+        if log_end() > written {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    owner.commit_transaction(request).expect("committed");
+
+    eventually("ready", 60, || svc.handle.lifecycle.is_ready()).await;
+    let published = svc.indicators();
+    let (compacted, repeats) = compact(&published);
+    assert!(
+        repeats.is_empty(),
+        "{} records published again, first {:?}",
+        repeats.len(),
+        &repeats[..repeats.len().min(3)]
+    );
+    assert_eq!(
+        published.len(),
+        records.len(),
+        "the previous owner's records, and none from this instance"
+    );
+    assert_same_records(
+        &compacted,
+        &offline_records(&lines),
+        "every event's records",
+    );
+    assert_eq!(svc.processed(), 0, "nothing came from the inputs");
+    svc.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

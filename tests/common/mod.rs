@@ -647,16 +647,22 @@ fn offline_engine(lines: &[String]) -> silkroute::engine::Engine {
     engine
 }
 
-/// The records the offline engine derives from `lines`, by key (the reference a service run
-/// must equal).
-pub fn offline_records(lines: &[String]) -> BTreeMap<String, Value> {
+/// The records the offline engine derives from `lines`: each key and its value, byte for byte
+/// as the service publishes it.
+pub fn offline_record_bytes(lines: &[String]) -> Vec<(String, Vec<u8>)> {
     let mut engine = offline_engine(lines);
     engine.discard_changes();
-    let json: Vec<(String, Vec<u8>)> = engine
+    engine
         .records()
         .into_iter()
         .map(|r| (r.key(), r.to_json()))
-        .collect();
+        .collect()
+}
+
+/// The records the offline engine derives from `lines`, by key (the reference a service run
+/// must equal).
+pub fn offline_records(lines: &[String]) -> BTreeMap<String, Value> {
+    let json = offline_record_bytes(lines);
     contract_samples("records", json.iter().map(|(k, j)| keyed_record(k, j)));
     json.into_iter()
         .map(|(k, j)| (k, serde_json::from_slice(&j).unwrap()))
