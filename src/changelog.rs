@@ -183,6 +183,9 @@ pub struct Table {
     written: Arc<Written>,
     /// Where the logs end (the changelog's here, the indicators topic's at a takeover).
     pub log_ends: Arc<LogEnds>,
+    /// Per partition, the offset at which a read gave up waiting for an undecided
+    /// transaction: the reads after it do not wait there again.
+    given_up: Mutex<HashMap<i32, i64>>,
 }
 
 impl Table {
@@ -220,6 +223,7 @@ impl Table {
             session: new_session(),
             written,
             log_ends,
+            given_up: Mutex::default(),
         };
         Ok((table, ends))
     }
@@ -230,12 +234,41 @@ impl Table {
         Ok(marks.into_iter().map(|(_, p, _, hi)| (p, hi)).collect())
     }
 
-    /// True when the reader's position is at or past `ends` on every partition. Offsets
-    /// without a message (transaction markers, compacted records) count as read.
-    pub fn reached(&self, ends: &[(i32, i64)]) -> bool {
-        let mut progress = Progress::new(ends);
-        progress.positions(self.positions());
-        progress.done()
+    /// True when the reader's position is at or past `ends` on every partition, or has stood
+    /// still short of them for [`Undecided::GIVE_UP`]. Offsets without a message (transaction
+    /// markers, compacted records) count as read.
+    pub fn reached(&self, ends: &[(i32, i64)], undecided: &mut Undecided) -> bool {
+        let progress = self.progress_to(ends);
+        progress.done() || self.give_up(&progress, undecided)
+    }
+
+    /// A read's progress toward `ends`, from the reader's positions. A partition still where
+    /// an earlier read gave up counts as at its end.
+    fn progress_to(&self, ends: &[(i32, i64)]) -> Progress {
+        let positions = self.positions();
+        let given_up = self.given_up.lock().expect("given-up lock");
+        let ends: Vec<_> = ends
+            .iter()
+            .map(|&(p, end)| match (given_up.get(&p), positions.get(&p)) {
+                (Some(&at), Some(&now)) if now <= at => (p, end.min(at)),
+                _ => (p, end),
+            })
+            .collect();
+        let mut progress = Progress::new(&ends);
+        progress.positions(positions);
+        progress
+    }
+
+    /// Whether the wait for `progress`'s partitions is given up now; if so, where is noted.
+    fn give_up(&self, progress: &Progress, undecided: &mut Undecided) -> bool {
+        if !undecided.give_up(progress.moved(), || progress.short()) {
+            return false;
+        }
+        let mut given_up = self.given_up.lock().expect("given-up lock");
+        for p in progress.short() {
+            given_up.insert(p, progress.next[p as usize]);
+        }
+        true
     }
 
     /// The reader's next offset per changelog partition. A round trip to librdkafka's thread
@@ -313,8 +346,8 @@ impl Table {
             .await
     }
 
-    /// Reads and applies until the position reaches `ends` (from [`Table::ends`]), this
-    /// session's own records skipped, logging progress every few seconds; `each` sees every
+    /// Reads and applies until the position reaches `ends` (from [`Table::ends`]) or stands
+    /// still short of them for [`Undecided::GIVE_UP`], this session's own records skipped, logging progress every few seconds; `each` sees every
     /// event applied, its outcome and the record's timestamp. Returns the number of records
     /// read.
     pub async fn catch_up(
@@ -354,8 +387,7 @@ impl Table {
         // hold no message (transaction markers, compacted records). One stream and one
         // ticking timer for the whole read: a timeout around each message was 5 % of a
         // restore's time.
-        let mut progress = Progress::new(ends);
-        progress.positions(self.positions());
+        let mut progress = self.progress_to(ends);
         let mut undecided = Undecided::new("changelog");
         let mut messages = self.consumer.stream();
         let mut tick = tokio::time::interval(timeouts::CATCH_UP_POLL);
@@ -368,7 +400,7 @@ impl Table {
                 _ = tick.tick() => {
                     progress.positions(self.positions());
                     Self::progress(read, total, &mut last_log);
-                    if undecided.give_up(progress.moved(), || progress.short()) {
+                    if self.give_up(&progress, &mut undecided) {
                         break;
                     }
                     continue;
@@ -469,9 +501,14 @@ impl Progress {
         self.short == 0
     }
 
-    /// Grows with every message read and every position passed.
+    /// Grows with every message read and every position passed short of the ends: what is
+    /// read past them (new records on partitions already done) does not count.
     fn moved(&self) -> u64 {
-        self.next.iter().sum::<i64>() as u64
+        self.next
+            .iter()
+            .zip(&self.end)
+            .map(|(&next, &end)| next.min(end))
+            .sum::<i64>() as u64
     }
 
     /// The partitions not at their end yet.
@@ -529,6 +566,12 @@ mod tests {
         assert!(!progress.done());
         assert_eq!(progress.short(), vec![2]);
         let moved = progress.moved();
+        progress.advance(0, 10);
+        assert_eq!(
+            progress.moved(),
+            moved,
+            "read past its end, a partition does not move"
+        );
         // The last offset holds a transaction marker: only the position shows it read.
         progress.positions(HashMap::from([(0, 3), (2, 2)]));
         assert!(progress.done());

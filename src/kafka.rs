@@ -220,6 +220,7 @@ impl LogEnds {
 /// that vanished is aborted by the broker after its `transaction.timeout.ms` (15 s for ours,
 /// found by a check every 10 s by default). Past [`Undecided::GIVE_UP`] the read ends where it
 /// is, as a read to the last stable offset would have.
+#[derive(Debug)]
 pub struct Undecided {
     what: &'static str,
     moved: u64,

@@ -12,7 +12,7 @@ use tracing::info;
 
 use crate::blocking::Blocking;
 use crate::changelog::Table;
-use crate::kafka::ServiceContext;
+use crate::kafka::{ServiceContext, Undecided};
 use crate::lifecycle::{Lifecycle, State};
 use crate::ownership::Owned;
 use crate::timeouts;
@@ -24,8 +24,9 @@ pub struct Readiness {
     joined: bool,
     /// Input partitions to reach (end offset at assignment).
     catch_up: HashMap<(String, i32), i64>,
-    /// Once the inputs are caught up: the changelog ends to read.
-    ready_at: Option<Vec<(i32, i64)>>,
+    /// Once the inputs are caught up: the changelog ends to read, and how long the read has
+    /// stood still short of them.
+    ready_at: Option<(Vec<(i32, i64)>, Undecided)>,
 }
 
 impl Readiness {
@@ -101,12 +102,13 @@ impl Readiness {
             }
         }
         if self.ready_at.is_none() {
-            self.ready_at = Some(table.ends(b, timeouts::WATERMARKS)?);
+            let ends = table.ends(b, timeouts::WATERMARKS)?;
+            self.ready_at = Some((ends, Undecided::new("changelog")));
         }
         if self
             .ready_at
-            .as_ref()
-            .is_some_and(|ends| table.reached(ends))
+            .as_mut()
+            .is_some_and(|(ends, undecided)| table.reached(ends, undecided))
         {
             info!(cells, "Caught up with the inputs; ready.");
             lifecycle.set(State::Ready);
