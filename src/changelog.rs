@@ -29,11 +29,11 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
-use crate::blocking::Blocking;
+use crate::blocking::{self, Blocking};
 use crate::config::Settings;
 use crate::engine::{Engine, Outcome};
 use crate::event::{self, Basis, Event, ParseRules};
-use crate::kafka::{self, LogEnds, Undecided};
+use crate::kafka::{self, Due, LogEnds, Undecided};
 use crate::metrics::Metrics;
 use crate::period::Period;
 use crate::retry::{ErrorReports, OperatorError, ERROR_PAUSE};
@@ -235,11 +235,14 @@ impl Table {
     }
 
     /// True when the reader's position is at or past `ends` on every partition, or has stood
-    /// still short of them for [`Undecided::GIVE_UP`]. Offsets without a message (transaction
-    /// markers, compacted records) count as read.
-    pub fn reached(&self, ends: &[(i32, i64)], undecided: &mut Undecided) -> bool {
+    /// still at an undecided transaction for [`Undecided::GIVE_UP`]. Offsets without a
+    /// message (transaction markers, compacted records) count as read.
+    pub fn reached(&self, b: &Blocking, ends: &[(i32, i64)], undecided: &mut Undecided) -> bool {
         let progress = self.progress_to(ends);
-        progress.done() || self.give_up(&progress, undecided)
+        progress.done()
+            || undecided
+                .due(progress.moved())
+                .is_some_and(|due| self.give_up(b, &progress, due, undecided))
     }
 
     /// A read's progress toward `ends`, from the reader's positions. A partition still where
@@ -259,15 +262,24 @@ impl Table {
         progress
     }
 
-    /// Whether the wait for `progress`'s partitions is given up now; if so, where is noted.
-    fn give_up(&self, progress: &Progress, undecided: &mut Undecided) -> bool {
-        if !undecided.give_up(progress.moved(), || progress.short()) {
+    /// Whether the wait for `progress`'s partitions is given up now (`due`, and they stand
+    /// at the last stable offset); if so, where is noted.
+    fn give_up(
+        &self,
+        b: &Blocking,
+        progress: &Progress,
+        due: Due,
+        undecided: &mut Undecided,
+    ) -> bool {
+        let short = progress.short();
+        let held = kafka::at_last_stable(b, &self.consumer, &self.topic, &short);
+        if !undecided.decide(due, held, &short) {
             return false;
         }
-        let mut given_up = self.given_up.lock().expect("given-up lock");
-        for p in progress.short() {
-            given_up.insert(p, progress.next[p as usize]);
-        }
+        self.given_up
+            .lock()
+            .expect("given-up lock")
+            .extend(short.iter().copied());
         true
     }
 
@@ -347,9 +359,9 @@ impl Table {
     }
 
     /// Reads and applies until the position reaches `ends` (from [`Table::ends`]) or stands
-    /// still short of them for [`Undecided::GIVE_UP`], this session's own records skipped, logging progress every few seconds; `each` sees every
-    /// event applied, its outcome and the record's timestamp. Returns the number of records
-    /// read.
+    /// at an undecided transaction for [`Undecided::GIVE_UP`], this session's own records
+    /// skipped, logging progress every few seconds; `each` sees every event applied, its
+    /// outcome and the record's timestamp. Returns the number of records read.
     pub async fn catch_up(
         &self,
         engine: &mut Engine,
@@ -400,7 +412,10 @@ impl Table {
                 _ = tick.tick() => {
                     progress.positions(self.positions());
                     Self::progress(read, total, &mut last_log);
-                    if self.give_up(&progress, &mut undecided) {
+                    let given_up = undecided.due(progress.moved()).is_some_and(|due| {
+                        blocking::run(|b| self.give_up(b, &progress, due, &mut undecided))
+                    });
+                    if given_up {
                         break;
                     }
                     continue;
@@ -511,11 +526,11 @@ impl Progress {
             .sum::<i64>() as u64
     }
 
-    /// The partitions not at their end yet.
-    fn short(&self) -> Vec<i32> {
+    /// The partitions not at their end yet, and their next offsets.
+    fn short(&self) -> Vec<(i32, i64)> {
         (0..self.next.len())
             .filter(|&p| self.next[p] < self.end[p])
-            .map(|p| p as i32)
+            .map(|p| (p as i32, self.next[p]))
             .collect()
     }
 }
@@ -564,7 +579,7 @@ mod tests {
         assert!(!progress.done(), "partition 2 is one short");
         progress.advance(7, 9); // not a partition of the read
         assert!(!progress.done());
-        assert_eq!(progress.short(), vec![2]);
+        assert_eq!(progress.short(), vec![(2, 1)]);
         let moved = progress.moved();
         progress.advance(0, 10);
         assert_eq!(

@@ -186,11 +186,12 @@ impl ConsumerContext for ReaderContext {}
 /// Where each partition's log ends: its high watermark, asked by a client that reads
 /// uncommitted. A `read_committed` client is told the last stable offset instead, and Kafka
 /// answers a transaction's commit once the decision is logged, writing the markers that make
-/// its records readable some tens of milliseconds later (20-34 ms measured on 2026-12-06):
-/// read to the LSO, a takeover missed a transaction its previous owner had committed, and
-/// published identical records again (its events missing from the state, changed ones). Read
-/// to the high watermark with a `read_committed` reader, every transaction written by then
-/// is waited for: committed, its records are read; aborted, skipped (see [`Undecided`]).
+/// its records readable some tens of milliseconds later (20-34 ms measured on 2026-12-06).
+/// Read to the LSO, a takeover missed a transaction its previous owner had committed: its
+/// events were missing from the state and its records from what Kafka holds, and the
+/// takeover published again. Read to the high watermark by a `read_committed` reader, every
+/// transaction written by then is waited for: committed, its records are read; aborted,
+/// skipped (see [`Undecided`]).
 pub struct LogEnds(BaseConsumer);
 
 impl LogEnds {
@@ -214,18 +215,43 @@ impl LogEnds {
     }
 }
 
-/// A read to [`LogEnds`] that has stopped moving short of them: its `read_committed` reader
-/// waits at a transaction not decided yet. Another instance's decides within its batch; the
-/// markers of a committed one follow within milliseconds; the open transaction of a producer
-/// that vanished is aborted by the broker after its `transaction.timeout.ms` (15 s for ours,
-/// found by a check every 10 s by default). Past [`Undecided::GIVE_UP`] the read ends where it
-/// is, as a read to the last stable offset would have.
+/// Whether every `(partition, position)` of a `read_committed` reader of `topic` is at the
+/// last stable offset it is told: there it waits for a transaction to be decided, not for a
+/// broker to answer. A query that fails counts as no.
+pub fn at_last_stable<C: Consumer<X>, X: ConsumerContext>(
+    _: &Blocking,
+    reader: &C,
+    topic: &str,
+    positions: &[(i32, i64)],
+) -> bool {
+    positions.iter().all(|&(p, at)| {
+        matches!(reader.fetch_watermarks(topic, p, timeouts::LSO_CHECK), Ok((_, lso)) if at >= lso)
+    })
+}
+
+/// A read to [`LogEnds`] that has stopped moving short of them. If its `read_committed`
+/// reader stands at the last stable offset, it waits for a transaction: another instance's
+/// is decided within its batch, the markers of a committed one follow within milliseconds,
+/// and the open transaction of a producer that vanished is aborted by the broker after its
+/// `transaction.timeout.ms` (15 s for ours, found by a check every 10 s by default). Past
+/// [`Undecided::GIVE_UP`] such a read ends where it is, as a read to the last stable offset
+/// would have. A reader short of the last stable offset waits for the broker instead, as
+/// long as it takes: ending that read would leave the state incomplete.
 #[derive(Debug)]
 pub struct Undecided {
     what: &'static str,
     moved: u64,
     since: Instant,
     warned: bool,
+}
+
+/// What an idle read that has stood still is due to look at (see [`Undecided::due`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Long enough to say so, if a transaction is what it waits for.
+    Warn,
+    /// Long enough to give up, if a transaction is what it waits for.
+    GiveUp,
 }
 
 impl Undecided {
@@ -245,26 +271,48 @@ impl Undecided {
     }
 
     /// Called when the read is idle, with a count that grows with each message read or
-    /// position passed, and the partitions still short: true once the wait is given up.
-    pub fn give_up(&mut self, moved: u64, short: impl FnOnce() -> Vec<i32>) -> bool {
-        self.give_up_at(Instant::now(), moved, short)
+    /// position passed: what is due, if anything (then ask [`at_last_stable`] and
+    /// [`Undecided::decide`]).
+    pub fn due(&mut self, moved: u64) -> Option<Due> {
+        self.due_at(Instant::now(), moved)
     }
 
-    fn give_up_at(&mut self, now: Instant, moved: u64, short: impl FnOnce() -> Vec<i32>) -> bool {
+    fn due_at(&mut self, now: Instant, moved: u64) -> Option<Due> {
         if moved != self.moved {
             (self.moved, self.since, self.warned) = (moved, now, false);
-            return false;
+            return None;
         }
         let waited = now.saturating_duration_since(self.since);
         if waited >= Self::GIVE_UP {
-            warn!(what = self.what, partitions = ?short(), waited_s = waited.as_secs(), "A transaction on these partitions is still undecided; reading on without it. Its records are applied when it commits (find it with kafka-transactions.sh find-hanging).");
-            return true;
-        }
-        if waited >= Self::WARN && !self.warned {
+            Some(Due::GiveUp)
+        } else if waited >= Self::WARN && !self.warned {
             self.warned = true;
-            warn!(what = self.what, partitions = ?short(), "Waiting for a transaction on these partitions to be decided (a producer that stopped mid-transaction is aborted by the broker after its transaction.timeout.ms).");
+            Some(Due::Warn)
+        } else {
+            None
         }
-        false
+    }
+
+    /// True when the read gives up on `short` (its partitions and positions), which `held`
+    /// says stand at the last stable offset. Not held, the wait starts over.
+    pub fn decide(&mut self, due: Due, held: bool, short: &[(i32, i64)]) -> bool {
+        let partitions: Vec<i32> = short.iter().map(|s| s.0).collect();
+        match (due, held) {
+            (Due::Warn, true) => {
+                warn!(what = self.what, ?partitions, "Waiting for a transaction on these partitions to be decided (a producer that stopped mid-transaction is aborted by the broker after its transaction.timeout.ms).");
+                false
+            }
+            (Due::GiveUp, true) => {
+                warn!(what = self.what, ?partitions, waited_s = Self::GIVE_UP.as_secs(), "A transaction on these partitions is still undecided; reading on without it. If it commits, its records are read then (find it with kafka-transactions.sh find-hanging).");
+                true
+            }
+            (Due::Warn, false) => false,
+            (Due::GiveUp, false) => {
+                debug!(what = self.what, ?partitions, "A read stands still short of the last stable offset; waiting on for the broker.");
+                (self.since, self.warned) = (Instant::now(), false);
+                false
+            }
+        }
     }
 }
 
@@ -665,19 +713,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_read_gives_up_on_an_undecided_transaction_only_after_standing_still_that_long() {
+    fn a_read_gives_up_only_after_standing_still_that_long_at_an_undecided_transaction() {
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
         let mut undecided = Undecided::new("changelog");
-        let short = || vec![2];
-        assert!(!undecided.give_up_at(at(0), 10, short), "it moved");
-        assert!(!undecided.give_up_at(at(29), 10, short));
+        let short = [(2, 40)];
+        assert_eq!(undecided.due_at(at(0), 10), None, "it moved");
+        assert_eq!(undecided.due_at(at(1), 10), None);
+        assert_eq!(undecided.due_at(at(2), 10), Some(Due::Warn));
+        assert_eq!(undecided.due_at(at(3), 10), None, "warned once");
         // Moving again starts the wait over.
-        assert!(!undecided.give_up_at(at(29), 11, short));
-        assert!(!undecided.give_up_at(at(58), 11, short));
+        assert_eq!(undecided.due_at(at(29), 11), None);
+        assert_eq!(undecided.due_at(at(58), 11), Some(Due::Warn));
+        assert_eq!(undecided.due_at(at(59), 11), Some(Due::GiveUp));
         assert!(
-            undecided.give_up_at(at(59), 11, short),
-            "30 s without moving"
+            undecided.decide(Due::GiveUp, true, &short),
+            "held by a transaction"
+        );
+    }
+
+    #[test]
+    fn a_read_short_of_the_last_stable_offset_never_gives_up() {
+        let start = Instant::now();
+        let mut undecided = Undecided::new("changelog");
+        undecided.due_at(start, 10);
+        let due = undecided.due_at(start + Undecided::GIVE_UP, 10);
+        assert_eq!(due, Some(Due::GiveUp));
+        // The broker is away: not a transaction, so the read waits on, its wait started over.
+        assert!(!undecided.decide(Due::GiveUp, false, &[(2, 40)]));
+        assert_eq!(
+            undecided.due_at(Instant::now() + Duration::from_secs(1), 10),
+            None
         );
     }
 }

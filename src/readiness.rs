@@ -108,7 +108,7 @@ impl Readiness {
         if self
             .ready_at
             .as_mut()
-            .is_some_and(|(ends, undecided)| table.reached(ends, undecided))
+            .is_some_and(|(ends, undecided)| table.reached(b, ends, undecided))
         {
             info!(cells, "Caught up with the inputs; ready.");
             lifecycle.set(State::Ready);

@@ -36,13 +36,14 @@ fn read_ranges(
         return Ok(0);
     }
     let mut tpl = TopicPartitionList::new();
-    // (topic, partition) → end; a handful of entries, searched without allocating.
-    let mut remaining: Vec<(&str, i32, i64)> = Vec::with_capacity(ranges.len());
+    // (topic, partition) → end, and the position (the start until the reader tells one);
+    // a handful of entries, searched without allocating.
+    let mut remaining: Vec<(&str, i32, i64, i64)> = Vec::with_capacity(ranges.len());
     for (topic, p, from, to) in &ranges {
         tpl.add_partition_offset(topic, *p, Offset::Offset(*from))?;
-        remaining.push((topic, *p, *to));
+        remaining.push((topic, *p, *to, *from));
     }
-    let find = |remaining: &[(&str, i32, i64)], topic: &str, p: i32| {
+    let find = |remaining: &[(&str, i32, i64, i64)], topic: &str, p: i32| {
         remaining.iter().position(|r| r.1 == p && r.0 == topic)
     };
     reader
@@ -81,11 +82,18 @@ fn read_ranges(
                         };
                         if pos >= remaining[i].2 {
                             remaining.swap_remove(i);
+                        } else {
+                            remaining[i].3 = pos;
                         }
                     }
                 }
                 let moved = read + (ranges.len() - remaining.len()) as u64;
-                if undecided.give_up(moved, || remaining.iter().map(|r| r.1).collect()) {
+                let given_up = undecided.due(moved).is_some_and(|due| {
+                    let short: Vec<_> = remaining.iter().map(|r| (r.1, r.3)).collect();
+                    let held = kafka::at_last_stable(b, reader, &ranges[0].0, &short);
+                    undecided.decide(due, held, &short)
+                });
+                if given_up {
                     break;
                 }
             }

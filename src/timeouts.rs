@@ -52,6 +52,11 @@ pub const IN_FLIGHT_SETTLE: Duration = Duration::from_secs(1);
 /// One look at that count: it settles within microseconds.
 pub const IN_FLIGHT_SPIN: Duration = Duration::from_micros(50);
 
+/// One look at a partition's last stable offset, when a read has stood still short of its
+/// log end (see `kafka::Undecided`): an answer that takes longer means a broker in trouble,
+/// which the read waits for anyway.
+pub const LSO_CHECK: Duration = Duration::from_secs(5);
+
 /// One wait for the changelog's next record while catching up: short, so that progress is
 /// logged and the end is checked.
 pub const CATCH_UP_POLL: Duration = Duration::from_millis(200);
