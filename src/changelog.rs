@@ -246,15 +246,19 @@ impl Table {
     }
 
     /// A read's progress toward `ends`, from the reader's positions. A partition still where
-    /// an earlier read gave up counts as at its end.
+    /// an earlier read gave up counts as at its end (a partition without a position yet is
+    /// at offset 0, as [`Progress`] counts it).
     fn progress_to(&self, ends: &[(i32, i64)]) -> Progress {
         let positions = self.positions();
         let given_up = self.given_up.lock().expect("given-up lock");
         let ends: Vec<_> = ends
             .iter()
-            .map(|&(p, end)| match (given_up.get(&p), positions.get(&p)) {
-                (Some(&at), Some(&now)) if now <= at => (p, end.min(at)),
-                _ => (p, end),
+            .map(|&(p, end)| {
+                let now = positions.get(&p).copied().unwrap_or(0);
+                match given_up.get(&p) {
+                    Some(&at) if now <= at => (p, end.min(at)),
+                    _ => (p, end),
+                }
             })
             .collect();
         let mut progress = Progress::new(&ends);
