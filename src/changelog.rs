@@ -276,8 +276,7 @@ impl Table {
         undecided: &mut Undecided,
     ) -> bool {
         let short = progress.short();
-        let held = kafka::at_last_stable(b, &self.consumer, &self.topic, &short);
-        if !undecided.decide(due, held, &short) {
+        if !undecided.give_up(b, due, &self.consumer, &self.topic, &short) {
             return false;
         }
         self.given_up

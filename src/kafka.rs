@@ -218,7 +218,7 @@ impl LogEnds {
 /// Whether every `(partition, position)` of a `read_committed` reader of `topic` is at the
 /// last stable offset it is told: there it waits for a transaction to be decided, not for a
 /// broker to answer. A query that fails counts as no.
-pub fn at_last_stable<C: Consumer<X>, X: ConsumerContext>(
+fn at_last_stable<C: Consumer<X>, X: ConsumerContext>(
     _: &Blocking,
     reader: &C,
     topic: &str,
@@ -271,8 +271,7 @@ impl Undecided {
     }
 
     /// Called when the read is idle, with a count that grows with each message read or
-    /// position passed: what is due, if anything (then ask [`at_last_stable`] and
-    /// [`Undecided::decide`]).
+    /// position passed: what is due, if anything (then ask [`Undecided::give_up`]).
     pub fn due(&mut self, moved: u64) -> Option<Due> {
         self.due_at(Instant::now(), moved)
     }
@@ -293,9 +292,23 @@ impl Undecided {
         }
     }
 
-    /// True when the read gives up on `short` (its partitions and positions), which `held`
-    /// says stand at the last stable offset. Not held, the wait starts over.
-    pub fn decide(&mut self, due: Due, held: bool, short: &[(i32, i64)]) -> bool {
+    /// After [`Undecided::due`]: true when the read gives up on `short` (its partitions and
+    /// positions), which it does only where `reader` stands at the last stable offset.
+    pub fn give_up<C: Consumer<X>, X: ConsumerContext>(
+        &mut self,
+        b: &Blocking,
+        due: Due,
+        reader: &C,
+        topic: &str,
+        short: &[(i32, i64)],
+    ) -> bool {
+        let held = at_last_stable(b, reader, topic, short);
+        self.decide(due, held, short)
+    }
+
+    /// True when the read gives up on `short`, which `held` says stand at the last stable
+    /// offset. Not held, the wait starts over.
+    fn decide(&mut self, due: Due, held: bool, short: &[(i32, i64)]) -> bool {
         let partitions: Vec<i32> = short.iter().map(|s| s.0).collect();
         match (due, held) {
             (Due::Warn, true) => {

@@ -90,8 +90,7 @@ fn read_ranges(
                 let moved = read + (ranges.len() - remaining.len()) as u64;
                 let given_up = undecided.due(moved).is_some_and(|due| {
                     let short: Vec<_> = remaining.iter().map(|r| (r.1, r.3)).collect();
-                    let held = kafka::at_last_stable(b, reader, &ranges[0].0, &short);
-                    undecided.decide(due, held, &short)
+                    undecided.give_up(b, due, reader, &ranges[0].0, &short)
                 });
                 if given_up {
                     break;
