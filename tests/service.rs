@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -565,17 +565,24 @@ async fn sigterm_commits_offsets_and_exits_cleanly_within_the_timeout() {
     let names = Names::fresh();
     names.create(&broker).await;
     publish_lines(&broker, &names, &sample_lines()).await;
-    let port = 20000 + (std::process::id() % 20000) as u16;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_silkroute"))
-        .arg("run")
-        .envs(names.env(&broker))
-        .env("SILKROUTE__HTTP__LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Its stderr goes to a file, not a pipe: a pipe nobody reads until the exit can fill and
+    // stop the service mid-start. Port 0, read back from the log: no fixed port to clash.
+    let log = format!(
+        "{}/target/service-sigterm-{}.log",
+        env!("CARGO_MANIFEST_DIR"),
+        names.group
+    );
+    let mut child = ServiceProcess::spawn(
+        ServiceProcess::command(
+            &names,
+            &broker,
+            &[],
+            [("SILKROUTE__HTTP__LISTEN", "127.0.0.1:0")],
+        ),
+        &log,
+    );
     let client = reqwest::Client::new();
-    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let ready = format!("{}/readyz", child.http().await);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         if let Ok(r) = client.get(&ready).send().await {
@@ -583,23 +590,22 @@ async fn sigterm_commits_offsets_and_exits_cleanly_within_the_timeout() {
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "never ready");
+        assert!(
+            Instant::now() < deadline && child.is_running(),
+            "never ready ({:?}); its log:\n{}",
+            child.exited(),
+            child.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Ready means caught up; give the auto-commit a moment to be irrelevant: SIGTERM must commit.
     let sent = Instant::now();
-    unsafe { libc_kill(child.id() as i32, 15) };
-    let status = tokio::task::spawn_blocking(move || {
-        let s = child.wait().unwrap();
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        (s, err)
-    })
-    .await
-    .unwrap();
+    let status = tokio::task::spawn_blocking(move || (child.stop(), child.log_text()))
+        .await
+        .unwrap();
     assert!(
         status.0.success(),
-        "exit status {:?}; stderr:\n{}",
+        "exit status {:?}; log:\n{}",
         status.0,
         status.1
     );
@@ -619,11 +625,6 @@ async fn sigterm_commits_offsets_and_exits_cleanly_within_the_timeout() {
             "{topic}/{p}: committed offset reaches the end"
         );
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 #[test]
