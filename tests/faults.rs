@@ -109,6 +109,13 @@ fn spawn_with(
     ServiceProcess::spawn(command, log)
 }
 
+/// A port that stays the same across a test's restarts of the service, different per test
+/// process, and below Linux's ephemeral range (32768 on), where an outgoing connection could
+/// hold it.
+fn fixed_port(base: u16) -> u16 {
+    base + (std::process::id() % 8000) as u16
+}
+
 /// After a broker restart its partitions come back one by one: until each has a leader a
 /// producer is told the topic does not exist.
 async fn wait_for_leaders(broker: &Broker, topics: &[&str]) {
@@ -201,7 +208,7 @@ fn check_outcome(broker: &Broker, names: &Names, lines: &[String], poison: usize
 async fn the_service_killed_three_times_during_a_backfill_still_ends_with_the_right_indicators() {
     let (broker, names, lines, poison) = fresh_backfill().await;
     publish_mixed(&broker, &names, &lines).await;
-    let port = 21000 + (std::process::id() % 10000) as u16;
+    let port = fixed_port(21000);
     for (round, after_ms) in [4000u64, 6500, 9000].into_iter().enumerate() {
         let mut child = spawn(&names, &broker, port, "a");
         tokio::time::sleep(Duration::from_millis(after_ms)).await;
@@ -223,7 +230,7 @@ async fn a_broker_killed_and_restarted_mid_stream_loses_nothing() {
     let (broker, names, lines, poison) = fresh_backfill().await;
     let (first, second) = lines.split_at(lines.len() / 2);
     publish_mixed(&broker, &names, first).await;
-    let port = 22000 + (std::process::id() % 10000) as u16;
+    let port = fixed_port(22000);
     let mut child = spawn(&names, &broker, port, "a");
     tokio::time::sleep(Duration::from_millis(5000)).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka.sh");
@@ -300,7 +307,7 @@ async fn scaling_one_to_three_to_two_during_a_backfill_gives_the_records_of_one_
     let (broker, names, lines, poison) = fresh_backfill().await;
     let (first, second) = lines.split_at(lines.len() / 2);
     publish_mixed(&broker, &names, first).await;
-    let base = 23000 + (std::process::id() % 10000) as u16;
+    let base = fixed_port(23000);
     let ports = [base, base + 1, base + 2, base + 3];
     let mut a = spawn(&names, &broker, ports[0], "a");
     tokio::time::sleep(Duration::from_millis(3000)).await;
@@ -493,7 +500,7 @@ async fn a_throttled_broker_slows_the_service_without_growing_its_memory_or_losi
         .status()
         .unwrap();
     assert!(quota.success(), "setting the client quota");
-    let port = 24000 + (std::process::id() % 10000) as u16;
+    let port = fixed_port(24000);
     let mut child = spawn_with(
         &names,
         &broker,
