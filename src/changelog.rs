@@ -39,6 +39,8 @@ use crate::period::Period;
 use crate::retry::{ErrorReports, OperatorError, ERROR_PAUSE};
 use crate::timeouts;
 
+mod applier;
+
 /// The changelog key of an event: its cell identity and revision. The member, the only part
 /// that may hold `/`, comes last, so that keys never collide.
 pub fn key(event: &Event<'_>) -> String {
@@ -311,32 +313,11 @@ impl Table {
         engine: &mut Engine,
         then: impl FnOnce(&Event<'_>, Outcome) -> R,
     ) -> Option<R> {
-        self.apply_as(m, engine, Copies::Skipped, then)
-    }
-
-    fn apply_as<R>(
-        &self,
-        m: &BorrowedMessage<'_>,
-        engine: &mut Engine,
-        copies: Copies,
-        then: impl FnOnce(&Event<'_>, Outcome) -> R,
-    ) -> Option<R> {
-        if copies == Copies::Skipped
-            && (self.written.holds(m.partition(), m.offset()) || self.written_here(m))
-        {
+        if self.written.holds(m.partition(), m.offset()) || self.written_here(m) {
             return None;
         }
-        let payload = m.payload().unwrap_or_default();
-        match event::parse_stored(payload, &self.rules) {
-            Ok(e) => {
-                let outcome = engine.apply(&e);
-                Some(then(&e, outcome))
-            }
-            Err(why) => {
-                warn!(partition = m.partition(), offset = m.offset(), %why, "Skipping an unreadable changelog record.");
-                None
-            }
-        }
+        let value = m.payload().unwrap_or_default();
+        apply_value(engine, &self.rules, value, m.partition(), m.offset(), then)
     }
 
     fn written_here(&self, m: &BorrowedMessage<'_>) -> bool {
@@ -347,18 +328,23 @@ impl Table {
         })
     }
 
-    /// The session's first read: everything up to `ends` (from [`Table::open`]) applied.
-    /// Nothing in it can be this session's own (it has sent nothing yet), so no record's
-    /// headers are read: librdkafka builds a header list per message for that, 4 % of a
-    /// restore's time. Returns the number of records read.
+    /// The session's first read: everything up to `ends` (from [`Table::open`]) applied, on a
+    /// thread of its own while this task reads on (`applier`). Nothing in it can be this
+    /// session's own (it has sent nothing yet), so no record's headers are read: librdkafka
+    /// builds a header list per message for that, 4 % of a restore's time. Returns the
+    /// engine and the number of records read.
     pub async fn restore(
         &self,
-        engine: &mut Engine,
+        engine: Engine,
         ends: &[(i32, i64)],
         metrics: &Metrics,
-    ) -> anyhow::Result<u64> {
-        self.read_to(engine, ends, metrics, Copies::NoneYet, |_, _, _| ())
-            .await
+    ) -> anyhow::Result<(Engine, u64)> {
+        let mut applier = applier::Applier::start(engine, self.rules)?;
+        // On an error the applier is dropped: its thread ends, and the engine with it.
+        let read = self.read_to(ends, metrics, |m| applier.take(m)).await?;
+        let engine = applier.finish().await?;
+        metrics.state_cells.set(engine.cells() as i64);
+        Ok((engine, read))
     }
 
     /// Reads and applies until the position reaches `ends` (from [`Table::ends`]) or stands
@@ -370,10 +356,16 @@ impl Table {
         engine: &mut Engine,
         ends: &[(i32, i64)],
         metrics: &Metrics,
-        each: impl FnMut(&Event<'_>, Outcome, Option<i64>),
+        mut each: impl FnMut(&Event<'_>, Outcome, Option<i64>),
     ) -> anyhow::Result<u64> {
-        self.read_to(engine, ends, metrics, Copies::Skipped, each)
-            .await
+        let read = self
+            .read_to(ends, metrics, |m| {
+                let at = m.timestamp().to_millis();
+                self.apply(m, engine, |e, outcome| each(e, outcome, at));
+            })
+            .await?;
+        metrics.state_cells.set(engine.cells() as i64);
+        Ok(read)
     }
 
     /// A progress line every few seconds of a long read.
@@ -384,13 +376,13 @@ impl Table {
         }
     }
 
+    /// Reads until the position reaches `ends` or a read gives up (see [`Table::catch_up`]),
+    /// handing each message to `take`; returns the number read.
     async fn read_to(
         &self,
-        engine: &mut Engine,
         ends: &[(i32, i64)],
         metrics: &Metrics,
-        copies: Copies,
-        mut each: impl FnMut(&Event<'_>, Outcome, Option<i64>),
+        mut take: impl FnMut(&BorrowedMessage<'_>),
     ) -> anyhow::Result<u64> {
         use futures::StreamExt as _;
         let total: i64 = ends.iter().map(|e| e.1).sum();
@@ -426,9 +418,8 @@ impl Table {
             };
             match m {
                 Ok(m) => {
-                    let at = m.timestamp().to_millis();
                     progress.advance(m.partition(), m.offset() + 1);
-                    self.apply_as(&m, engine, copies, |e, outcome| each(e, outcome, at));
+                    take(&m);
                     read += 1;
                 }
                 Err(KafkaError::PartitionEOF(_)) => progress.positions(self.positions()),
@@ -456,18 +447,30 @@ impl Table {
             .restore_records
             .with_label_values(&["changelog"])
             .inc_by(read);
-        metrics.state_cells.set(engine.cells() as i64);
         Ok(read)
     }
 }
 
-/// Whether a read can meet records this session wrote itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Copies {
-    /// The session has sent nothing yet.
-    NoneYet,
-    /// It has: its own records are skipped (applied when their events were consumed).
-    Skipped,
+/// Reads one changelog value and applies it; `None` (and a log line) for one that does not
+/// parse, which only a foreign writer could have put there.
+fn apply_value<R>(
+    engine: &mut Engine,
+    rules: &ParseRules,
+    value: &[u8],
+    partition: i32,
+    offset: i64,
+    then: impl FnOnce(&Event<'_>, Outcome) -> R,
+) -> Option<R> {
+    match event::parse_stored(value, rules) {
+        Ok(e) => {
+            let outcome = engine.apply(&e);
+            Some(then(&e, outcome))
+        }
+        Err(why) => {
+            warn!(partition, offset, %why, "Skipping an unreadable changelog record.");
+            None
+        }
+    }
 }
 
 /// How far a read has come: per partition, the next offset and the end to reach. Asked after

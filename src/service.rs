@@ -303,7 +303,7 @@ async fn run_session(
     let input_names = settings.topics.inputs().map(String::from);
     lifecycle.set(State::Restoring);
     metrics.restore_in_progress.set(1);
-    let mut engine = Engine::new(settings.engine());
+    let engine = Engine::new(settings.engine());
     let assignment = SharedAssignment::default();
     let context = ServiceContext {
         metrics: metrics.clone(),
@@ -352,11 +352,11 @@ async fn run_session(
             anyhow::Ok((table, ends, started))
         })?;
         let prefetch = restore::Prefetch::start(&settings, &metrics, &table.log_ends)?;
-        let restored = table.restore(&mut engine, &ends, &metrics).await?;
-        anyhow::Ok((table, prefetch, restored, started))
+        let (engine, restored) = table.restore(engine, &ends, &metrics).await?;
+        anyhow::Ok((table, prefetch, engine, restored, started))
     };
     let (producer, restore) = tokio::join!(initialised, restore);
-    let (producer, (table, prefetch, restored, started)) = (producer?, restore?);
+    let (producer, (table, prefetch, mut engine, restored, started)) = (producer?, restore?);
     // What these cells derive was published already, or is compared with what Kafka holds
     // when the group assigns this instance its partitions.
     let read_ms = started.elapsed().as_millis() as u64;
