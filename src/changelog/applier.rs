@@ -21,7 +21,8 @@ use crate::event::ParseRules;
 const CHUNK_VALUES: usize = 2048;
 
 /// Chunks in flight: the reader runs at most this far ahead of the thread, so a restore
-/// holds at most a few hundred kilobytes of copies whatever the changelog's size.
+/// holds at most six chunks of copies (these, the one being filled, the one being applied)
+/// whatever the changelog's size.
 const CHUNKS_AHEAD: usize = 4;
 
 /// Copied values, one after another.
