@@ -27,6 +27,8 @@ use crate::ownership::Owned;
 use crate::retry::{Cause, OperatorError};
 use crate::timeouts;
 
+mod outbox;
+
 /// The producer of everything the pipeline sends: changelog, dead letters, indicators.
 pub type OutputProducer = ThreadedProducer<Deliveries>;
 
@@ -254,7 +256,8 @@ impl Output {
     }
 
     /// Enqueues the engine's changed records that this instance owns, as the flush derives
-    /// them; returns how many.
+    /// them, from a second thread once there are more than a chunk of them (`outbox`);
+    /// returns how many.
     fn send_indicators(
         &self,
         b: &Blocking,
@@ -265,32 +268,33 @@ impl Output {
         let mut sent = 0;
         // The gauges follow each series' latest record.
         let observer = std::cell::RefCell::new(self.metrics.observer());
-        engine.flush_each_noting(
-            |key, json, record| {
-                if !owned.owns(record) {
-                    return Ok(());
-                }
-                let tag = Sent::Indicator(record.kind()).tag();
-                send(
-                    b,
-                    producer,
-                    BaseRecord::with_opaque_to(topic, tag)
-                        .key(key)
-                        .payload(json),
-                )?;
-                sent += 1;
-                observer.borrow_mut().note(key, record);
-                anyhow::Ok(())
-            },
-            // After a takeover's `reconcile_against`, the records equal to what Kafka
-            // holds: not sent, but the gauges of the series gained follow them too.
-            |key, record| {
-                if owned.owns(record) {
+        std::thread::scope(|scope| {
+            let mut outbox = outbox::Outbox::new(scope, b, producer, topic);
+            // Err only when the sender stopped on a refusal, which `finish` returns.
+            let flushed = engine.flush_each_noting(
+                |key, json, record| {
+                    if !owned.owns(record) {
+                        return Ok(());
+                    }
                     observer.borrow_mut().note(key, record);
-                }
-            },
-        )?;
-        Ok(sent)
+                    sent += 1;
+                    match outbox.push(key, json, Sent::Indicator(record.kind()).tag()) {
+                        true => Ok(()),
+                        false => Err(()),
+                    }
+                },
+                // After a takeover's `reconcile_against`, the records equal to what Kafka
+                // holds: not sent, but the gauges of the series gained follow them too.
+                |key, record| {
+                    if owned.owns(record) {
+                        observer.borrow_mut().note(key, record);
+                    }
+                },
+            );
+            outbox.finish()?;
+            debug_assert!(flushed.is_ok(), "the flush stops only when the sender did");
+            Ok(sent)
+        })
     }
 
     /// Waits for every delivery report; at least once, what Kafka refused and may accept
