@@ -37,7 +37,8 @@
 //! - `kafka`: client settings, topic creation, lag and rebalance metrics.
 //! - `retry`: backoff, and the failures only an operator can cure.
 //! - `shutdown`: the one stop signal; `timeouts`: every fixed wait, named; `blocking`: the
-//!   one door from async code to blocking Kafka calls and sleeps.
+//!   one door from async code to blocking Kafka calls and sleeps; `packed`: borrowed bytes
+//!   copied in chunks for a second thread.
 
 mod batch;
 mod blocking;
@@ -54,6 +55,7 @@ pub mod lifecycle;
 pub mod metrics;
 mod output;
 mod ownership;
+mod packed;
 pub mod page;
 mod pipeline;
 pub mod publish;

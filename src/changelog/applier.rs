@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use crate::blocking::{self, Blocking};
 use crate::engine::Engine;
 use crate::event::ParseRules;
+use crate::packed::Packed;
 
 /// Values per chunk: large enough that handing a chunk over costs nothing per value, small
 /// enough that the thread starts applying at once.
@@ -25,13 +26,8 @@ const CHUNK_VALUES: usize = 2048;
 /// whatever the changelog's size.
 const CHUNKS_AHEAD: usize = 4;
 
-/// Copied values, one after another.
-#[derive(Default)]
-struct Chunk {
-    bytes: Vec<u8>,
-    /// Per value: where it ends in `bytes`, its partition and its offset.
-    values: Vec<(usize, i32, i64)>,
-}
+/// Copied values, each with its partition and offset.
+type Chunk = Packed<(i32, i64)>;
 
 /// The engine, on its thread for the length of a restore.
 pub(super) struct Applier {
@@ -50,9 +46,7 @@ impl Applier {
             .name("silkroute-restore".into())
             .spawn(move || {
                 for chunk in received {
-                    let mut start = 0;
-                    for &(end, partition, offset) in &chunk.values {
-                        let value = &chunk.bytes[start..end];
+                    for (value, &(partition, offset)) in chunk.iter() {
                         super::apply_value(
                             &mut engine,
                             &rules,
@@ -61,14 +55,13 @@ impl Applier {
                             offset,
                             |_, _| (),
                         );
-                        start = end;
                     }
                 }
                 let _ = done.send(engine);
             })
             .context("starting the restore's thread")?;
         Ok(Applier {
-            chunk: Chunk::default(),
+            chunk: Chunk::with_capacity(CHUNK_VALUES),
             chunks,
             engine: engine_back,
         })
@@ -80,17 +73,15 @@ impl Applier {
     }
 
     fn take_value(&mut self, value: &[u8], partition: i32, offset: i64) {
-        let chunk = &mut self.chunk;
-        chunk.bytes.extend_from_slice(value);
-        chunk.values.push((chunk.bytes.len(), partition, offset));
-        if chunk.values.len() == CHUNK_VALUES {
+        self.chunk.push(&[value], (partition, offset));
+        if self.chunk.len() == CHUNK_VALUES {
             self.hand_over();
         }
     }
 
     /// Sends the chunk; waits (off the runtime's worker) only while the thread is behind.
     fn hand_over(&mut self) {
-        let chunk = std::mem::take(&mut self.chunk);
+        let chunk = self.chunk.take();
         if let Err(TrySendError::Full(chunk)) = self.chunks.try_send(chunk) {
             // A closed channel (the thread panicked) is reported by `finish`.
             let _ = blocking::run(|_: &Blocking| self.chunks.send(chunk));
@@ -99,7 +90,7 @@ impl Applier {
 
     /// The engine, once every value taken is applied.
     pub(super) async fn finish(mut self) -> anyhow::Result<Engine> {
-        if !self.chunk.values.is_empty() {
+        if !self.chunk.is_empty() {
             self.hand_over();
         }
         drop(self.chunks);
