@@ -15,7 +15,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{info, warn};
 
-use crate::batch::{Batch, DeadLetter, HeadersOnly};
+use crate::batch::{Batch, DeadLetter, Forward, HeadersOnly};
 use crate::blocking::Blocking;
 use crate::changelog;
 use crate::config::{Guarantee, Settings};
@@ -204,34 +204,32 @@ impl Output {
         batch: &Batch,
         indicators: Indicators<'_>,
     ) -> anyhow::Result<usize> {
-        // 1. What the batch took: forwards to the changelog, dead letters.
-        self.send_taken(b, batch)?;
-        // 2. The indicator records, streamed from the engine's flush.
-        let sent = match indicators {
-            Indicators::Changed { engine, owned } => self.send_indicators(b, engine, owned)?,
-            Indicators::ByTakeover => 0,
-        };
-        // 3. Every record acknowledged; refused ones sent again where that can help.
+        let this = &*self;
+        let sent = std::thread::scope(|scope| -> anyhow::Result<usize> {
+            let mut outbox = outbox::Outbox::new(scope, b, &this.producer, &this.topics.indicators);
+            // 1. The batch's forwards to the changelog, from the outbox's thread when there
+            //    are many, so that their sends overlap the flush.
+            outbox.forward(&batch.forwards, &this.topics.changelog, this.session)?;
+            // 2. Its dead letters.
+            this.send_dead(b, batch)?;
+            // 3. The indicator records, streamed from the engine's flush into the outbox.
+            let sent = match indicators {
+                Indicators::Changed { engine, owned } => {
+                    this.send_indicators(&mut outbox, engine, owned)
+                }
+                Indicators::ByTakeover => 0,
+            };
+            // 4. Every record handed to librdkafka, or the first refusal.
+            outbox.finish()?;
+            Ok(sent)
+        })?;
+        // 5. Every record acknowledged; refused ones sent again where that can help.
         self.acknowledged_or_resent(b)?;
         Ok(sent)
     }
 
-    /// Enqueues the batch's changelog records and dead letters.
-    fn send_taken(&self, b: &Blocking, batch: &Batch) -> anyhow::Result<()> {
-        let changelog = self.topics.changelog.as_str();
-        let session = changelog::session_header(self.session);
-        for f in &batch.forwards {
-            send(
-                b,
-                &self.producer,
-                BaseRecord::with_opaque_to(changelog, Sent::Changelog.tag())
-                    .headers(session.clone())
-                    .partition(f.partition)
-                    .timestamp(f.received_ms)
-                    .key(&f.key)
-                    .payload(&f.value),
-            )?;
-        }
+    /// Enqueues the batch's dead letters.
+    fn send_dead(&self, b: &Blocking, batch: &Batch) -> anyhow::Result<()> {
         for d in &batch.dead {
             let sent = send(
                 b,
@@ -255,46 +253,39 @@ impl Output {
         Ok(())
     }
 
-    /// Enqueues the engine's changed records that this instance owns, as the flush derives
-    /// them, from a second thread once there are more than a chunk of them (`outbox`);
-    /// returns how many.
+    /// Hands the engine's changed records that this instance owns to `outbox` as the flush
+    /// derives them; returns how many.
     fn send_indicators(
         &self,
-        b: &Blocking,
+        outbox: &mut outbox::Outbox<'_, '_>,
         engine: &mut Engine,
         owned: &Owned,
-    ) -> anyhow::Result<usize> {
-        let (producer, topic) = (&self.producer, self.topics.indicators.as_str());
+    ) -> usize {
         let mut sent = 0;
         // The gauges follow each series' latest record.
         let observer = std::cell::RefCell::new(self.metrics.observer());
-        std::thread::scope(|scope| {
-            let mut outbox = outbox::Outbox::new(scope, b, producer, topic);
-            // Err only when the sender stopped on a refusal, which `finish` returns.
-            let flushed = engine.flush_each_noting(
-                |key, json, record| {
-                    if !owned.owns(record) {
-                        return Ok(());
-                    }
+        // Err only when the outbox's thread stopped on a refusal, which `finish` returns.
+        let _ = engine.flush_each_noting(
+            |key, json, record| {
+                if !owned.owns(record) {
+                    return Ok(());
+                }
+                observer.borrow_mut().note(key, record);
+                sent += 1;
+                match outbox.push(key, json, Sent::Indicator(record.kind()).tag()) {
+                    true => Ok(()),
+                    false => Err(()),
+                }
+            },
+            // After a takeover's `reconcile_against`, the records equal to what Kafka
+            // holds: not sent, but the gauges of the series gained follow them too.
+            |key, record| {
+                if owned.owns(record) {
                     observer.borrow_mut().note(key, record);
-                    sent += 1;
-                    match outbox.push(key, json, Sent::Indicator(record.kind()).tag()) {
-                        true => Ok(()),
-                        false => Err(()),
-                    }
-                },
-                // After a takeover's `reconcile_against`, the records equal to what Kafka
-                // holds: not sent, but the gauges of the series gained follow them too.
-                |key, record| {
-                    if owned.owns(record) {
-                        observer.borrow_mut().note(key, record);
-                    }
-                },
-            );
-            outbox.finish()?;
-            debug_assert!(flushed.is_ok(), "the flush stops only when the sender did");
-            Ok(sent)
-        })
+                }
+            },
+        );
+        sent
     }
 
     /// Waits for every delivery report; at least once, what Kafka refused and may accept
@@ -432,6 +423,30 @@ where
             }
         }
     }
+}
+
+/// Enqueues a batch's changelog records, each marked with `session`.
+fn send_forwards(
+    b: &Blocking,
+    producer: &OutputProducer,
+    topic: &str,
+    session: u64,
+    forwards: &[Forward],
+) -> Result<(), Unsent> {
+    let session = changelog::session_header(session);
+    for f in forwards {
+        send(
+            b,
+            producer,
+            BaseRecord::with_opaque_to(topic, Sent::Changelog.tag())
+                .headers(session.clone())
+                .partition(f.partition)
+                .timestamp(f.received_ms)
+                .key(&f.key)
+                .payload(&f.value),
+        )?;
+    }
+    Ok(())
 }
 
 /// Notes that the dead letter of `source` must go with its headers only.
