@@ -109,7 +109,8 @@ pub struct Deliveries {
     /// (librdkafka's own flush polls in 100 ms steps while the producer's thread serves the
     /// reports: a stall per batch.)
     outstanding: AtomicUsize,
-    settled: (Mutex<()>, Condvar),
+    /// When the last report that left none outstanding arrived.
+    settled: (Mutex<Instant>, Condvar),
     /// The first partition the transaction coordinator refused to add to the current
     /// transaction, with the refusal (see [`refused_partition`]).
     txn_refusal: Mutex<Option<(String, RDKafkaErrorCode)>>,
@@ -128,7 +129,7 @@ impl Deliveries {
             produce_errors: metrics.produce_errors.clone(),
             refused: Mutex::new(Vec::new()),
             outstanding: AtomicUsize::new(0),
-            settled: (Mutex::new(()), Condvar::new()),
+            settled: (Mutex::new(Instant::now()), Condvar::new()),
             txn_refusal: Mutex::new(None),
             written,
         }
@@ -147,19 +148,20 @@ impl Deliveries {
         self.outstanding.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Waits until every record sent has its report; false if `timeout` passed first.
-    pub fn wait(&self, timeout: Duration) -> bool {
+    /// Waits until every record sent has its report, and says when the last one arrived (a
+    /// batch that sent nothing gets an earlier batch's time); None if `timeout` passed first.
+    pub fn wait(&self, timeout: Duration) -> Option<Instant> {
         let deadline = Instant::now() + timeout;
         let (lock, cvar) = &self.settled;
         let mut guard = lock.lock().expect("settled lock");
         while self.outstanding.load(Ordering::Acquire) > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return false;
+                return None;
             }
             guard = cvar.wait_timeout(guard, left).expect("settled lock").0;
         }
-        true
+        Some(*guard)
     }
 
     /// A record counted by [`Deliveries::sent`] that the producer did not take.
@@ -170,7 +172,7 @@ impl Deliveries {
     fn reported(&self) {
         if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Under the lock, so that a waiter between its check and its wait is not missed.
-            let _guard = self.settled.0.lock().expect("settled lock");
+            *self.settled.0.lock().expect("settled lock") = Instant::now();
             self.settled.1.notify_all();
         }
     }

@@ -466,8 +466,9 @@ impl ClientContext for ServiceContext {
 impl ConsumerContext for ServiceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            // Runs inside the loop's poll, between two batches: the loop drops what it holds of
-            // these partitions before its next commit.
+            // Runs inside the loop's poll, while a batch is taken (at least once, perhaps with
+            // the one before in flight): the loop drops what it holds of these partitions
+            // before it commits or settles either.
             self.assignment
                 .lock()
                 .expect("assignment lock")

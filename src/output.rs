@@ -5,7 +5,7 @@
 //! [`Blocking`], so the pipeline calls it through [`crate::blocking::run`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -117,7 +117,40 @@ impl Output {
         if self.exactly_once() {
             return self.in_transaction(b, consumer, batch, indicators);
         }
-        let sent = self.publish(b, batch, indicators)?;
+        let sent = self.send(b, batch, indicators)?;
+        self.settle(b, consumer, batch)?;
+        Ok(sent)
+    }
+
+    /// Whether a batch may be sent now and settled later ([`Output::send`], then
+    /// [`Output::settle`]), so that the next batch is taken while Kafka acknowledges this one:
+    /// at least once. Exactly once, a batch commits whole, in its transaction.
+    pub fn settles_later(&self) -> bool {
+        !self.exactly_once()
+    }
+
+    /// At least once: hands the batch's records to librdkafka (see [`Output::commit`])
+    /// without waiting for Kafka's acknowledgements. Returns the indicator records sent.
+    pub fn send(
+        &mut self,
+        b: &Blocking,
+        batch: &Batch,
+        indicators: Indicators<'_>,
+    ) -> anyhow::Result<usize> {
+        debug_assert!(self.settles_later(), "exactly once, a batch commits whole");
+        self.enqueue(b, batch, indicators)
+    }
+
+    /// At least once: waits until Kafka acknowledged every record sent (refused ones sent
+    /// again where that can help), then stores the batch's input offsets for the next
+    /// commit. Returns when the last acknowledgement arrived.
+    pub fn settle(
+        &self,
+        b: &Blocking,
+        consumer: &StreamConsumer<ServiceContext>,
+        batch: &Batch,
+    ) -> anyhow::Result<Instant> {
+        let acknowledged = self.acknowledged_or_resent(b)?;
         for t in &batch.offsets {
             if let Err(e) = consumer.store_offset(&t.topic, t.partition, t.offset) {
                 // The partition moved to another member, which will process it from the last
@@ -125,7 +158,7 @@ impl Output {
                 warn!(error = %e, topic = %t.topic, partition = t.partition, "Offset not stored.");
             }
         }
-        Ok(sent)
+        Ok(acknowledged)
     }
 
     /// Exactly once: the batch's records, dead letters and consumer offsets commit in one
@@ -196,16 +229,29 @@ impl Output {
 
     /// Produces the batch's changelog records and dead letters and, unless the takeover
     /// publishes them, the engine's changed records this instance owns, and waits until Kafka
-    /// acknowledged every one, in both modes. At least once, refused ones are sent again a few
-    /// times; exactly once, a refusal fails the batch (and its transaction aborts).
+    /// acknowledged every one (exactly once: a refusal fails the batch, and its transaction
+    /// aborts).
     fn publish(
         &mut self,
         b: &Blocking,
         batch: &Batch,
         indicators: Indicators<'_>,
     ) -> anyhow::Result<usize> {
+        let sent = self.enqueue(b, batch, indicators)?;
+        self.acknowledged_or_resent(b)?;
+        Ok(sent)
+    }
+
+    /// Hands the batch's records to librdkafka: its changelog records, its dead letters and,
+    /// unless the takeover publishes them, the engine's changed records this instance owns.
+    fn enqueue(
+        &mut self,
+        b: &Blocking,
+        batch: &Batch,
+        indicators: Indicators<'_>,
+    ) -> anyhow::Result<usize> {
         let this = &*self;
-        let sent = std::thread::scope(|scope| -> anyhow::Result<usize> {
+        std::thread::scope(|scope| {
             let mut outbox = outbox::Outbox::new(scope, b, &this.producer, &this.topics.indicators);
             // 1. The batch's forwards to the changelog, from the outbox's thread when there
             //    are many, so that their sends overlap the flush.
@@ -222,10 +268,7 @@ impl Output {
             // 4. Every record handed to librdkafka, or the first refusal.
             outbox.finish()?;
             Ok(sent)
-        })?;
-        // 5. Every record acknowledged; refused ones sent again where that can help.
-        self.acknowledged_or_resent(b)?;
-        Ok(sent)
+        })
     }
 
     /// Enqueues the batch's dead letters.
@@ -288,14 +331,14 @@ impl Output {
         sent
     }
 
-    /// Waits for every delivery report; at least once, what Kafka refused and may accept
-    /// later is sent again, a few times with growing pauses.
-    fn acknowledged_or_resent(&self, b: &Blocking) -> anyhow::Result<()> {
-        for attempt in 1..=PRODUCE_ATTEMPTS {
-            self.acknowledged()?;
+    /// Waits for every delivery report, and says when the last arrived; at least once, what
+    /// Kafka refused and may accept later is sent again, a few times with growing pauses.
+    fn acknowledged_or_resent(&self, b: &Blocking) -> anyhow::Result<Instant> {
+        for attempt in 1.. {
+            let acknowledged = self.acknowledged()?;
             let refused = self.producer.context().take_refused();
             if refused.is_empty() {
-                return Ok(());
+                return Ok(acknowledged);
             }
             // What retrying the same records cannot cure ends the batch at once.
             judge(&refused, &self.headers_only)?;
@@ -321,20 +364,22 @@ impl Output {
                 send(b, &self.producer, r.record())?;
             }
         }
-        Ok(())
+        unreachable!("the last attempt returns or fails")
     }
 
-    /// Waits until Kafka answered for every record sent.
-    fn acknowledged(&self) -> anyhow::Result<()> {
+    /// Waits until Kafka answered for every record sent; returns when the last answer came.
+    fn acknowledged(&self) -> anyhow::Result<Instant> {
         // Each delivery ends within message.timeout.ms (or the transaction timeout), far
         // below this.
-        if !self.producer.context().wait(timeouts::ACKNOWLEDGED) {
-            anyhow::bail!(
-                "Kafka did not acknowledge the batch within {} s",
-                timeouts::ACKNOWLEDGED.as_secs()
-            );
-        }
-        Ok(())
+        self.producer
+            .context()
+            .wait(timeouts::ACKNOWLEDGED)
+            .with_context(|| {
+                format!(
+                    "Kafka did not acknowledge the batch within {} s",
+                    timeouts::ACKNOWLEDGED.as_secs()
+                )
+            })
     }
 
     /// After the last batch (a stop, or a failure before restoring): what the producer still

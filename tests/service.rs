@@ -559,6 +559,43 @@ fn committed(broker: &Broker, group: &str, topics: &[(&str, i32)]) -> Vec<(Strin
         .collect()
 }
 
+/// At least once, a batch is settled (acknowledged, offsets stored) when the next one ends,
+/// or at once when no message waits: the last batch before the input goes idle is committed
+/// without more input or a stop, and each event's latency is observed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_batch_is_committed_while_the_input_stays_idle() {
+    let lines = sample_lines();
+    let svc = TestService::start(&lines, &[]).await;
+    svc.wait_ready_after("sample processed", lines.len() as u64, 90)
+        .await;
+    let topics = [
+        (svc.names.trade.as_str(), 3),
+        (svc.names.freight.as_str(), 3),
+        (svc.names.fx.as_str(), 1),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let behind: Vec<_> = committed(&svc.broker, &svc.names.group, &topics)
+            .into_iter()
+            .filter(|(_, _, offset, end)| offset.max(&0) != end)
+            .collect();
+        if behind.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "committed offsets short of the end after 30 s: {behind:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        svc.processed(),
+        lines.len() as u64,
+        "every event's latency observed once"
+    );
+    svc.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_commits_offsets_and_exits_cleanly_within_the_timeout() {
     let broker = Broker::start();
