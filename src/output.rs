@@ -117,12 +117,12 @@ impl Output {
         if self.exactly_once() {
             return self.in_transaction(b, consumer, batch, indicators);
         }
-        let sent = self.send(b, batch, indicators)?;
+        let sent = self.send_batch(b, batch, indicators)?;
         self.settle(b, consumer, batch)?;
         Ok(sent)
     }
 
-    /// Whether a batch may be sent now and settled later ([`Output::send`], then
+    /// Whether a batch may be sent now and settled later ([`Output::send_batch`], then
     /// [`Output::settle`]), so that the next batch is taken while Kafka acknowledges this one:
     /// at least once. Exactly once, a batch commits whole, in its transaction.
     pub fn settles_later(&self) -> bool {
@@ -131,7 +131,7 @@ impl Output {
 
     /// At least once: hands the batch's records to librdkafka (see [`Output::commit`])
     /// without waiting for Kafka's acknowledgements. Returns the indicator records sent.
-    pub fn send(
+    pub fn send_batch(
         &mut self,
         b: &Blocking,
         batch: &Batch,
@@ -334,7 +334,8 @@ impl Output {
     /// Waits for every delivery report, and says when the last arrived; at least once, what
     /// Kafka refused and may accept later is sent again, a few times with growing pauses.
     fn acknowledged_or_resent(&self, b: &Blocking) -> anyhow::Result<Instant> {
-        for attempt in 1.. {
+        let mut attempt = 1;
+        loop {
             let acknowledged = self.acknowledged()?;
             let refused = self.producer.context().take_refused();
             if refused.is_empty() {
@@ -363,8 +364,8 @@ impl Output {
             for r in &refused {
                 send(b, &self.producer, r.record())?;
             }
+            attempt += 1;
         }
-        unreachable!("the last attempt returns or fails")
     }
 
     /// Waits until Kafka answered for every record sent; returns when the last answer came.

@@ -500,7 +500,7 @@ impl Processor {
         //    message waits.
         let output = &mut self.output;
         if output.settles_later() && gained.is_empty() && last == Last::No {
-            let sent = blocking::run(|b| output.send(b, &batch, indicators))?;
+            let sent = blocking::run(|b| output.send_batch(b, &batch, indicators))?;
             self.in_flight = Some(InFlight {
                 batch,
                 sent,
