@@ -129,18 +129,6 @@ impl Output {
         !self.exactly_once()
     }
 
-    /// At least once: hands the batch's records to librdkafka (see [`Output::commit`])
-    /// without waiting for Kafka's acknowledgements. Returns the indicator records sent.
-    pub fn send_batch(
-        &mut self,
-        b: &Blocking,
-        batch: &Batch,
-        indicators: Indicators<'_>,
-    ) -> anyhow::Result<usize> {
-        debug_assert!(self.settles_later(), "exactly once, a batch commits whole");
-        self.enqueue(b, batch, indicators)
-    }
-
     /// At least once: waits until Kafka acknowledged every record sent (refused ones sent
     /// again where that can help), then stores the batch's input offsets for the next
     /// commit. Returns when the last acknowledgement arrived.
@@ -178,7 +166,8 @@ impl Output {
             self.producer
                 .begin_transaction()
                 .context("beginning a transaction")?;
-            let sent = self.publish(b, batch, indicators)?;
+            let sent = self.send_batch(b, batch, indicators)?;
+            self.acknowledged_or_resent(b)?;
             if !batch.offsets.is_empty() {
                 let mut tpl = TopicPartitionList::new();
                 for t in &batch.offsets {
@@ -191,7 +180,7 @@ impl Output {
                     .send_offsets_to_transaction(&tpl, &group, timeout)
                     .context("adding the batch's offsets to the transaction")?;
             }
-            // Every report is in (publish waited: sending the offsets while the records were
+            // Every report is in (waited for above: sending the offsets while the records were
             // still in flight measured slower); librdkafka drops the last ones from its queue count just
             // after serving them, and its commit (a flush) would otherwise poll for 100 ms.
             let settle = std::time::Instant::now();
@@ -227,24 +216,12 @@ impl Output {
         })
     }
 
-    /// Produces the batch's changelog records and dead letters and, unless the takeover
-    /// publishes them, the engine's changed records this instance owns, and waits until Kafka
-    /// acknowledged every one (exactly once: a refusal fails the batch, and its transaction
-    /// aborts).
-    fn publish(
-        &mut self,
-        b: &Blocking,
-        batch: &Batch,
-        indicators: Indicators<'_>,
-    ) -> anyhow::Result<usize> {
-        let sent = self.enqueue(b, batch, indicators)?;
-        self.acknowledged_or_resent(b)?;
-        Ok(sent)
-    }
-
     /// Hands the batch's records to librdkafka: its changelog records, its dead letters and,
     /// unless the takeover publishes them, the engine's changed records this instance owns.
-    fn enqueue(
+    /// Returns the indicator records sent, without waiting for Kafka's acknowledgements: at
+    /// least once, [`Output::settle`] waits for them (the pipeline takes the next batch
+    /// first); exactly once, the transaction does.
+    pub fn send_batch(
         &mut self,
         b: &Blocking,
         batch: &Batch,

@@ -465,6 +465,13 @@ impl Processor {
         self.gained.append(&mut a.gained);
     }
 
+    /// Ownership brought up to date, and what this instance no longer holds dropped from
+    /// `batch` (its new holder processes those events again).
+    fn keep_held(&mut self, batch: &mut Batch) {
+        self.refresh_ownership();
+        batch.keep_held(&self.owned);
+    }
+
     /// The end of one batch, in the order it happens.
     async fn finish(
         &mut self,
@@ -478,9 +485,8 @@ impl Processor {
         self.settle_in_flight(consumer, table).await?;
         // 1. Ownership as the group's last rebalance left it; what this instance no longer
         //    holds leaves the batch (its new owner processes it again).
-        self.refresh_ownership();
+        self.keep_held(&mut batch);
         let gained = std::mem::take(&mut self.gained);
-        batch.keep_held(&self.owned);
         // 2. Which indicator records go out with the commit: the engine's changes, unless
         //    partitions were gained, whose records another instance published last; the
         //    takeover (5) compares those with what Kafka holds instead, for every key.
@@ -529,9 +535,8 @@ impl Processor {
             return Ok(());
         };
         // A rebalance while it was in flight: the offsets of partitions no longer held are not
-        // stored, as in step 1 (their new holder processes those events again).
-        self.refresh_ownership();
-        f.batch.keep_held(&self.owned);
+        // stored, as in step 1.
+        self.keep_held(&mut f.batch);
         let output = &self.output;
         let acknowledged = blocking::run(|b| output.settle(b, consumer, &f.batch))?;
         self.progressed(&f.batch, f.sent, f.started);

@@ -13,7 +13,7 @@
 //! chunk directly would put about 7 % of a drain's sends (one chunk of some fourteen per
 //! batch) back on the loop's thread.
 
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 
 use rdkafka::producer::BaseRecord;
@@ -43,8 +43,9 @@ pub(super) struct Outbox<'scope, 'env> {
     producer: &'env OutputProducer,
     topic: &'env str,
     chunk: Chunk,
+    /// To the thread, once started: a batch that sends few records (a live one, an idle
+    /// tick's empty one) makes no channel.
     chunks: Option<SyncSender<Chunk>>,
-    received: Option<Receiver<Chunk>>,
     sending: Option<ScopedJoinHandle<'scope, Result<(), Unsent>>>,
 }
 
@@ -55,15 +56,13 @@ impl<'scope, 'env> Outbox<'scope, 'env> {
         producer: &'env OutputProducer,
         topic: &'env str,
     ) -> Self {
-        let (chunks, received) = mpsc::sync_channel(CHUNKS_AHEAD);
         Outbox {
             scope,
             b,
             producer,
             topic,
             chunk: Chunk::with_capacity(CHUNK_RECORDS),
-            chunks: Some(chunks),
-            received: Some(received),
+            chunks: None,
             sending: None,
         }
     }
@@ -94,7 +93,7 @@ impl<'scope, 'env> Outbox<'scope, 'env> {
         if self.sending.is_none() {
             self.start(|_, _| Ok(()));
         }
-        let chunks = self.chunks.as_ref().expect("open until finish");
+        let chunks = self.chunks.as_ref().expect("made by start");
         chunks.send(full).is_ok()
     }
 
@@ -103,7 +102,9 @@ impl<'scope, 'env> Outbox<'scope, 'env> {
         &mut self,
         first: impl FnOnce(&Blocking, &OutputProducer) -> Result<(), Unsent> + Send + 'scope,
     ) {
-        let received = self.received.take().expect("the thread starts once");
+        debug_assert!(self.sending.is_none(), "the thread starts once");
+        let (chunks, received) = mpsc::sync_channel(CHUNKS_AHEAD);
+        self.chunks = Some(chunks);
         let (b, producer, topic) = (self.b, self.producer, self.topic);
         self.sending = Some(self.scope.spawn(move || {
             first(b, producer)?;
