@@ -466,6 +466,12 @@ impl ClientContext for ServiceContext {
 impl ConsumerContext for ServiceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
+            // Exactly once, the batch before may still be committing on its own thread: what
+            // it published of these partitions is committed before they go (see
+            // `Committing`). The loop's thread would wait for that commit next anyway.
+            if !self.assignment.committing.wait(timeouts::TRANSACTION) {
+                warn!("A transaction was still committing when its partitions were revoked.");
+            }
             // Runs inside the loop's poll, while a batch is taken (at least once, perhaps with
             // the one before in flight): the loop drops what it holds of these partitions
             // before it commits or settles either.

@@ -5,10 +5,11 @@
 //! [`Blocking`], so the pipeline calls it through [`crate::blocking::run`].
 
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
@@ -23,7 +24,7 @@ use crate::delivery::{Deliveries, Refused, Sent};
 use crate::engine::Engine;
 use crate::kafka::ServiceContext;
 use crate::metrics::Metrics;
-use crate::ownership::Owned;
+use crate::ownership::{Committing, Owned};
 use crate::retry::{Cause, OperatorError};
 use crate::timeouts;
 
@@ -59,7 +60,7 @@ struct Topics {
 
 /// The producer and what it needs to send one batch after another.
 pub struct Output {
-    producer: OutputProducer,
+    producer: Arc<OutputProducer>,
     guarantee: Guarantee,
     topics: Topics,
     metrics: Arc<Metrics>,
@@ -70,6 +71,11 @@ pub struct Output {
     /// A transaction was aborted: the engine is ahead of what Kafka committed and must be
     /// restored before processing goes on (the session's end says so, see [`Output::aborted`]).
     aborted: bool,
+    /// Exactly once: the last batch's transaction, committing on a thread of its own while
+    /// the next batch is taken; [`Output::settle`] waits for it.
+    committing: Option<JoinHandle<anyhow::Result<Instant>>>,
+    /// Held while that transaction commits, for a revocation to wait on.
+    gate: Committing,
 }
 
 impl Output {
@@ -79,9 +85,10 @@ impl Output {
         metrics: Arc<Metrics>,
         session: u64,
         headers_only: HeadersOnly,
+        gate: Committing,
     ) -> Output {
         Output {
-            producer,
+            producer: Arc::new(producer),
             guarantee: settings.processing.guarantee,
             topics: Topics {
                 changelog: settings.changelog_topic(),
@@ -92,6 +99,8 @@ impl Output {
             session,
             headers_only,
             aborted: false,
+            committing: None,
+            gate,
         }
     }
 
@@ -114,31 +123,76 @@ impl Output {
         batch: &Batch,
         indicators: Indicators<'_>,
     ) -> anyhow::Result<usize> {
-        if self.exactly_once() {
-            return self.in_transaction(b, consumer, batch, indicators);
-        }
-        let sent = self.send_batch(b, batch, indicators)?;
+        let sent = self.send_batch(b, consumer, batch, indicators)?;
         self.settle(b, consumer, batch)?;
         Ok(sent)
     }
 
-    /// Whether a batch may be sent now and settled later ([`Output::send_batch`], then
-    /// [`Output::settle`]), so that the next batch is taken while Kafka acknowledges this one:
-    /// at least once. Exactly once, a batch commits whole, in its transaction.
-    pub fn settles_later(&self) -> bool {
-        !self.exactly_once()
+    /// The first half of [`Output::commit`]: hands the batch's records to librdkafka and
+    /// returns without waiting for Kafka, so that the next batch is taken meanwhile;
+    /// [`Output::settle`] is the second half. Exactly once, the records go in a transaction
+    /// begun here, whose acknowledgements, offsets and commit run on a thread of their own
+    /// (the loop waited 7–11 ms a batch for the broker's commit, docs/performance.md). Returns
+    /// the indicator records sent.
+    pub fn send_batch(
+        &mut self,
+        b: &Blocking,
+        consumer: &StreamConsumer<ServiceContext>,
+        batch: &Batch,
+        indicators: Indicators<'_>,
+    ) -> anyhow::Result<usize> {
+        if !self.exactly_once() {
+            return self.enqueue(b, batch, indicators);
+        }
+        debug_assert!(self.committing.is_none(), "one transaction at a time");
+        self.producer.context().take_txn_refusal();
+        let begun = (|| {
+            self.producer
+                .begin_transaction()
+                .context("beginning a transaction")?;
+            let sent = self.enqueue(b, batch, indicators)?;
+            let offsets = transaction_offsets(consumer, batch)?;
+            let (producer, headers_only) = (self.producer.clone(), self.headers_only.clone());
+            let held = self.gate.hold();
+            let committing = std::thread::Builder::new()
+                .name("silkroute-commit".into())
+                .spawn(move || {
+                    let _held = held;
+                    let b = Blocking::own_thread();
+                    finish_transaction(&b, &producer, &headers_only, offsets)
+                })
+                .context("starting the transaction's commit")?;
+            anyhow::Ok((sent, committing))
+        })();
+        match begun {
+            Ok((sent, committing)) => {
+                self.committing = Some(committing);
+                Ok(sent)
+            }
+            Err(e) => self.concluded(Err(e)).map(|_| 0),
+        }
     }
 
+    /// The second half of [`Output::commit`]; returns when the batch's records were published.
     /// At least once: waits until Kafka acknowledged every record sent (refused ones sent
-    /// again where that can help), then stores the batch's input offsets for the next
-    /// commit. Returns when the last acknowledgement arrived.
+    /// again where that can help), then stores the batch's input offsets for the next commit.
+    /// Exactly once: waits for the transaction's commit (see [`Output::concluded`]); returns
+    /// when it committed.
     pub fn settle(
-        &self,
+        &mut self,
         b: &Blocking,
         consumer: &StreamConsumer<ServiceContext>,
         batch: &Batch,
     ) -> anyhow::Result<Instant> {
-        let acknowledged = self.acknowledged_or_resent(b)?;
+        if self.exactly_once() {
+            let committing = self.committing.take().expect("settle follows send_batch");
+            let committed = committing
+                .join()
+                .expect("the transaction's commit does not panic");
+            return self.concluded(committed);
+        }
+        let acknowledged =
+            acknowledged_or_resent(b, &self.producer, &self.headers_only, self.guarantee)?;
         for t in &batch.offsets {
             if let Err(e) = consumer.store_offset(&t.topic, t.partition, t.offset) {
                 // The partition moved to another member, which will process it from the last
@@ -149,58 +203,18 @@ impl Output {
         Ok(acknowledged)
     }
 
-    /// Exactly once: the batch's records, dead letters and consumer offsets commit in one
-    /// Kafka transaction. Any failure aborts it, marks [`Output::aborted`] and is returned: the engine
-    /// has already applied the batch, so the service rebuilds it, with fresh clients, from the
-    /// last committed transaction (abort and rewind).
-    fn in_transaction(
-        &mut self,
-        b: &Blocking,
-        consumer: &StreamConsumer<ServiceContext>,
-        batch: &Batch,
-        indicators: Indicators<'_>,
-    ) -> anyhow::Result<usize> {
-        let timeout = timeouts::TRANSACTION;
-        self.producer.context().take_txn_refusal();
-        let result: anyhow::Result<usize> = (|| {
-            self.producer
-                .begin_transaction()
-                .context("beginning a transaction")?;
-            let sent = self.send_batch(b, batch, indicators)?;
-            self.acknowledged_or_resent(b)?;
-            if !batch.offsets.is_empty() {
-                let mut tpl = TopicPartitionList::new();
-                for t in &batch.offsets {
-                    tpl.add_partition_offset(&t.topic, t.partition, Offset::Offset(t.offset + 1))?;
-                }
-                let group = consumer
-                    .group_metadata()
-                    .context("the consumer has no group metadata")?;
-                self.producer
-                    .send_offsets_to_transaction(&tpl, &group, timeout)
-                    .context("adding the batch's offsets to the transaction")?;
-            }
-            // Every report is in (waited for above: sending the offsets while the records were
-            // still in flight measured slower); librdkafka drops the last ones from its queue count just
-            // after serving them, and its commit (a flush) would otherwise poll for 100 ms.
-            let settle = std::time::Instant::now();
-            while self.producer.in_flight_count() > 0
-                && settle.elapsed() < timeouts::IN_FLIGHT_SETTLE
-            {
-                b.sleep(timeouts::IN_FLIGHT_SPIN);
-            }
-            self.producer
-                .commit_transaction(timeout)
-                .context("committing the transaction")?;
-            Ok(sent)
-        })();
+    /// Exactly once, a transaction's end: counted, and any failure aborts it, marks
+    /// [`Output::aborted`] and is returned. The engine has already applied the batch (and
+    /// perhaps the next), so the service rebuilds it, with fresh clients, from the last
+    /// committed transaction (abort and rewind).
+    fn concluded(&mut self, result: anyhow::Result<Instant>) -> anyhow::Result<Instant> {
         let outcome = if result.is_ok() { "commit" } else { "abort" };
         self.metrics
             .transactions
             .with_label_values(&[outcome])
             .inc();
         result.map_err(|e| {
-            if let Err(abort) = self.producer.abort_transaction(timeout) {
+            if let Err(abort) = self.producer.abort_transaction(timeouts::TRANSACTION) {
                 warn!(error = %abort, "Aborting the transaction failed.");
             }
             // A partition the coordinator refused to add (a missing Write ACL, a deleted
@@ -218,10 +232,8 @@ impl Output {
 
     /// Hands the batch's records to librdkafka: its changelog records, its dead letters and,
     /// unless the takeover publishes them, the engine's changed records this instance owns.
-    /// Returns the indicator records sent, without waiting for Kafka's acknowledgements: at
-    /// least once, [`Output::settle`] waits for them (the pipeline takes the next batch
-    /// first); exactly once, the transaction does.
-    pub fn send_batch(
+    /// Returns the indicator records sent.
+    fn enqueue(
         &mut self,
         b: &Blocking,
         batch: &Batch,
@@ -308,66 +320,24 @@ impl Output {
         sent
     }
 
-    /// Waits for every delivery report, and says when the last arrived; at least once, what
-    /// Kafka refused and may accept later is sent again, a few times with growing pauses.
-    fn acknowledged_or_resent(&self, b: &Blocking) -> anyhow::Result<Instant> {
-        let mut attempt = 1;
-        loop {
-            let acknowledged = self.acknowledged()?;
-            let refused = self.producer.context().take_refused();
-            if refused.is_empty() {
-                return Ok(acknowledged);
-            }
-            // What retrying the same records cannot cure ends the batch at once.
-            judge(&refused, &self.headers_only)?;
-            if self.exactly_once() {
-                anyhow::bail!(
-                    "Kafka refused {} records of the transaction (first: {})",
-                    refused.len(),
-                    refused[0].error
-                );
-            }
-            if attempt == PRODUCE_ATTEMPTS {
-                anyhow::bail!("{} records were refused by Kafka {attempt} times (first: {} on {}); stopping so that a restart replays them", refused.len(), refused[0].error, refused[0].topic);
-            }
-            warn!(
-                records = refused.len(),
-                topic = %refused[0].topic,
-                error = %refused[0].error,
-                attempt,
-                "Kafka refused records; sending them again."
-            );
-            b.sleep(timeouts::RESEND_PAUSE * attempt);
-            for r in &refused {
-                send(b, &self.producer, r.record())?;
-            }
-            attempt += 1;
-        }
-    }
-
-    /// Waits until Kafka answered for every record sent; returns when the last answer came.
-    fn acknowledged(&self) -> anyhow::Result<Instant> {
-        // Each delivery ends within message.timeout.ms (or the transaction timeout), far
-        // below this.
-        self.producer
-            .context()
-            .wait(timeouts::ACKNOWLEDGED)
-            .with_context(|| {
-                format!(
-                    "Kafka did not acknowledge the batch within {} s",
-                    timeouts::ACKNOWLEDGED.as_secs()
-                )
-            })
-    }
-
     /// After the last batch (a stop, or a failure before restoring): what the producer still
     /// holds is flushed within `budget`, and at least once the stored offsets are committed.
     pub fn wind_down(
-        &self,
+        &mut self,
         _: &Blocking,
         consumer: &StreamConsumer<ServiceContext>,
         budget: Duration,
     ) {
+        // A session that failed with a transaction committing: its end decides whether the
+        // next session restores (an abort) or goes on from it.
+        if let Some(committing) = self.committing.take() {
+            let committed = committing
+                .join()
+                .expect("the transaction's commit does not panic");
+            if let Err(e) = self.concluded(committed) {
+                warn!(error = %format!("{e:#}"), "The last transaction did not commit.");
+            }
+        }
         if let Err(e) = self.producer.flush(budget) {
             tracing::error!(error = %e, "Producer flush failed.");
         }
@@ -414,6 +384,110 @@ impl From<Unsent> for anyhow::Error {
             _ => e,
         }
     }
+}
+
+/// Waits for every delivery report, and says when the last arrived; at least once, what
+/// Kafka refused and may accept later is sent again, a few times with growing pauses.
+fn acknowledged_or_resent(
+    b: &Blocking,
+    producer: &OutputProducer,
+    headers_only: &HeadersOnly,
+    guarantee: Guarantee,
+) -> anyhow::Result<Instant> {
+    let mut attempt = 1;
+    loop {
+        let acknowledged = acknowledged(producer)?;
+        let refused = producer.context().take_refused();
+        if refused.is_empty() {
+            return Ok(acknowledged);
+        }
+        // What retrying the same records cannot cure ends the batch at once.
+        judge(&refused, headers_only)?;
+        if guarantee == Guarantee::ExactlyOnce {
+            anyhow::bail!(
+                "Kafka refused {} records of the transaction (first: {})",
+                refused.len(),
+                refused[0].error
+            );
+        }
+        if attempt == PRODUCE_ATTEMPTS {
+            anyhow::bail!("{} records were refused by Kafka {attempt} times (first: {} on {}); stopping so that a restart replays them", refused.len(), refused[0].error, refused[0].topic);
+        }
+        warn!(
+            records = refused.len(),
+            topic = %refused[0].topic,
+            error = %refused[0].error,
+            attempt,
+            "Kafka refused records; sending them again."
+        );
+        b.sleep(timeouts::RESEND_PAUSE * attempt);
+        for r in &refused {
+            send(b, producer, r.record())?;
+        }
+        attempt += 1;
+    }
+}
+
+/// Waits until Kafka answered for every record sent; returns when the last answer came.
+fn acknowledged(producer: &OutputProducer) -> anyhow::Result<Instant> {
+    // Each delivery ends within message.timeout.ms (or the transaction timeout), far
+    // below this.
+    producer
+        .context()
+        .wait(timeouts::ACKNOWLEDGED)
+        .with_context(|| {
+            format!(
+                "Kafka did not acknowledge the batch within {} s",
+                timeouts::ACKNOWLEDGED.as_secs()
+            )
+        })
+}
+
+/// Exactly once: the batch's input offsets to commit with its transaction (the next to
+/// read, and the group's generation they were read in), if it has any.
+fn transaction_offsets(
+    consumer: &StreamConsumer<ServiceContext>,
+    batch: &Batch,
+) -> anyhow::Result<Option<(TopicPartitionList, ConsumerGroupMetadata)>> {
+    if batch.offsets.is_empty() {
+        return Ok(None);
+    }
+    let mut tpl = TopicPartitionList::new();
+    for t in &batch.offsets {
+        tpl.add_partition_offset(&t.topic, t.partition, Offset::Offset(t.offset + 1))?;
+    }
+    let group = consumer
+        .group_metadata()
+        .context("the consumer has no group metadata")?;
+    Ok(Some((tpl, group)))
+}
+
+/// Exactly once, on the transaction's own thread: every record acknowledged, the batch's
+/// offsets added, the transaction committed; returns when it was (its records became
+/// visible to `read_committed` readers then).
+fn finish_transaction(
+    b: &Blocking,
+    producer: &OutputProducer,
+    headers_only: &HeadersOnly,
+    offsets: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
+) -> anyhow::Result<Instant> {
+    acknowledged_or_resent(b, producer, headers_only, Guarantee::ExactlyOnce)?;
+    if let Some((tpl, group)) = offsets {
+        producer
+            .send_offsets_to_transaction(&tpl, &group, timeouts::TRANSACTION)
+            .context("adding the batch's offsets to the transaction")?;
+    }
+    // Every report is in (waited for above: sending the offsets while the records were still
+    // in flight measured slower); librdkafka drops the last ones from its queue count just
+    // after serving them, and its commit (a flush) would otherwise poll for 100 ms.
+    let settle = Instant::now();
+    while producer.in_flight_count() > 0 && settle.elapsed() < timeouts::IN_FLIGHT_SETTLE {
+        b.sleep(timeouts::IN_FLIGHT_SPIN);
+    }
+    producer
+        .commit_transaction(timeouts::TRANSACTION)
+        .context("committing the transaction")?;
+    Ok(Instant::now())
 }
 
 /// Enqueues one record, waiting while librdkafka's local queue is full (its delivery reports

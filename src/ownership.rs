@@ -7,7 +7,8 @@
 //! partitions exclusively, so ownership follows the group's assignment, whatever partition a
 //! producer actually wrote an event to.
 
-use std::sync::{Arc, LockResult, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LockResult, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -43,6 +44,8 @@ pub struct Assignment {
 pub struct SharedAssignment {
     state: Arc<Mutex<Assignment>>,
     changed: Arc<Notify>,
+    /// Exactly once, the batch whose transaction commits while the loop takes the next.
+    pub committing: Committing,
 }
 
 impl SharedAssignment {
@@ -58,6 +61,43 @@ impl SharedAssignment {
     /// Completes once a change was notified since the last time it completed.
     pub async fn changed(&self) {
         self.changed.notified().await
+    }
+}
+
+/// Exactly once: whether a batch's transaction is committing on its own thread (see
+/// `Output::send_batch`). A revocation waits for it, so that everything this instance
+/// published for the revoked partitions is committed before the group hands them on, as when
+/// the loop committed each batch before its next poll.
+#[derive(Clone, Debug, Default)]
+pub struct Committing(Arc<(Mutex<bool>, Condvar)>);
+
+/// A transaction committing: released when dropped, by the thread that commits it.
+#[must_use]
+pub struct CommitHeld(Committing);
+
+impl Committing {
+    /// Marks a transaction as committing until the returned value is dropped.
+    pub fn hold(&self) -> CommitHeld {
+        *self.0 .0.lock().expect("committing lock") = true;
+        CommitHeld(self.clone())
+    }
+
+    /// Waits until no transaction is committing, at most `limit`; false if one still is.
+    pub fn wait(&self, limit: Duration) -> bool {
+        let (held, released) = &*self.0;
+        let held = held.lock().expect("committing lock");
+        let (held, _) = released
+            .wait_timeout_while(held, limit, |held| *held)
+            .expect("committing lock");
+        !*held
+    }
+}
+
+impl Drop for CommitHeld {
+    fn drop(&mut self) {
+        let (held, released) = &*self.0 .0;
+        *held.lock().expect("committing lock") = false;
+        released.notify_all();
     }
 }
 
@@ -173,6 +213,28 @@ mod tests {
 
     fn inputs() -> Vec<(String, i32)> {
         vec![("t".into(), 3), ("f".into(), 2), ("x".into(), 1)]
+    }
+
+    #[test]
+    fn a_revocation_waits_until_the_transaction_committing_is_released() {
+        let committing = Committing::default();
+        assert!(
+            committing.wait(Duration::ZERO),
+            "nothing committing: no wait"
+        );
+        let held = committing.hold();
+        assert!(
+            !committing.wait(Duration::from_millis(20)),
+            "held: the wait times out"
+        );
+        let waiter = std::thread::spawn({
+            let committing = committing.clone();
+            move || committing.wait(Duration::from_secs(30))
+        });
+        crate::blocking::Blocking::own_thread().sleep(Duration::from_millis(20));
+        // Dropped on the committing thread in the service; here on this one.
+        drop(held);
+        assert!(waiter.join().unwrap(), "released: the waiter goes on");
     }
 
     #[test]
