@@ -266,7 +266,13 @@ impl Processor {
                     }
                 }
             }
-            self.finish(consumer, table, batch, Last::No).await?;
+            // A full batch leaves more waiting; a shorter one ended at its deadline.
+            let then = if batch.inputs() >= max || batch.cells >= max {
+                Then::More
+            } else {
+                Then::CaughtUp
+            };
+            self.finish(consumer, table, batch, then).await?;
         }
     }
 
@@ -327,7 +333,7 @@ impl Processor {
                     return Ok(());
                 }
             };
-            self.finish(consumer, table, batch, Last::Yes).await
+            self.finish(consumer, table, batch, Then::Stop).await
         })
         .await;
         match drained {
@@ -481,7 +487,7 @@ impl Processor {
         consumer: &StreamConsumer<ServiceContext>,
         table: &Table,
         mut batch: Batch,
-        last: Last,
+        then: Then,
     ) -> anyhow::Result<()> {
         let started = Instant::now();
         // 0. The batch before, if it is still in flight, settled: one batch in flight at most.
@@ -505,10 +511,16 @@ impl Processor {
         // 3. Changelog forwards, dead letters, indicator records and input offsets: sent,
         //    acknowledged and committed together (one transaction exactly once). A batch
         //    with no takeover to follow and more to come is only sent here (exactly once, its
-        //    transaction commits on a thread of its own): `settle_in_flight` does the rest
-        //    when the next batch ends, or as soon as no message waits.
+        //    transaction commits on a thread of its own, and only a full batch's: see
+        //    `Output::settles_later_when_caught_up`): `settle_in_flight` does the rest when
+        //    the next batch ends, or as soon as no message waits.
         let output = &mut self.output;
-        if gained.is_empty() && last == Last::No {
+        let later = match then {
+            Then::More => true,
+            Then::CaughtUp => output.settles_later_when_caught_up(),
+            Then::Stop => false,
+        };
+        if gained.is_empty() && later {
             let sent = blocking::run(|b| output.send_batch(b, consumer, &batch, indicators))?;
             self.in_flight = Some(InFlight {
                 batch,
@@ -673,10 +685,14 @@ impl Processor {
     }
 }
 
-/// Whether a batch is the session's last (a graceful stop's drain): then it is settled
-/// before `finish` returns.
+/// What follows a batch, for `finish` to judge whether it is settled while the next one is
+/// taken.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Last {
-    Yes,
-    No,
+enum Then {
+    /// The batch filled up: more input waits.
+    More,
+    /// The batch ended at its deadline, or on an idle tick.
+    CaughtUp,
+    /// Nothing: a graceful stop's last batch, settled before `finish` returns.
+    Stop,
 }
