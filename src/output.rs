@@ -123,9 +123,20 @@ impl Output {
         batch: &Batch,
         indicators: Indicators<'_>,
     ) -> anyhow::Result<usize> {
-        let sent = self.send_batch(b, consumer, batch, indicators)?;
-        self.settle(b, consumer, batch)?;
-        Ok(sent)
+        if !self.exactly_once() {
+            let sent = self.enqueue(b, batch, indicators)?;
+            self.settle(b, consumer, batch)?;
+            return Ok(sent);
+        }
+        // Exactly once, the transaction commits on this thread (a thread of its own would be
+        // joined at once), held for a revocation to wait on as `send_batch`'s is.
+        let _held = self.gate.hold();
+        let committed = self
+            .begin(b, consumer, batch, indicators)
+            .and_then(|(sent, offsets)| {
+                finish_transaction(b, &self.producer, &self.headers_only, offsets).map(|_| sent)
+            });
+        self.concluded(committed)
     }
 
     /// Whether a batch that caught up with the input is sent and settled later too, as a full
@@ -156,33 +167,46 @@ impl Output {
         if !self.exactly_once() {
             return self.enqueue(b, batch, indicators);
         }
-        debug_assert!(self.committing.is_none(), "one transaction at a time");
-        self.producer.context().take_txn_refusal();
-        let begun = (|| {
-            self.producer
-                .begin_transaction()
-                .context("beginning a transaction")?;
-            let sent = self.enqueue(b, batch, indicators)?;
-            let offsets = transaction_offsets(consumer, batch)?;
-            let (producer, headers_only) = (self.producer.clone(), self.headers_only.clone());
-            let held = self.gate.hold();
-            let committing = std::thread::Builder::new()
-                .name("silkroute-commit".into())
-                .spawn(move || {
-                    let _held = held;
-                    let b = Blocking::own_thread();
-                    finish_transaction(&b, &producer, &headers_only, offsets)
-                })
-                .context("starting the transaction's commit")?;
-            anyhow::Ok((sent, committing))
-        })();
+        let begun = self
+            .begin(b, consumer, batch, indicators)
+            .and_then(|(sent, offsets)| {
+                let (producer, headers_only) = (self.producer.clone(), self.headers_only.clone());
+                let held = self.gate.hold();
+                let committing = std::thread::Builder::new()
+                    .name("silkroute-commit".into())
+                    .spawn(move || {
+                        let _held = held;
+                        let b = Blocking::own_thread();
+                        finish_transaction(&b, &producer, &headers_only, offsets)
+                    })
+                    .context("starting the transaction's commit")?;
+                Ok((sent, committing))
+            });
         match begun {
             Ok((sent, committing)) => {
                 self.committing = Some(committing);
                 Ok(sent)
             }
-            Err(e) => self.concluded(Err(e)).map(|_| 0),
+            Err(e) => self.concluded(Err(e)),
         }
+    }
+
+    /// Exactly once: begins the batch's transaction and hands its records over; returns the
+    /// indicator records sent and the offsets to commit with them.
+    fn begin(
+        &mut self,
+        b: &Blocking,
+        consumer: &StreamConsumer<ServiceContext>,
+        batch: &Batch,
+        indicators: Indicators<'_>,
+    ) -> anyhow::Result<(usize, TransactionOffsets)> {
+        debug_assert!(self.committing.is_none(), "one transaction at a time");
+        self.producer.context().take_txn_refusal();
+        self.producer
+            .begin_transaction()
+            .context("beginning a transaction")?;
+        let sent = self.enqueue(b, batch, indicators)?;
+        Ok((sent, transaction_offsets(consumer, batch)?))
     }
 
     /// The second half of [`Output::commit`]; returns when the batch's records were published.
@@ -197,11 +221,7 @@ impl Output {
         batch: &Batch,
     ) -> anyhow::Result<Instant> {
         if self.exactly_once() {
-            let committing = self.committing.take().expect("settle follows send_batch");
-            let committed = committing
-                .join()
-                .expect("the transaction's commit does not panic");
-            return self.concluded(committed);
+            return self.joined_commit().expect("settle follows send_batch");
         }
         let acknowledged =
             acknowledged_or_resent(b, &self.producer, &self.headers_only, self.guarantee)?;
@@ -215,11 +235,21 @@ impl Output {
         Ok(acknowledged)
     }
 
+    /// Exactly once: waits for the transaction committing on its own thread, if one is, and
+    /// concludes it.
+    fn joined_commit(&mut self) -> Option<anyhow::Result<Instant>> {
+        let committing = self.committing.take()?;
+        let committed = committing
+            .join()
+            .expect("the transaction's commit does not panic");
+        Some(self.concluded(committed))
+    }
+
     /// Exactly once, a transaction's end: counted, and any failure aborts it, marks
     /// [`Output::aborted`] and is returned. The engine has already applied the batch (and
     /// perhaps the next), so the service rebuilds it, with fresh clients, from the last
     /// committed transaction (abort and rewind).
-    fn concluded(&mut self, result: anyhow::Result<Instant>) -> anyhow::Result<Instant> {
+    fn concluded<T>(&mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
         let outcome = if result.is_ok() { "commit" } else { "abort" };
         self.metrics
             .transactions
@@ -342,13 +372,8 @@ impl Output {
     ) {
         // A session that failed with a transaction committing: its end decides whether the
         // next session restores (an abort) or goes on from it.
-        if let Some(committing) = self.committing.take() {
-            let committed = committing
-                .join()
-                .expect("the transaction's commit does not panic");
-            if let Err(e) = self.concluded(committed) {
-                warn!(error = %format!("{e:#}"), "The last transaction did not commit.");
-            }
+        if let Some(Err(e)) = self.joined_commit() {
+            warn!(error = %format!("{e:#}"), "The last transaction did not commit.");
         }
         if let Err(e) = self.producer.flush(budget) {
             tracing::error!(error = %e, "Producer flush failed.");
@@ -455,12 +480,15 @@ fn acknowledged(producer: &OutputProducer) -> anyhow::Result<Instant> {
         })
 }
 
+/// Exactly once: a batch's input offsets and the group's generation they were read in.
+type TransactionOffsets = Option<(TopicPartitionList, ConsumerGroupMetadata)>;
+
 /// Exactly once: the batch's input offsets to commit with its transaction (the next to
 /// read, and the group's generation they were read in), if it has any.
 fn transaction_offsets(
     consumer: &StreamConsumer<ServiceContext>,
     batch: &Batch,
-) -> anyhow::Result<Option<(TopicPartitionList, ConsumerGroupMetadata)>> {
+) -> anyhow::Result<TransactionOffsets> {
     if batch.offsets.is_empty() {
         return Ok(None);
     }
@@ -481,7 +509,7 @@ fn finish_transaction(
     b: &Blocking,
     producer: &OutputProducer,
     headers_only: &HeadersOnly,
-    offsets: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
+    offsets: TransactionOffsets,
 ) -> anyhow::Result<Instant> {
     acknowledged_or_resent(b, producer, headers_only, Guarantee::ExactlyOnce)?;
     if let Some((tpl, group)) = offsets {

@@ -687,7 +687,7 @@ impl Processor {
 
 /// What follows a batch, for `finish` to judge whether it is settled while the next one is
 /// taken.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Then {
     /// The batch filled up: more input waits.
     More,
