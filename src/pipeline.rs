@@ -465,7 +465,8 @@ impl Processor {
             return;
         }
         self.owned.refresh(&a);
-        self.readiness.assigned(a.joined, &self.owned);
+        self.readiness
+            .assigned(a.joined, &self.owned, !a.gained.is_empty());
         let owned = &self.owned;
         self.metrics.retain_series(
             |region| owned.owns_region(region),
@@ -654,6 +655,7 @@ impl Processor {
             if lifecycle.state() != State::Ready {
                 readiness.add_targets(b, table, gained)?;
             }
+            readiness.taken_over();
             anyhow::Ok((keys, republished, read_ms))
         })?;
         info!(

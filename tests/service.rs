@@ -339,6 +339,9 @@ async fn republished_events_and_a_restart_publish_no_new_record() {
         svc.handle.lifecycle.is_ready()
     })
     .await;
+    // Ready means taken over: publishing nothing, it already exports every series it owns,
+    // as the first instance did.
+    assert_eq!(business_gauges(&svc.scrape()), gauges);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = svc.indicators();
     assert_eq!(
@@ -346,8 +349,6 @@ async fn republished_events_and_a_restart_publish_no_new_record() {
         published,
         "a restart publishes no repeated record"
     );
-    // Publishing nothing, it still exports every series it owns, as the first instance did.
-    assert_eq!(business_gauges(&svc.scrape()), gauges);
 
     // ...and it continues correctly from its restored state.
     let next =
