@@ -14,7 +14,8 @@
 //! batch again; the changelog's duplicates are ignored, and change-only emission keeps
 //! indicators from repeating except for the records of the batch in flight). The next batch
 //! is taken while Kafka acknowledges the last (exactly once: while a full batch's transaction
-//! commits): that one stays in flight until the next one ends or no message waits. `finish` is the end of one batch, step by step.
+//! commits): that one stays in flight until the next one ends or no message waits. `finish`
+//! is the end of one batch, step by step.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -465,8 +466,7 @@ impl Processor {
             return;
         }
         self.owned.refresh(&a);
-        self.readiness
-            .assigned(a.joined, &self.owned, !a.gained.is_empty());
+        self.readiness.assigned(a.joined, &self.owned);
         let owned = &self.owned;
         self.metrics.retain_series(
             |region| owned.owns_region(region),
@@ -589,7 +589,13 @@ impl Processor {
         // 6. Only now are the batch's records published: their latency is observed.
         observe_processed(&self.metrics, batch, acked);
         self.metrics.state_cells.set(self.engine.cells() as i64);
-        // 7. Ready once caught up.
+        // 7. Ready once caught up, and not while partitions gained wait for their takeover: a
+        //    batch settled while no message waits learns of an assignment that only the
+        //    next batch's end takes over (ready then, a restored instance answered 200 about
+        //    a second before its takeover ended).
+        if !self.gained.is_empty() {
+            return Ok(());
+        }
         let (readiness, lifecycle, cells) =
             (&mut self.readiness, &self.lifecycle, self.engine.cells());
         blocking::run(|b| readiness.check(b, lifecycle, consumer, table, cells))
@@ -655,7 +661,6 @@ impl Processor {
             if lifecycle.state() != State::Ready {
                 readiness.add_targets(b, table, gained)?;
             }
-            readiness.taken_over();
             anyhow::Ok((keys, republished, read_ms))
         })?;
         info!(

@@ -22,11 +22,6 @@ use crate::timeouts;
 pub struct Readiness {
     /// Whether the group has assigned this instance its partitions yet.
     joined: bool,
-    /// Input partitions were gained and not yet taken over: their end offsets are not asked
-    /// yet, so nothing counts as caught up. A batch settled while no message waits learns of
-    /// an assignment before the next batch's end takes it over; counted ready then, a
-    /// restored instance answered 200 about a second before its takeover ended.
-    taking_over: bool,
     /// Input partitions to reach (end offset at assignment).
     catch_up: HashMap<(String, i32), i64>,
     /// Once the inputs are caught up: the changelog ends to read, and how long the read has
@@ -35,22 +30,10 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// The group's assignment changed: partitions moved away no longer need reaching, and
-    /// partitions `gained` must be taken over first (see [`Readiness::taken_over`]).
-    pub fn assigned(&mut self, joined: bool, owned: &Owned, gained: bool) {
+    /// The group's assignment changed: partitions moved away no longer need reaching.
+    pub fn assigned(&mut self, joined: bool, owned: &Owned) {
         self.joined = joined;
-        self.taking_over |= gained;
         self.catch_up.retain(|(t, p), _| owned.holds(t, *p));
-    }
-
-    /// The partitions gained were taken over (and their end offsets added, if not ready yet).
-    pub fn taken_over(&mut self) {
-        self.taking_over = false;
-    }
-
-    /// Whether the assignment is known and taken over, so that reaching the targets counts.
-    fn settled(&self) -> bool {
-        self.joined && !self.taking_over
     }
 
     /// Newly assigned input partitions that still hold unprocessed messages: their end
@@ -100,7 +83,7 @@ impl Readiness {
         table: &Table,
         cells: u64,
     ) -> anyhow::Result<()> {
-        if lifecycle.state() != State::CatchingUp || !self.settled() {
+        if lifecycle.state() != State::CatchingUp || !self.joined {
             return Ok(());
         }
         if !self.catch_up.is_empty() {
@@ -131,33 +114,5 @@ impl Readiness {
             lifecycle.set(State::Ready);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partitions_gained_count_toward_readiness_only_once_taken_over() {
-        let inputs = [("t", 3), ("f", 2), ("x", 1)].map(|(t, n)| (t.to_string(), n));
-        let owned = Owned::new(&inputs);
-        let mut r = Readiness::default();
-        assert!(
-            !r.settled(),
-            "nothing is caught up before the group assigns"
-        );
-        r.assigned(true, &owned, true);
-        assert!(!r.settled(), "gained partitions wait for their takeover");
-        // A second rebalance before the takeover gains nothing more: still waiting.
-        r.assigned(true, &owned, false);
-        assert!(!r.settled());
-        r.taken_over();
-        assert!(r.settled());
-        r.assigned(true, &owned, false);
-        assert!(
-            r.settled(),
-            "a rebalance that gains nothing changes nothing"
-        );
     }
 }
