@@ -76,7 +76,7 @@
 //! (for example `SILKROUTE__PROCESSING__BATCH_MAX_WAIT_MS=5`), and `--service-config FILE` is
 //! given to it as its config file (e.g. `[kafka.librdkafka]` options); both are recorded in the
 //! JSON. `BENCH_DRAIN_WRAPPER="perf record -g -o perf.data"` (or heaptrack, valgrind) runs each
-//! drain process under a profiler.
+//! drain process under a profiler; `BENCH_PIPE_WRAPPER` does the same for the pipe's runs.
 //!
 //! The table goes to stdout, the JSON to `target/bench/backfill.json` (`--quick`:
 //! `backfill-quick.json`), and one line per run is appended to
@@ -86,6 +86,7 @@
 // benchmarks drive it from outside, on threads of their own.
 #![allow(clippy::disallowed_methods)]
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -681,6 +682,52 @@ fn proc_status_kib(field: &str) -> Option<u64> {
 }
 
 /// CPU seconds (user + system) of a process; `None` = this one.
+/// CPU seconds of each of this process's live threads, by thread id, with its name.
+fn thread_cpu() -> BTreeMap<u32, (String, f64)> {
+    let mut threads = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return threads;
+    };
+    for entry in dir.flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
+            let name = stat[open + 1..close].to_string();
+            threads.insert(tid, (name, (user + system) / 100.0));
+        }
+    }
+    threads
+}
+
+/// Where a process's CPU went between two [`thread_cpu`] readings, summed by thread name;
+/// `process_s` is the whole process's, and what no live thread accounts for is put under
+/// "(threads that ended)" (a batch's outbox thread, an exactly-once commit's thread).
+fn cpu_by_thread(
+    before: &BTreeMap<u32, (String, f64)>,
+    after: &BTreeMap<u32, (String, f64)>,
+    process_s: Option<f64>,
+) -> Value {
+    let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
+    for (tid, (name, cpu)) in after {
+        let earlier = before.get(tid).map_or(0.0, |(_, c)| *c);
+        *by_name.entry(name.clone()).or_default() += cpu - earlier;
+    }
+    if let Some(total) = process_s {
+        let live: f64 = by_name.values().sum();
+        by_name.insert("(threads that ended)".to_string(), (total - live).max(0.0));
+    }
+    json!(by_name)
+}
+
 fn cpu_secs(pid: Option<u32>) -> Option<f64> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/stat"),
@@ -757,6 +804,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
 
     let rss_before = proc_status_kib("VmRSS:").unwrap_or(0);
     let cpu0 = cpu_secs(None);
+    let threads0 = thread_cpu();
     let broker_cpu0 = args.broker_pid.and_then(|p| cpu_secs(Some(p)));
     let t_start = Instant::now();
     let handle = silkroute::service::start(settings).await?;
@@ -843,6 +891,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let cpu = cpu0.zip(cpu_secs(None)).map(|(a, b)| b - a);
+    let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(), cpu);
     let broker_cpu = broker_cpu0
         .zip(args.broker_pid.and_then(|p| cpu_secs(Some(p))))
         .map(|(a, b)| b - a);
@@ -896,6 +945,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
         "drain_committed_events_per_s": events as f64 / committed_secs,
         "ready_after_first_event_s": t_ready.map(|r| r.saturating_duration_since(first).as_secs_f64()),
         "process_cpu_s": cpu,
+        "process_cpu_s_by_thread": threads_cpu,
         "broker_cpu_s": broker_cpu,
         "rss_before_start_bytes": rss_before * 1024,
         "peak_rss_bytes": vmhwm,
@@ -1430,7 +1480,7 @@ fn pipe_process(
     run: u32,
     reference: &Value,
 ) -> anyhow::Result<Value> {
-    let mut cmd = Command::new(std::env::current_exe()?);
+    let mut cmd = wrapped("BENCH_PIPE_WRAPPER")?;
     child_args(&mut cmd, "--pipe-only", args, topics, run);
     cmd.arg("--events")
         .arg(events.to_string())
@@ -1443,6 +1493,27 @@ fn pipe_process(
     result_of(&out, "pipe")
 }
 
+/// This program as a child process, run under the command in the environment variable
+/// `var` if it is set: `BENCH_DRAIN_WRAPPER` for the drains, `BENCH_PIPE_WRAPPER` for the
+/// pipe's runs (e.g. "heaptrack -o /tmp/ht" or "perf record -g -o /tmp/p.data"), so that
+/// both sides of the ratio can be profiled the same way.
+fn wrapped(var: &str) -> anyhow::Result<Command> {
+    let exe = std::env::current_exe()?;
+    let wrapper: Vec<String> = std::env::var(var)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    Ok(match wrapper.split_first() {
+        Some((tool, rest)) => {
+            let mut c = Command::new(tool);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    })
+}
+
 /// One drain in a fresh process (this program with --drain-only): its JSON result.
 fn drain_process(
     args: &Args,
@@ -1451,22 +1522,7 @@ fn drain_process(
     run: u32,
     latency_secs: u64,
 ) -> anyhow::Result<Option<Value>> {
-    let exe = std::env::current_exe()?;
-    // BENCH_DRAIN_WRAPPER (e.g. "heaptrack -o /tmp/ht" or "perf record -g -o /tmp/p.data")
-    // runs the drain process under a profiler.
-    let wrapper: Vec<String> = std::env::var("BENCH_DRAIN_WRAPPER")
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    let mut cmd = match wrapper.split_first() {
-        Some((tool, rest)) => {
-            let mut c = Command::new(tool);
-            c.args(rest).arg(exe);
-            c
-        }
-        None => Command::new(exe),
-    };
+    let mut cmd = wrapped("BENCH_DRAIN_WRAPPER")?;
     child_args(&mut cmd, "--drain-only", args, topics, run);
     cmd.arg("--events")
         .arg(events.to_string())
