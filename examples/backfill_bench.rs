@@ -1262,13 +1262,18 @@ impl SetResult {
     fn pipe_median(&self, key: &str) -> f64 {
         median(each_of(&self.pipes, key))
     }
-    /// Each restore's rate over its raw read of the changelog.
+    /// Each restore's rate over its raw read of the changelog, both timed from the start of
+    /// the client that reads (the target's measure).
     fn restore_ratios(&self) -> Vec<f64> {
+        self.restore_ratios_to("raw_read_from_creation_records_per_s")
+    }
+    /// Each restore's rate over its raw read's rate `key`.
+    fn restore_ratios_to(&self, key: &str) -> Vec<f64> {
         self.restores
             .iter()
             .map(|x| {
                 let f = |k: &str| x[k].as_f64().unwrap_or(f64::NAN);
-                f("restore_records_per_s") / f("raw_read_records_per_s")
+                f("restore_records_per_s") / f(key)
             })
             .collect()
     }
@@ -1874,19 +1879,23 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     let _ = writeln!(
         t,
         "\nrestore: a new instance joins the first drain's group (its changelog holds the set), \
-         timed from start to ready, against a raw read of that changelog just before (the \
-         restore with the median ratio of {repeat}; then each restore's ratio and time to ready)"
+         timed from start to ready, against a raw read of that changelog just before, timed from its \
+         consumer's creation as the restore is from the service's start (and from its assignment, \
+         the read alone, as before 2026-12-07); the restore with the median ratio of {repeat}, then \
+         each restore's ratio and time to ready"
     );
     for r in &results {
         let x = r.median_restore();
         let f = |k: &str| x[k].as_f64().unwrap_or(f64::NAN);
         let _ = writeln!(
             t,
-            "{}: {} changelog records restored in {:.2} s from start, {} ({} of the raw read, {}); ready in {:.2} s with {} cells; RSS {:.0} MiB after (peak {:.0} MiB)",
+            "{}: {} changelog records restored in {:.2} s from start, {} ({} of the raw read, {}; {} of the read alone, {}); ready in {:.2} s with {} cells; RSS {:.0} MiB after (peak {:.0} MiB)",
             r.set.label,
             x["changelog_records"],
             f("restored_s"),
             rate(f("restore_records_per_s")),
+            pct(f("restore_records_per_s") / f("raw_read_from_creation_records_per_s")),
+            rate(f("raw_read_from_creation_records_per_s")),
             pct(f("restore_records_per_s") / f("raw_read_records_per_s")),
             rate(f("raw_read_records_per_s")),
             f("ready_s"),
@@ -1942,6 +1951,8 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     }
     for r in &results {
         let ratio = Some(median(r.restore_ratios())).filter(|x| x.is_finite());
+        let alone =
+            Some(median(r.restore_ratios_to("raw_read_records_per_s"))).filter(|x| x.is_finite());
         let name = format!("restore / raw read of the changelog ({})", r.set.label);
         let met = ratio.map(|x| x >= TARGET_RESTORE_RATIO);
         row(
@@ -1951,8 +1962,14 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
             &format!("≥ {:.0} %", TARGET_RESTORE_RATIO * 100.0),
             met,
         );
-        targets
-            .push(json!({"name": name, "value": ratio, "goal": TARGET_RESTORE_RATIO, "met": met}));
+        row(
+            &mut t,
+            "  (against the read alone, from its assignment)",
+            alone.map_or("n/a".into(), pct),
+            "",
+            None,
+        );
+        targets.push(json!({"name": name, "value": ratio, "value_against_read_alone": alone, "goal": TARGET_RESTORE_RATIO, "met": met}));
     }
     let ready = median(each_of(&a.restores, "/ready_s"));
     if ready.is_finite() {
