@@ -682,6 +682,23 @@ fn proc_status_kib(field: &str) -> Option<u64> {
 }
 
 /// CPU seconds (user + system) of a process; `None` = this one.
+fn cpu_secs(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    stat_cpu_secs(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The CPU seconds in a `/proc/.../stat` line (a process's or a thread's).
+fn stat_cpu_secs(stat: &str) -> Option<f64> {
+    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
 /// CPU seconds of each of this process's live threads, by thread id, with its name.
 fn thread_cpu() -> BTreeMap<u32, (String, f64)> {
     let mut threads = BTreeMap::new();
@@ -695,14 +712,12 @@ fn thread_cpu() -> BTreeMap<u32, (String, f64)> {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
-            let name = stat[open + 1..close].to_string();
-            threads.insert(tid, (name, (user + system) / 100.0));
+        let name = stat
+            .find('(')
+            .zip(stat.rfind(')'))
+            .map(|(open, close)| stat[open + 1..close].to_string());
+        if let (Some(name), Some(cpu)) = (name, stat_cpu_secs(&stat)) {
+            threads.insert(tid, (name, cpu));
         }
     }
     threads
@@ -726,19 +741,6 @@ fn cpu_by_thread(
         by_name.insert("(threads that ended)".to_string(), (total - live).max(0.0));
     }
     json!(by_name)
-}
-
-fn cpu_secs(pid: Option<u32>) -> Option<f64> {
-    let path = match pid {
-        Some(p) => format!("/proc/{p}/stat"),
-        None => "/proc/self/stat".to_string(),
-    };
-    let stat = std::fs::read_to_string(path).ok()?;
-    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
 // ------------------------------------------------------------------------------------------
