@@ -337,14 +337,14 @@ impl Output {
     ) -> usize {
         let mut sent = 0;
         // The gauges follow each series' latest record.
-        let observer = std::cell::RefCell::new(self.metrics.observer());
+        let observer = std::cell::RefCell::new(self.metrics.observer(engine.generation()));
         // Err only when the outbox's thread stopped on a refusal, which `finish` returns.
         let _ = engine.flush_each_noting(
-            |key, json, record| {
+            |key, json, record, slot| {
                 if !owned.owns(record) {
                     return Ok(());
                 }
-                observer.borrow_mut().note(key, record);
+                observer.borrow_mut().note(key, record, slot);
                 sent += 1;
                 match outbox.push(key, json, Sent::Indicator(record.kind()).tag()) {
                     true => Ok(()),
@@ -353,9 +353,9 @@ impl Output {
             },
             // After a takeover's `reconcile_against`, the records equal to what Kafka
             // holds: not sent, but the gauges of the series gained follow them too.
-            |key, record| {
+            |key, record, slot| {
                 if owned.owns(record) {
-                    observer.borrow_mut().note(key, record);
+                    observer.borrow_mut().note(key, record, slot);
                 }
             },
         );

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use super::derive::{self, Inputs, Year};
 use super::months::{Dirty, MonthVec};
 use super::record::FreightRecord;
-use super::{revise, Outcome};
+use super::{revise, Outcome, SeriesSlot};
 use crate::event::{Basis, FreightEvent};
 use crate::period::Period;
 
@@ -121,7 +121,9 @@ impl FreightBook {
         }
     }
 
-    pub fn flush(&mut self, mut emit: impl FnMut(FreightRecord, &mut u64)) {
+    /// Derives the marked records and hands each to `emit` with its fingerprint slot and its
+    /// series' slot.
+    pub fn flush(&mut self, mut emit: impl FnMut(FreightRecord, &mut u64, SeriesSlot)) {
         for id in std::mem::take(&mut self.dirty) {
             let Some(d) = self.lines[id].dirty.take() else {
                 continue;
@@ -131,7 +133,7 @@ impl FreightBook {
             };
             for (p, record) in self.records(id, d.from, last) {
                 let slot = self.lines[id].months.get_mut(p).expect("inside span");
-                emit(record, &mut slot.published);
+                emit(record, &mut slot.published, SeriesSlot::Freight(id as u32));
             }
         }
     }

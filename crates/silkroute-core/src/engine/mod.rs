@@ -106,8 +106,24 @@ fn sort_by_key(mut out: Vec<Output>) -> Vec<Output> {
     out
 }
 
-/// Where a flush hands each changed record: key, JSON, record; false if it was not taken.
-type Sink<'a> = dyn FnMut(&str, &[u8], &Record) -> bool + 'a;
+/// Where a flush hands each changed record: key, JSON, record and its series' slot; false if
+/// it was not taken.
+type Sink<'a> = dyn FnMut(&str, &[u8], &Record, Option<SeriesSlot>) -> bool + 'a;
+
+/// A series' place in one engine ([`Engine::generation`]): dense, given when the engine first
+/// holds the series and never given to another, so that a caller keeping something per series
+/// (the service's gauges) can index a vector by it instead of hashing the series' key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeriesSlot {
+    /// A trade line's flow: the line's number times the number of flows (import, export and
+    /// their total), plus the flow's index.
+    Trade(u32),
+    /// A freight line's number.
+    Freight(u32),
+}
+
+/// Numbers the engines of this process, for [`Engine::generation`].
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 pub struct Engine {
     settings: EngineSettings,
@@ -123,6 +139,8 @@ pub struct Engine {
     /// Reused key buffer: the key of each record handed over is written here rather than
     /// into a `String` of its own.
     key: String,
+    /// This engine among the process's: its [`SeriesSlot`]s mean nothing to another.
+    generation: u64,
 }
 
 impl Engine {
@@ -135,7 +153,14 @@ impl Engine {
             published: None,
             scratch: Vec::with_capacity(1024),
             key: String::with_capacity(128),
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Which engine of this process this is: the [`SeriesSlot`]s a flush hands over hold for
+    /// this engine only (a restore builds a new one, whose slots are given afresh).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn settings(&self) -> &EngineSettings {
@@ -185,25 +210,26 @@ impl Engine {
     /// service rebuilds it from the changelog instead).
     pub fn flush_each<E>(
         &mut self,
-        sink: impl FnMut(&str, &[u8], &Record) -> Result<(), E>,
+        mut sink: impl FnMut(&str, &[u8], &Record) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.flush_each_noting(sink, |_, _| {})
+        self.flush_each_noting(|key, json, record, _| sink(key, json, record), |_, _, _| {})
     }
 
-    /// [`Engine::flush_each`] that also hands `held` (key, record) each re-derived record
-    /// found equal to what Kafka holds (after [`Engine::reconcile_against`], which re-derives
-    /// them all): a takeover sets the gauges of every series it now publishes from the same
-    /// flush, rather than deriving every record a second time.
+    /// [`Engine::flush_each`] that also hands over each record's [`SeriesSlot`] (none for a
+    /// leaders record), and hands `held` (key, record, slot) each re-derived record found
+    /// equal to what Kafka holds (after [`Engine::reconcile_against`], which re-derives them
+    /// all): a takeover sets the gauges of every series it now publishes from the same flush,
+    /// rather than deriving every record a second time.
     pub fn flush_each_noting<E>(
         &mut self,
-        mut sink: impl FnMut(&str, &[u8], &Record) -> Result<(), E>,
-        mut held: impl FnMut(&str, &Record),
+        mut sink: impl FnMut(&str, &[u8], &Record, Option<SeriesSlot>) -> Result<(), E>,
+        mut held: impl FnMut(&str, &Record, Option<SeriesSlot>),
     ) -> Result<(), E> {
         let mut failed = None;
         self.flush_with(
-            &mut |key: &str, json: &[u8], record: &Record| {
+            &mut |key: &str, json: &[u8], record: &Record, slot: Option<SeriesSlot>| {
                 if failed.is_none() {
-                    failed = sink(key, json, record).err();
+                    failed = sink(key, json, record, slot).err();
                 }
                 failed.is_none()
             },
@@ -213,12 +239,16 @@ impl Engine {
         failed.map_or(Ok(()), Err)
     }
 
-    fn flush_with(&mut self, sink: &mut Sink<'_>, held: &mut dyn FnMut(&str, &Record)) {
+    fn flush_with(
+        &mut self,
+        sink: &mut Sink<'_>,
+        held: &mut dyn FnMut(&str, &Record, Option<SeriesSlot>),
+    ) {
         self.take_usd_changes();
         let authority = self.published.as_ref();
         let scratch = &mut self.scratch;
         let key = &mut self.key;
-        let mut emit = |record: &Record, published: &mut u64| {
+        let mut emit = |record: &Record, published: &mut u64, slot: Option<SeriesSlot>| {
             scratch.clear();
             record.write_json(scratch);
             let fp = fingerprint(scratch);
@@ -229,20 +259,21 @@ impl Engine {
                     record.write_key(key);
                     if authority.get(key) == Some(fp) {
                         *published = fp;
-                        held(key, record);
+                        held(key, record, slot);
                         return;
                     }
                 }
                 None if *published == fp => return,
                 None => record.write_key(key),
             }
-            if sink(key, scratch, record) {
+            if sink(key, scratch, record, slot) {
                 *published = fp;
             }
         };
         self.trade
             .flush(&self.fx.usd, self.settings.top_n, &mut emit);
-        self.freight.flush(|r, p| emit(&Record::Freight(r), p));
+        self.freight
+            .flush(|r, p, slot| emit(&Record::Freight(r), p, Some(slot)));
     }
 
     /// Forgets what the events applied since the last flush changed, without emitting it:
@@ -313,6 +344,67 @@ mod tests {
     use super::record::FreightRecord;
     use super::*;
     use crate::period::Period;
+
+    #[test]
+    fn a_flush_gives_each_series_one_slot_and_no_two_series_the_same() {
+        use crate::event::{parse, ParseRules};
+        let rules = ParseRules {
+            max_message_bytes: 4096,
+            current_month: Period::new(2024, 12),
+        };
+        let mut engine = Engine::new(EngineSettings::default());
+        let mut lines = Vec::new();
+        for (region, dimension, member) in [
+            ("XJ", "total", None),
+            ("XJ", "partner_country", Some("KZ")),
+            ("XJ", "partner_country", Some("RU")),
+            ("GS", "total", None),
+        ] {
+            for flow in ["export", "import"] {
+                for month in 1..=3 {
+                    let member = member.map_or(String::new(), |m| format!(r#","member":"{m}""#));
+                    lines.push(format!(
+                        r#"{{"type":"customs_trade","region":"{region}","period":"2024-0{month}","flow":"{flow}","dimension":"{dimension}"{member},"value_cny":"100.00"}}"#
+                    ));
+                }
+            }
+        }
+        for port in ["khorgos", "alashankou"] {
+            lines.push(format!(
+                r#"{{"type":"freight_trains","port":"{port}","service":"china_europe","period":"2024-03","trains":620}}"#
+            ));
+        }
+        let mut slots: std::collections::BTreeMap<String, SeriesSlot> = Default::default();
+        for (i, line) in lines.iter().enumerate() {
+            engine.apply(&parse(line.as_bytes(), &rules).unwrap());
+            // Flushed now and then, so that a series' slot is seen in more than one flush.
+            if i % 5 != 4 && i + 1 != lines.len() {
+                continue;
+            }
+            let flushed: Result<(), ()> = engine.flush_each_noting(
+                |_, _, record, slot| {
+                    let series = record.series();
+                    match (record, slot) {
+                        (Record::Leaders(_), None) => {}
+                        (Record::Leaders(_), Some(s)) => panic!("a leaders record got {s:?}"),
+                        (_, None) => panic!("{series:?} got no slot"),
+                        (_, Some(s)) => {
+                            let seen = *slots.entry(format!("{series:?}")).or_insert(s);
+                            assert_eq!(seen, s, "{series:?} changed slots");
+                        }
+                    }
+                    Ok(())
+                },
+                |_, _, _| {},
+            );
+            flushed.unwrap();
+        }
+        // 4 trade lines × 3 flows (import, export, total), and 2 freight lines.
+        assert_eq!(slots.len(), 14, "{slots:?}");
+        let distinct: std::collections::BTreeSet<String> =
+            slots.values().map(|s| format!("{s:?}")).collect();
+        assert_eq!(distinct.len(), slots.len(), "{slots:?}");
+    }
 
     #[test]
     fn outputs_are_sorted_by_key_and_equal_keys_keep_their_order() {

@@ -19,7 +19,7 @@ use super::derive::{self, Inputs, Past, Year};
 use super::fx::UsdRates;
 use super::months::{Dirty, MonthVec};
 use super::record::{LeadersRecord, Record, ShareLeader, TradeRecord, YoyLeader};
-use super::{revise, Outcome};
+use super::{revise, Outcome, SeriesSlot};
 use crate::event::{Basis, Flow, TradeEvent, TOTAL_DIMENSION};
 use crate::money::{self, Hundredths};
 use crate::period::Period;
@@ -587,7 +587,14 @@ impl TradeBook {
     /// Re-derives everything marked since the last call; `emit` sees every record that may
     /// have changed together with its fingerprint slot. By reference: a trade record is a
     /// quarter of a kilobyte, and handing it over by value moved it three times (issue 17).
-    pub fn flush(&mut self, usd: &UsdRates, top_n: usize, emit: impl FnMut(&Record, &mut u64)) {
+    /// Derives the marked records and hands each to `emit` with its fingerprint slot and, for
+    /// a series' record (not a leaders record), the series' slot.
+    pub fn flush(
+        &mut self,
+        usd: &UsdRates,
+        top_n: usize,
+        emit: impl FnMut(&Record, &mut u64, Option<SeriesSlot>),
+    ) {
         self.take_changes(usd, Some((top_n, emit)));
     }
 
@@ -595,14 +602,17 @@ impl TradeBook {
     /// years the next flush reads are stored as a flush stores them. After a restore, building
     /// every record only to drop it took 150–250 ms of the 443k backfill's restore (issue 17).
     pub fn forget_changes(&mut self, usd: &UsdRates) {
-        self.take_changes(usd, None::<(usize, fn(&Record, &mut u64))>);
+        self.take_changes(
+            usd,
+            None::<(usize, fn(&Record, &mut u64, Option<SeriesSlot>))>,
+        );
     }
 
     /// `emit`, with the number of leaders a record lists, when records are wanted.
     fn take_changes(
         &mut self,
         usd: &UsdRates,
-        mut emit: Option<(usize, impl FnMut(&Record, &mut u64))>,
+        mut emit: Option<(usize, impl FnMut(&Record, &mut u64, Option<SeriesSlot>))>,
     ) {
         // A region total moved: shares and leaders of all its breakdowns follow.
         for r in std::mem::take(&mut self.dirty_totals) {
@@ -666,7 +676,13 @@ impl TradeBook {
                             .published
                             .get_mut(p)
                             .expect("inside span");
-                        emit(record, &mut published.fingerprint[flow.index()]);
+                        let series =
+                            SeriesSlot::Trade(id * Flow::ALL.len() as u32 + flow.index() as u32);
+                        emit(
+                            record,
+                            &mut published.fingerprint[flow.index()],
+                            Some(series),
+                        );
                     }
                 }
             }
@@ -690,7 +706,7 @@ impl TradeBook {
                         continue;
                     };
                     let fps = self.groups[g as usize].published.slot(p);
-                    emit(&Record::Leaders(record), &mut fps[flow.index()]);
+                    emit(&Record::Leaders(record), &mut fps[flow.index()], None);
                 }
             }
         }
