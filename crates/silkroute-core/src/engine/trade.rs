@@ -585,10 +585,9 @@ impl TradeBook {
     }
 
     /// Re-derives everything marked since the last call; `emit` sees every record that may
-    /// have changed together with its fingerprint slot. By reference: a trade record is a
-    /// quarter of a kilobyte, and handing it over by value moved it three times (issue 17).
-    /// Derives the marked records and hands each to `emit` with its fingerprint slot and, for
-    /// a series' record (not a leaders record), the series' slot.
+    /// have changed together with its fingerprint slot and, for a series' record (not a
+    /// leaders record), the series' slot. By reference: a trade record is a quarter of a
+    /// kilobyte, and handing it over by value moved it three times (issue 17).
     pub fn flush(
         &mut self,
         usd: &UsdRates,
