@@ -692,11 +692,22 @@ fn cpu_secs(pid: Option<u32>) -> Option<f64> {
 
 /// The CPU seconds in a `/proc/.../stat` line (a process's or a thread's).
 fn stat_cpu_secs(stat: &str) -> Option<f64> {
-    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let ticks: f64 = stat_field(stat, 14)? + stat_field(stat, 15)?; // utime and stime
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// Field `n` (numbered from 1, as in proc(5)) of a `/proc/.../stat` line, from 3 on: those
+/// after the ")" that closes the command name, which may hold spaces.
+fn stat_field(stat: &str, n: usize) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
+}
+
+/// Minor page faults of this process so far: each a page the kernel mapped and zeroed on first
+/// touch. Memory that an allocator gives back to the system and takes again faults once per
+/// page each time (issue 17: librdkafka's messages, allocated by glibc's malloc).
+fn minor_faults() -> Option<f64> {
+    stat_field(&std::fs::read_to_string("/proc/self/stat").ok()?, 10)
 }
 
 /// CPU seconds of each of this process's live threads, by thread id, with its name.
@@ -806,6 +817,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
 
     let rss_before = proc_status_kib("VmRSS:").unwrap_or(0);
     let cpu0 = cpu_secs(None);
+    let faults0 = minor_faults();
     let threads0 = thread_cpu();
     let broker_cpu0 = args.broker_pid.and_then(|p| cpu_secs(Some(p)));
     let t_start = Instant::now();
@@ -893,6 +905,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let cpu = cpu0.zip(cpu_secs(None)).map(|(a, b)| b - a);
+    let faults = faults0.zip(minor_faults()).map(|(a, b)| b - a);
     let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(), cpu);
     let broker_cpu = broker_cpu0
         .zip(args.broker_pid.and_then(|p| cpu_secs(Some(p))))
@@ -948,6 +961,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
         "ready_after_first_event_s": t_ready.map(|r| r.saturating_duration_since(first).as_secs_f64()),
         "process_cpu_s": cpu,
         "process_cpu_s_by_thread": threads_cpu,
+        "process_minor_faults": faults,
         "broker_cpu_s": broker_cpu,
         "rss_before_start_bytes": rss_before * 1024,
         "peak_rss_bytes": vmhwm,
@@ -1689,6 +1703,13 @@ fn pipe_table(t: &mut String, results: &[SetResult], repeat: u32) {
             .collect();
         if !by_thread.is_empty() {
             let _ = writeln!(t, "    CPU s by thread: {}", by_thread.join(", "));
+        }
+        let (a, b) = (
+            r.median("/process_minor_faults"),
+            r.pipe_median("/process_minor_faults"),
+        );
+        if a.is_finite() && b.is_finite() {
+            let _ = writeln!(t, "    minor page faults: {a:.0}|{b:.0}");
         }
     }
 }

@@ -45,8 +45,8 @@ use serde_json::{json, Value};
 use silkroute::config::{Guarantee, Settings};
 
 use super::{
-    client_config, cpu_by_thread, cpu_secs, end_offsets, offsets_committed, service_env,
-    thread_cpu, Args, Topics, OUTPUT_PARTITIONS,
+    client_config, cpu_by_thread, cpu_secs, end_offsets, minor_faults, offsets_committed,
+    service_env, thread_cpu, Args, Topics, OUTPUT_PARTITIONS,
 };
 
 /// silkroute's changelog header (`changelog::SESSION_HEADER`): 8 bytes naming the session.
@@ -638,6 +638,7 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
     let super::Inputs { checker, ends, tpl } = super::Inputs::check(args, &topics, events)?;
 
     let cpu0 = cpu_secs(None);
+    let faults0 = minor_faults();
     let threads0 = thread_cpu();
     let broker_cpu0 = args.broker_pid.and_then(|p| cpu_secs(Some(p)));
     let t_start = Instant::now();
@@ -716,6 +717,7 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let cpu = cpu0.zip(cpu_secs(None)).map(|(a, b)| b - a);
+    let faults = faults0.zip(minor_faults()).map(|(a, b)| b - a);
     let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(), cpu);
     let broker_cpu = broker_cpu0
         .zip(args.broker_pid.and_then(|p| cpu_secs(Some(p))))
@@ -761,6 +763,7 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
         "drain_read_back_events_per_s": read_back_secs.map(|s| events as f64 / s),
         "process_cpu_s": cpu,
         "process_cpu_s_by_thread": threads_cpu,
+        "process_minor_faults": faults,
         "broker_cpu_s": broker_cpu,
         "batches": progress.batches.load(Ordering::Relaxed),
         "changelog_records_read_back_at_committed": read_back_at_committed,
