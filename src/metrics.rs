@@ -189,43 +189,43 @@ impl Values {
 struct Series {
     latest: Vec<Latest>,
     by_key: FxHashMap<SeriesKey, u32>,
-    /// The engine whose slots `trade` and `freight` map; another engine's restart them.
+    /// The engine whose slots `slots` maps; another engine's restart them.
     engine: Option<u64>,
-    /// Per [`SeriesSlot::Trade`] and [`SeriesSlot::Freight`] of `engine`: its place in `latest`
-    /// plus one, 0 while the slot has not been noted.
-    trade: Vec<u32>,
-    freight: Vec<u32>,
+    /// Per [`SeriesSlot::Trade`] and per [`SeriesSlot::Freight`] of `engine` (see
+    /// [`Series::place`]): its place in `latest` plus one, 0 while the slot has not been noted.
+    slots: [Vec<u32>; 2],
 }
 
 impl Series {
     /// Where `slot` (of the current engine) points in `latest`, if it was noted.
     fn by_slot(&self, slot: SeriesSlot) -> Option<usize> {
-        let (map, i) = match slot {
-            SeriesSlot::Trade(i) => (&self.trade, i),
-            SeriesSlot::Freight(i) => (&self.freight, i),
-        };
-        match map.get(i as usize) {
+        let (map, i) = Series::place(slot);
+        match self.slots[map].get(i) {
             Some(&at) if at > 0 => Some(at as usize - 1),
             _ => None,
         }
     }
 
     fn remember(&mut self, slot: SeriesSlot, at: usize) {
-        let (map, i) = match slot {
-            SeriesSlot::Trade(i) => (&mut self.trade, i),
-            SeriesSlot::Freight(i) => (&mut self.freight, i),
-        };
-        let i = i as usize;
+        let (map, i) = Series::place(slot);
+        let map = &mut self.slots[map];
         if map.len() <= i {
             map.resize(i + 1, 0);
         }
         map[i] = at as u32 + 1;
     }
 
+    /// Which of `slots` maps `slot`, and where in it.
+    fn place(slot: SeriesSlot) -> (usize, usize) {
+        match slot {
+            SeriesSlot::Trade(i) => (0, i as usize),
+            SeriesSlot::Freight(i) => (1, i as usize),
+        }
+    }
+
     /// Forgets every slot: they belong to another engine, or `latest` moved.
     fn forget_slots(&mut self) {
-        self.trade.clear();
-        self.freight.clear();
+        self.slots.iter_mut().for_each(Vec::clear);
     }
 }
 
@@ -566,25 +566,21 @@ impl Metrics {
         let _gauges = self.gauges.lock().expect("metrics lock");
         let mut series = self.latest.lock().expect("metrics lock");
         let series = &mut *series;
-        let mut kept = vec![None; series.latest.len()];
-        let mut at = 0;
-        for (i, l) in series.latest.iter().enumerate() {
+        // Each series' new place in `latest`, by its old one; none for those dropped.
+        let old = std::mem::take(&mut series.latest);
+        let mut kept = vec![None; old.len()];
+        for (i, l) in old.into_iter().enumerate() {
             let keep = match &l.labels {
                 Labels::Trade { region: r, .. } => region(r),
                 Labels::Freight { port: p, .. } => port(p),
             };
             if keep {
-                kept[i] = Some(at as u32);
-                at += 1;
+                kept[i] = Some(series.latest.len() as u32);
+                series.latest.push(l);
             } else {
                 self.remove_gauges(&l.labels);
             }
         }
-        let mut i = 0;
-        series.latest.retain(|_| {
-            i += 1;
-            kept[i - 1].is_some()
-        });
         series.by_key.retain(|_, at| match kept[*at as usize] {
             Some(now) => {
                 *at = now;
