@@ -54,7 +54,7 @@ pub fn key(event: &Event<'_>) -> String {
         Period::push_to(p, k);
         k.push('/');
     };
-    // itoa rather than `write!`: the formatting machinery was a third of the key's
+    // itoa rather than `write!`: the formatting machinery was 30 % of the key's
     // instructions (issue 17).
     let revision = |k: &mut String, r: u32| k.push_str(itoa::Buffer::new().format(r));
     match event {
