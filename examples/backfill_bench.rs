@@ -681,13 +681,38 @@ fn proc_status_kib(field: &str) -> Option<u64> {
         .ok()
 }
 
-/// CPU seconds (user + system) of a process; `None` = this one.
-fn cpu_secs(pid: Option<u32>) -> Option<f64> {
-    let path = match pid {
-        Some(p) => format!("/proc/{p}/stat"),
-        None => "/proc/self/stat".to_string(),
-    };
-    stat_cpu_secs(&std::fs::read_to_string(path).ok()?)
+/// CPU seconds (user + system) of another process (the broker).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    stat_cpu_secs(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// This process's CPU seconds and minor page faults, from one read of its stat line. A minor
+/// fault is a page the kernel mapped and zeroed on first touch; memory that an allocator gives
+/// back to the system and takes again faults once per page each time (issue 17: librdkafka's
+/// messages, allocated by glibc's malloc).
+#[derive(Clone, Copy)]
+struct Usage {
+    cpu_s: f64,
+    minor_faults: f64,
+}
+
+impl Usage {
+    fn now() -> Option<Usage> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        Some(Usage {
+            cpu_s: stat_cpu_secs(&stat)?,
+            minor_faults: stat_field(&stat, 10)?,
+        })
+    }
+
+    /// What the process used between `before` and now; `None` if either reading failed.
+    fn since(before: Option<Usage>) -> Option<Usage> {
+        let (before, after) = before.zip(Usage::now())?;
+        Some(Usage {
+            cpu_s: after.cpu_s - before.cpu_s,
+            minor_faults: after.minor_faults - before.minor_faults,
+        })
+    }
 }
 
 /// The CPU seconds in a `/proc/.../stat` line (a process's or a thread's).
@@ -701,13 +726,6 @@ fn stat_cpu_secs(stat: &str) -> Option<f64> {
 fn stat_field(stat: &str, n: usize) -> Option<f64> {
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
-}
-
-/// Minor page faults of this process so far: each a page the kernel mapped and zeroed on first
-/// touch. Memory that an allocator gives back to the system and takes again faults once per
-/// page each time (issue 17: librdkafka's messages, allocated by glibc's malloc).
-fn minor_faults() -> Option<f64> {
-    stat_field(&std::fs::read_to_string("/proc/self/stat").ok()?, 10)
 }
 
 /// CPU seconds of each of this process's live threads, by thread id, with its name.
@@ -816,10 +834,9 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
     let Inputs { checker, ends, tpl } = Inputs::check(args, &topics, events)?;
 
     let rss_before = proc_status_kib("VmRSS:").unwrap_or(0);
-    let cpu0 = cpu_secs(None);
-    let faults0 = minor_faults();
+    let usage0 = Usage::now();
     let threads0 = thread_cpu();
-    let broker_cpu0 = args.broker_pid.and_then(|p| cpu_secs(Some(p)));
+    let broker_cpu0 = args.broker_pid.and_then(cpu_secs);
     let t_start = Instant::now();
     let handle = silkroute::service::start(settings).await?;
     let m = handle.metrics.clone();
@@ -904,11 +921,11 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let cpu = cpu0.zip(cpu_secs(None)).map(|(a, b)| b - a);
-    let faults = faults0.zip(minor_faults()).map(|(a, b)| b - a);
+    let usage = Usage::since(usage0);
+    let (cpu, faults) = (usage.map(|u| u.cpu_s), usage.map(|u| u.minor_faults));
     let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(), cpu);
     let broker_cpu = broker_cpu0
-        .zip(args.broker_pid.and_then(|p| cpu_secs(Some(p))))
+        .zip(args.broker_pid.and_then(cpu_secs))
         .map(|(a, b)| b - a);
     // Where the drain wrote, up to here (the latency run writes more): what the orchestrator
     // counts as its bytes and records, and what the same-I/O pipe replays.

@@ -45,8 +45,8 @@ use serde_json::{json, Value};
 use silkroute::config::{Guarantee, Settings};
 
 use super::{
-    client_config, cpu_by_thread, cpu_secs, end_offsets, minor_faults, offsets_committed,
-    service_env, thread_cpu, Args, Topics, OUTPUT_PARTITIONS,
+    client_config, cpu_by_thread, cpu_secs, end_offsets, offsets_committed, service_env,
+    thread_cpu, Args, Topics, Usage, OUTPUT_PARTITIONS,
 };
 
 /// silkroute's changelog header (`changelog::SESSION_HEADER`): 8 bytes naming the session.
@@ -637,10 +637,9 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
 
     let super::Inputs { checker, ends, tpl } = super::Inputs::check(args, &topics, events)?;
 
-    let cpu0 = cpu_secs(None);
-    let faults0 = minor_faults();
+    let usage0 = Usage::now();
     let threads0 = thread_cpu();
-    let broker_cpu0 = args.broker_pid.and_then(|p| cpu_secs(Some(p)));
+    let broker_cpu0 = args.broker_pid.and_then(cpu_secs);
     let t_start = Instant::now();
     // What silkroute's start does before consuming: output topics, clients, transactions.
     create_outputs(&settings, &[&changelog, &indicators]).await?;
@@ -716,11 +715,11 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let cpu = cpu0.zip(cpu_secs(None)).map(|(a, b)| b - a);
-    let faults = faults0.zip(minor_faults()).map(|(a, b)| b - a);
+    let usage = Usage::since(usage0);
+    let (cpu, faults) = (usage.map(|u| u.cpu_s), usage.map(|u| u.minor_faults));
     let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(), cpu);
     let broker_cpu = broker_cpu0
-        .zip(args.broker_pid.and_then(|p| cpu_secs(Some(p))))
+        .zip(args.broker_pid.and_then(cpu_secs))
         .map(|(a, b)| b - a);
     let read_back_at_committed = progress.cells_read.load(Ordering::Relaxed);
     let outputs = tokio::task::block_in_place(|| {
