@@ -24,7 +24,15 @@
 //!    `StreamConsumer` doing the same
 //!    through tokio (silkroute's consumer type), and kcat
 //!    (`kcat -C -e -q -o beginning -f '%o\n' | wc -l`, timed with process start).
-//! 3. silkroute's drain, in a fresh process (this example re-executed with `--drain-only`),
+//! 3. Before data set A's measured drains, up to `--warm-up` unmeasured pairs of a drain and a
+//!    pipe (default 8; drains alone with `--no-pipe`), until the broker's JIT compiler took
+//!    under 0.3 CPU s in a pair: after a start it went on compiling for six pairs at least
+//!    once and more than eight exactly once, up to 4.5 CPU s in a pair, on the cores both
+//!    sides share with it, and moved the ratio by more than the gap to its target. Each
+//!    drain's and pipe's JSON gives the broker's CPU by kind of thread (`requests`,
+//!    `JIT compiler`, `GC`, `other`), and so does the table.
+//!
+//!    silkroute's drain, in a fresh process (this example re-executed with `--drain-only`),
 //!    `--repeat` times (default 3; the table shows medians and ranges):
 //!    `silkroute::service::start` with a fresh group and indicators topic (created by the
 //!    service: 6 partitions, replication 1); events/s from the first event consumed until every
@@ -151,6 +159,11 @@ const STARTUP_RETRIES: u32 = 2;
 const FREIGHT_PARTITIONS: i32 = 6;
 /// Partitions of the output topics (changelog, indicators, dead letters) of every drain.
 const OUTPUT_PARTITIONS: i32 = 6;
+/// Run numbers of the broker's warm-up pairs, clear of the measured runs' (0..) and their
+/// retries' (100, 200, ...).
+const WARM_UP_RUNS: u32 = 1000;
+/// The broker counts as warm after a pair in which its JIT compiler took less than this.
+const WARM_JIT_CPU_S: f64 = 0.3;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "silkroute backfill benchmark against a real Kafka broker")]
@@ -224,6 +237,12 @@ struct Args {
     /// (default 3, or 1 with --quick); the table shows medians.
     #[arg(long)]
     repeat: Option<u32>,
+    /// Most unmeasured pairs of a drain and a pipe of data set A before the measured ones, to
+    /// warm the broker's JVM: they stop at the first pair in which the broker's JIT compiler
+    /// took under 0.3 CPU s (with --broker-pid; without it, all of them run). Default 8, or 0
+    /// with --quick.
+    #[arg(long)]
+    warm_up: Option<u32>,
 }
 
 /// One data set: which regions and months.
@@ -728,10 +747,12 @@ fn stat_field(stat: &str, n: usize) -> Option<f64> {
     rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
 }
 
-/// CPU seconds of each of this process's live threads, by thread id, with its name.
-fn thread_cpu() -> BTreeMap<u32, (String, f64)> {
+/// CPU seconds of each live thread of a process (`None`: this one), by thread id, with its
+/// name.
+fn thread_cpu(pid: Option<u32>) -> BTreeMap<u32, (String, f64)> {
     let mut threads = BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+    let tasks = pid.map_or("/proc/self/task".to_string(), |p| format!("/proc/{p}/task"));
+    let Ok(dir) = std::fs::read_dir(tasks) else {
         return threads;
     };
     for entry in dir.flatten() {
@@ -770,6 +791,50 @@ fn cpu_by_thread(
         by_name.insert("(threads that ended)".to_string(), (total - live).max(0.0));
     }
     json!(by_name)
+}
+
+/// The broker's threads by kind, the JIT compiler's apart: it kept compiling for several
+/// drains after a start (see [`warm_up_broker`]), on the two cores the drain and the pipe
+/// share with it.
+fn broker_thread_kind(name: &str) -> &'static str {
+    if name.starts_with("C1 Compiler") || name.starts_with("C2 Compiler") {
+        "JIT compiler"
+    } else if name.starts_with("GC Thread") || name.starts_with("G1 ") || name == "VM Thread" {
+        "GC"
+    } else if name.starts_with("data-plane-kafk") {
+        // Linux keeps 15 characters of a thread's name: request handlers and network threads.
+        "requests"
+    } else {
+        "other"
+    }
+}
+
+/// The broker's threads (`args.broker_pid`), read before and after a drain or pipe run.
+struct BrokerThreads {
+    pid: u32,
+    before: BTreeMap<u32, (String, f64)>,
+}
+
+impl BrokerThreads {
+    fn read(pid: Option<u32>) -> Option<BrokerThreads> {
+        pid.map(|pid| BrokerThreads {
+            pid,
+            before: thread_cpu(Some(pid)),
+        })
+    }
+
+    /// The broker's CPU since `read`, by [`broker_thread_kind`]; `broker_s` is its whole
+    /// CPU over the same span.
+    fn since(&self, broker_s: Option<f64>) -> Value {
+        let by_kind = |threads: &BTreeMap<u32, (String, f64)>| {
+            threads
+                .iter()
+                .map(|(&tid, (name, cpu))| (tid, (broker_thread_kind(name).to_string(), *cpu)))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let after = thread_cpu(Some(self.pid));
+        cpu_by_thread(&by_kind(&self.before), &by_kind(&after), broker_s)
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -835,7 +900,8 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
 
     let rss_before = proc_status_kib("VmRSS:").unwrap_or(0);
     let usage0 = Usage::now();
-    let threads0 = thread_cpu();
+    let threads0 = thread_cpu(None);
+    let broker_threads = BrokerThreads::read(args.broker_pid);
     let broker_cpu0 = args.broker_pid.and_then(cpu_secs);
     let t_start = Instant::now();
     let handle = silkroute::service::start(settings).await?;
@@ -923,10 +989,11 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
     }
     let usage = Usage::since(usage0);
     let (cpu, faults) = (usage.map(|u| u.cpu_s), usage.map(|u| u.minor_faults));
-    let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(), cpu);
+    let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(None), cpu);
     let broker_cpu = broker_cpu0
         .zip(args.broker_pid.and_then(cpu_secs))
         .map(|(a, b)| b - a);
+    let broker_threads_cpu = broker_threads.map(|b| b.since(broker_cpu));
     // Where the drain wrote, up to here (the latency run writes more): what the orchestrator
     // counts as its bytes and records, and what the same-I/O pipe replays.
     let outputs = tokio::task::block_in_place(|| {
@@ -980,6 +1047,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
         "process_cpu_s_by_thread": threads_cpu,
         "process_minor_faults": faults,
         "broker_cpu_s": broker_cpu,
+        "broker_cpu_s_by_thread": broker_threads_cpu,
         "rss_before_start_bytes": rss_before * 1024,
         "peak_rss_bytes": vmhwm,
         "rss_after_drain_bytes": vmrss,
@@ -1254,6 +1322,8 @@ struct SetResult {
     raw_base: Reads,
     raw_stream: Reads,
     kcat: Reads,
+    /// The unmeasured pairs that warmed the broker first (data set A).
+    warm_up: Vec<Value>,
     /// One result per drain; the last holds the latency run (data set A).
     drains: Vec<Value>,
     /// One result per run of the same-I/O pipe (replaying the first drain's output).
@@ -1354,6 +1424,7 @@ async fn run_set(
     run: &str,
     latency_secs: u64,
     repeat: u32,
+    warm_up: u32,
 ) -> anyhow::Result<SetResult> {
     eprintln!("[{}] generating {}", set.label, set.describe());
     let msgs = generate(set);
@@ -1415,6 +1486,8 @@ async fn run_set(
     };
     let (raw_base, raw_stream, kcat) =
         (best(raw_base_runs), best(raw_stream_runs), best(kcat_runs));
+
+    let warm_up = warm_up_broker(args, set, &topics, events, warm_up)?;
 
     // Drains and pipes alternate (drain 1, pipe 1, drain 2, ...): run all the drains first
     // and the pipes met a broker whose JVM the drains had warmed (on 2026-12-06 a drain on a
@@ -1485,10 +1558,62 @@ async fn run_set(
         raw_base,
         raw_stream,
         kcat,
+        warm_up,
         drains,
         pipes,
         restores,
     })
+}
+
+/// Pairs of a drain and a pipe (drains alone with `--no-pipe`), unmeasured, until the broker's
+/// JIT compiler is quiet. After a start it went on compiling for six pairs of A at least once
+/// (2.8, 2.4, 1.6, 0.9, 0.35, then 0.24 CPU s a pair on 2026-12-08) and more than eight
+/// exactly once (4.5 down to 0.33), and whichever side it fell on lost as much on the two
+/// cores both share with the broker: it moved the ratio by more than the gap to its target.
+/// What each pair saw goes in the JSON.
+fn warm_up_broker(
+    args: &Args,
+    set: &DataSet,
+    topics: &Topics,
+    events: u64,
+    pairs: u32,
+) -> anyhow::Result<Vec<Value>> {
+    let mut seen = Vec::new();
+    for w in 0..pairs {
+        eprintln!(
+            "[{}] warming the broker: drain and pipe {}/{pairs}, not measured",
+            set.label,
+            w + 1
+        );
+        // Run numbers of their own: the measured runs use 0.. and their retries 100, 200, ...
+        let run = WARM_UP_RUNS + w;
+        let Some(drain) = drain_process(args, topics, events, run, 0)? else {
+            eprintln!("[{}] the service failed to start; next pair", set.label);
+            continue;
+        };
+        // With --no-pipe (bench.sh's own warm-up), drains alone.
+        let pipe = if args.no_pipe {
+            Value::Null
+        } else {
+            let reference = json!({"outputs": drain["outputs"]});
+            pipe_process(args, topics, events, run, &reference)?
+        };
+        let jit = |x: &Value| x.pointer("/broker_cpu_s_by_thread/JIT compiler")?.as_f64();
+        let jit_s = jit(&drain).map(|d| d + jit(&pipe).unwrap_or(0.0));
+        let rate = |x: &Value| x["drain_committed_events_per_s"].as_f64();
+        let ratio = rate(&drain).zip(rate(&pipe)).map(|(a, b)| a / b);
+        eprintln!(
+            "[{}]   the broker's JIT compiler took {} CPU s; drain / pipe {}",
+            set.label,
+            jit_s.map_or("n/a".into(), |s| format!("{s:.2}")),
+            ratio.map_or("n/a".into(), pct),
+        );
+        seen.push(json!({"broker_jit_cpu_s": jit_s, "ratio_drain_to_pipe": ratio}));
+        if jit_s.is_some_and(|s| s < WARM_JIT_CPU_S) {
+            break;
+        }
+    }
+    Ok(seen)
 }
 
 /// One restore in a fresh process (this program with --restore-only): its JSON result.
@@ -1697,29 +1822,15 @@ fn pipe_table(t: &mut String, results: &[SetResult], repeat: u32) {
             cpu("/process_cpu_s"),
             cpu("/broker_cpu_s"),
         );
-        // Which threads spend the process's CPU (the drain's ratio follows it on two cores).
-        let mut names: Vec<&String> = r
-            .drains
-            .iter()
-            .chain(&r.pipes)
-            .filter_map(|x| x["process_cpu_s_by_thread"].as_object())
-            .flat_map(|threads| threads.keys())
-            .collect();
-        names.sort();
-        names.dedup();
-        let by_thread: Vec<String> = names
-            .into_iter()
-            .map(|name| {
-                // A thread only one side has counts as 0 s on the other.
-                let key = format!("/process_cpu_s_by_thread/{name}");
-                let seconds = |x: f64| if x.is_finite() { x } else { 0.0 };
-                let (a, b) = (seconds(r.median(&key)), seconds(r.pipe_median(&key)));
-                format!("{name} {a:.2}|{b:.2}")
-            })
-            .filter(|line| !line.ends_with(" 0.00|0.00"))
-            .collect();
-        if !by_thread.is_empty() {
-            let _ = writeln!(t, "    CPU s by thread: {}", by_thread.join(", "));
+        // Which threads spend the process's CPU (the drain's ratio follows it on two cores),
+        // and the broker's.
+        for (key, what) in [
+            ("process_cpu_s_by_thread", "CPU s by thread"),
+            ("broker_cpu_s_by_thread", "broker CPU s by thread"),
+        ] {
+            if let Some(line) = by_thread_line(r, key) {
+                let _ = writeln!(t, "    {what}: {line}");
+            }
         }
         let (a, b) = (
             r.median("/process_minor_faults"),
@@ -1729,6 +1840,35 @@ fn pipe_table(t: &mut String, results: &[SetResult], repeat: u32) {
             let _ = writeln!(t, "    minor page faults: {a:.0}|{b:.0}");
         }
     }
+}
+
+/// "name silkroute|pipe" for each thread name under `key` in the drains' and the pipe's
+/// runs (medians), or `None` when neither side has any.
+fn by_thread_line(r: &SetResult, key: &str) -> Option<String> {
+    let mut names: Vec<&String> = r
+        .drains
+        .iter()
+        .chain(&r.pipes)
+        .filter_map(|x| x[key].as_object())
+        .flat_map(|threads| threads.keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    let by_thread: Vec<String> = names
+        .into_iter()
+        .map(|name| {
+            // A thread only one side has counts as 0 s on the other.
+            let pointer = format!("/{key}/{name}");
+            let seconds = |x: f64| if x.is_finite() { x } else { 0.0 };
+            let (a, b) = (
+                seconds(r.median(&pointer)),
+                seconds(r.pipe_median(&pointer)),
+            );
+            format!("{name} {a:.2}|{b:.2}")
+        })
+        .filter(|line| !line.ends_with(" 0.00|0.00"))
+        .collect();
+    (!by_thread.is_empty()).then(|| by_thread.join(", "))
 }
 
 fn pct(x: f64) -> String {
@@ -1776,6 +1916,7 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     }
     let latency_secs = args.latency_secs.unwrap_or(if args.quick { 5 } else { 20 });
     let repeat = args.repeat.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let warm_up = args.warm_up.unwrap_or(if args.quick { 0 } else { 8 });
     let out_path = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(if args.quick {
             "target/bench/backfill-quick.json"
@@ -1795,7 +1936,9 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
     let mut results: Vec<SetResult> = Vec::new();
     for (i, set) in sets.iter().enumerate() {
         let lat = if i == 0 { latency_secs } else { 0 };
-        let result = run_set(&args, set, &run, lat, repeat).await;
+        // The first set warms the broker for both.
+        let warm = if i == 0 { warm_up } else { 0 };
+        let result = run_set(&args, set, &run, lat, repeat, warm).await;
         // Each set's topics go once it is measured (or failed), so that the broker does not
         // carry them into the next set.
         if !args.keep_topics {
@@ -2192,6 +2335,7 @@ async fn orchestrate(args: Args) -> anyhow::Result<()> {
             "ratio_drain_to_raw": drain(r) / r.raw_base.rate(),
             "ratio_drain_acked_to_raw": r.median("/drain_processed_events_per_s") / r.raw_base.rate(),
             "ratio_drain_to_kcat": drain(r) / r.kcat.rate(),
+            "warm_up": r.warm_up,
             "drains": r.drains,
             "restore": r.median_restore(),
             "restores": r.restores,

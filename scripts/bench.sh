@@ -70,11 +70,12 @@ extra=()
 # live traffic cold. On 2026-12-07, on a broker started and warmed with a drain alone, the
 # first latency run's p99 was 54.0 ms and the next three 30.4-35.4 ms, the same binary; warmed
 # with the latency run as well, the warm-up's own p99 was 57.8 ms and the next two 42.9 and
-# 37.9.
+# 37.9. The benchmark itself then runs unmeasured pairs of a drain and a pipe until the
+# broker's JIT compiler is quiet (--warm-up, up to 8 pairs; see backfill_bench.rs).
 if [[ $started == 1 && -z "${BENCH_NO_WARMUP:-}" ]]; then
   echo "bench.sh: warming the new broker up with one drain of A and 10 s of live events (report discarded)" >&2
   warm=$(mktemp -d)
-  "$BIN" --bootstrap "$BOOTSTRAP" "${extra[@]}" --only-a --repeat 1 --no-pipe --latency-secs 10 --out "$warm/warmup.json" >/dev/null
+  "$BIN" --bootstrap "$BOOTSTRAP" "${extra[@]}" --only-a --repeat 1 --no-pipe --warm-up 0 --latency-secs 10 --out "$warm/warmup.json" >/dev/null
   rm -rf "$warm"
 fi
 

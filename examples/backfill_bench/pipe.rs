@@ -46,7 +46,7 @@ use silkroute::config::{Guarantee, Settings};
 
 use super::{
     client_config, cpu_by_thread, cpu_secs, end_offsets, offsets_committed, service_env,
-    thread_cpu, Args, Topics, Usage, OUTPUT_PARTITIONS,
+    thread_cpu, Args, BrokerThreads, Topics, Usage, OUTPUT_PARTITIONS,
 };
 
 /// silkroute's changelog header (`changelog::SESSION_HEADER`): 8 bytes naming the session.
@@ -638,7 +638,8 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
     let super::Inputs { checker, ends, tpl } = super::Inputs::check(args, &topics, events)?;
 
     let usage0 = Usage::now();
-    let threads0 = thread_cpu();
+    let threads0 = thread_cpu(None);
+    let broker_threads = BrokerThreads::read(args.broker_pid);
     let broker_cpu0 = args.broker_pid.and_then(cpu_secs);
     let t_start = Instant::now();
     // What silkroute's start does before consuming: output topics, clients, transactions.
@@ -717,10 +718,11 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
     }
     let usage = Usage::since(usage0);
     let (cpu, faults) = (usage.map(|u| u.cpu_s), usage.map(|u| u.minor_faults));
-    let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(), cpu);
+    let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(None), cpu);
     let broker_cpu = broker_cpu0
         .zip(args.broker_pid.and_then(cpu_secs))
         .map(|(a, b)| b - a);
+    let broker_threads_cpu = broker_threads.map(|b| b.since(broker_cpu));
     let read_back_at_committed = progress.cells_read.load(Ordering::Relaxed);
     let outputs = tokio::task::block_in_place(|| {
         output_ends(
@@ -764,6 +766,7 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
         "process_cpu_s_by_thread": threads_cpu,
         "process_minor_faults": faults,
         "broker_cpu_s": broker_cpu,
+        "broker_cpu_s_by_thread": broker_threads_cpu,
         "batches": progress.batches.load(Ordering::Relaxed),
         "changelog_records_read_back_at_committed": read_back_at_committed,
         "changelog_records_read_back": progress.cells_read.load(Ordering::Relaxed),
