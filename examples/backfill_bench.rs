@@ -809,23 +809,26 @@ fn broker_thread_kind(name: &str) -> &'static str {
     }
 }
 
-/// The broker's threads (`args.broker_pid`), read before and after a drain or pipe run.
-struct BrokerThreads {
+/// The broker's CPU (`--broker-pid`), whole and by thread, as it was before a drain or a pipe
+/// run.
+struct BrokerCpu {
     pid: u32,
-    before: BTreeMap<u32, (String, f64)>,
+    total: Option<f64>,
+    threads: BTreeMap<u32, (String, f64)>,
 }
 
-impl BrokerThreads {
-    fn read(pid: Option<u32>) -> Option<BrokerThreads> {
-        pid.map(|pid| BrokerThreads {
+impl BrokerCpu {
+    fn read(pid: Option<u32>) -> Option<BrokerCpu> {
+        pid.map(|pid| BrokerCpu {
             pid,
-            before: thread_cpu(Some(pid)),
+            total: cpu_secs(pid),
+            threads: thread_cpu(Some(pid)),
         })
     }
 
-    /// The broker's CPU since `read`, by [`broker_thread_kind`]; `broker_s` is its whole
-    /// CPU over the same span.
-    fn since(&self, broker_s: Option<f64>) -> Value {
+    /// The broker's CPU seconds since `read`, and the same by [`broker_thread_kind`].
+    fn since(&self) -> (Option<f64>, Value) {
+        let total = self.total.zip(cpu_secs(self.pid)).map(|(a, b)| b - a);
         let by_kind = |threads: &BTreeMap<u32, (String, f64)>| {
             threads
                 .iter()
@@ -833,7 +836,8 @@ impl BrokerThreads {
                 .collect::<BTreeMap<_, _>>()
         };
         let after = thread_cpu(Some(self.pid));
-        cpu_by_thread(&by_kind(&self.before), &by_kind(&after), broker_s)
+        let by_thread = cpu_by_thread(&by_kind(&self.threads), &by_kind(&after), total);
+        (total, by_thread)
     }
 }
 
@@ -901,8 +905,7 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
     let rss_before = proc_status_kib("VmRSS:").unwrap_or(0);
     let usage0 = Usage::now();
     let threads0 = thread_cpu(None);
-    let broker_threads = BrokerThreads::read(args.broker_pid);
-    let broker_cpu0 = args.broker_pid.and_then(cpu_secs);
+    let broker0 = BrokerCpu::read(args.broker_pid);
     let t_start = Instant::now();
     let handle = silkroute::service::start(settings).await?;
     let m = handle.metrics.clone();
@@ -990,10 +993,8 @@ async fn drain_main(args: &Args) -> anyhow::Result<Value> {
     let usage = Usage::since(usage0);
     let (cpu, faults) = (usage.map(|u| u.cpu_s), usage.map(|u| u.minor_faults));
     let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(None), cpu);
-    let broker_cpu = broker_cpu0
-        .zip(args.broker_pid.and_then(cpu_secs))
-        .map(|(a, b)| b - a);
-    let broker_threads_cpu = broker_threads.map(|b| b.since(broker_cpu));
+    let (broker_cpu, broker_threads_cpu) = broker0.as_ref().map(BrokerCpu::since).unzip();
+    let broker_cpu = broker_cpu.flatten();
     // Where the drain wrote, up to here (the latency run writes more): what the orchestrator
     // counts as its bytes and records, and what the same-I/O pipe replays.
     let outputs = tokio::task::block_in_place(|| {
@@ -1580,8 +1581,13 @@ fn warm_up_broker(
 ) -> anyhow::Result<Vec<Value>> {
     let mut seen = Vec::new();
     for w in 0..pairs {
+        let what = if args.no_pipe {
+            "drain"
+        } else {
+            "drain and pipe"
+        };
         eprintln!(
-            "[{}] warming the broker: drain and pipe {}/{pairs}, not measured",
+            "[{}] warming the broker: {what} {}/{pairs}, not measured",
             set.label,
             w + 1
         );

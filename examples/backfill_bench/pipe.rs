@@ -45,8 +45,8 @@ use serde_json::{json, Value};
 use silkroute::config::{Guarantee, Settings};
 
 use super::{
-    client_config, cpu_by_thread, cpu_secs, end_offsets, offsets_committed, service_env,
-    thread_cpu, Args, BrokerThreads, Topics, Usage, OUTPUT_PARTITIONS,
+    client_config, cpu_by_thread, end_offsets, offsets_committed, service_env, thread_cpu, Args,
+    BrokerCpu, Topics, Usage, OUTPUT_PARTITIONS,
 };
 
 /// silkroute's changelog header (`changelog::SESSION_HEADER`): 8 bytes naming the session.
@@ -639,8 +639,7 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
 
     let usage0 = Usage::now();
     let threads0 = thread_cpu(None);
-    let broker_threads = BrokerThreads::read(args.broker_pid);
-    let broker_cpu0 = args.broker_pid.and_then(cpu_secs);
+    let broker0 = BrokerCpu::read(args.broker_pid);
     let t_start = Instant::now();
     // What silkroute's start does before consuming: output topics, clients, transactions.
     create_outputs(&settings, &[&changelog, &indicators]).await?;
@@ -719,10 +718,8 @@ pub async fn pipe_main(args: &Args) -> anyhow::Result<Value> {
     let usage = Usage::since(usage0);
     let (cpu, faults) = (usage.map(|u| u.cpu_s), usage.map(|u| u.minor_faults));
     let threads_cpu = cpu_by_thread(&threads0, &thread_cpu(None), cpu);
-    let broker_cpu = broker_cpu0
-        .zip(args.broker_pid.and_then(cpu_secs))
-        .map(|(a, b)| b - a);
-    let broker_threads_cpu = broker_threads.map(|b| b.since(broker_cpu));
+    let (broker_cpu, broker_threads_cpu) = broker0.as_ref().map(BrokerCpu::since).unzip();
+    let broker_cpu = broker_cpu.flatten();
     let read_back_at_committed = progress.cells_read.load(Ordering::Relaxed);
     let outputs = tokio::task::block_in_place(|| {
         output_ends(
